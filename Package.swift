@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Glassbox",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "glassbox", targets: ["glassbox"]),
+        .executable(name: "verify-release", targets: ["verify-release"]),
+        .library(name: "Glassbox", targets: ["Glassbox"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries from the system (Debian libgit2-dev, libssl-dev).
+        .systemLibrary(name: "CGit2", pkgConfig: "libgit2",
+                       providers: [.apt(["libgit2-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
+        // The only Swift that touches C: OpenSSL, and libgit2 plus POSIX directory reads.
+        .target(name: "GlassboxCrypto", dependencies: ["COpenSSL"]),
+        .target(name: "GlassboxGit", dependencies: ["CGit2", "GlassboxCrypto"]),
+        // The core: pure values and logic.
+        .target(name: "Glassbox", dependencies: ["GlassboxCrypto", "GlassboxGit"]),
+        // Thin executables.
+        .target(name: "GlassboxCLI", dependencies: [
+            "Glassbox", "GlassboxGit", "GlassboxCrypto",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "glassbox", dependencies: ["GlassboxCLI"]),
+        .executableTarget(name: "verify-release", dependencies: ["GlassboxCLI"]),
+        .testTarget(name: "GlassboxTests", dependencies: ["Glassbox", "GlassboxGit", "GlassboxCrypto"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Glassbox"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,177 @@
+import GlassboxCrypto
+import GlassboxGit
+
+/// Where a release's tree was read from.
+public enum ReleaseSource: Sendable, Equatable {
+    /// A git revision: commit and tree ids (hex), and the tag when the revision named one.
+    case git(commit: String, tree: String, tagName: [UInt8]?, tagObject: String?)
+    /// A directory on disk.
+    case directory
+}
+
+/// A shipped binary or package listed in the signed part of a manifest.
+public struct Artifact: Sendable, Equatable, Hashable {
+    /// The artifact's file name, or its path relative to the artifact directory given.
+    public var name: [UInt8]
+    public var size: UInt64
+    public var sha256: [UInt8]
+
+    public init(name: [UInt8], size: UInt64, sha256: [UInt8]) {
+        self.name = name
+        self.size = size
+        self.sha256 = sha256
+    }
+}
+
+/// Who the release is: everything in the note text besides count and root.
+public struct ReleaseHeader: Sendable, Equatable {
+    /// The checkpoint origin line, which identifies the release, e.g. `example.com/curl/8.21.0`.
+    public var origin: String
+    public var name: String
+    public var version: String
+    public var source: ReleaseSource
+    /// Sorted by name, unique.
+    public var artifacts: [Artifact]
+
+    public init(origin: String, name: String, version: String, source: ReleaseSource, artifacts: [Artifact] = []) {
+        self.origin = origin
+        self.name = name
+        self.version = version
+        self.source = source
+        self.artifacts = artifacts.sorted { $0.name.lexicographicallyPrecedes($1.name) }
+    }
+}
+
+/// Bad manifest input: which line (1-based, when known) and what is wrong.
+public struct FormatError: Error, Equatable, CustomStringConvertible, Sendable {
+    public let line: Int?
+    public let message: String
+
+    public init(line: Int?, _ message: String) {
+        self.line = line
+        self.message = message
+    }
+
+    public var description: String { line.map { "line \($0): \(message)" } ?? message }
+}
+
+/// A release manifest: a C2SP tlog-checkpoint note text, its signature lines, and one entry
+/// line per path. See `Manifests/FORMAT.md`.
+public struct Manifest: Sendable {
+    /// The first extension line, naming this format and its version.
+    public static let formatLine = "glassbox-manifest v1"
+    /// The longest line a manifest may have, in bytes.
+    public static let maxLineLength = 65_536
+    /// The most signature lines a manifest may carry (as in golang.org/x/mod/sumdb/note).
+    public static let maxSignatures = 100
+
+    public var header: ReleaseHeader
+    /// The entry count the note text states.
+    public var count: UInt64
+    /// The root the note text states.
+    public var root: [UInt8]
+    /// The exact note text bytes, through the LF ending its last line; signatures cover these.
+    public var noteText: [UInt8]
+    /// The signature lines as read, without LF, in file order.
+    public var signatureLines: [[UInt8]]
+    /// The entries, sorted by raw path bytes.
+    public var entries: [TreeEntry]
+    /// The root recomputed from the entry lines.
+    public var computedRoot: [UInt8]
+
+    /// Builds the manifest of `entries`.
+    /// - Throws: `FormatError` if the entries are not sorted and unique, a path is not a valid
+    ///   release path, or the header cannot be written (an origin with spaces or `+`).
+    public init(header: ReleaseHeader, entries: [TreeEntry]) throws {
+        try Manifest.validate(origin: header.origin, line: nil)
+        var builder = Merkle.RootBuilder()
+        var previous: [UInt8]?
+        for entry in entries {
+            if let reason = pathProblem(entry.path) {
+                throw FormatError(line: nil, "path '\(Escaping.escape(entry.path))': \(reason)")
+            }
+            if let previous, !previous.lexicographicallyPrecedes(entry.path) {
+                throw FormatError(line: nil, "path '\(Escaping.escape(entry.path))' is duplicated or out of order")
+            }
+            previous = entry.path
+            builder.append(leafHash: Merkle.leafHash(Manifest.entryLine(entry)))
+        }
+        self.header = header
+        self.count = UInt64(entries.count)
+        self.root = builder.root
+        self.computedRoot = self.root
+        self.entries = entries
+        self.signatureLines = []
+        self.noteText = Manifest.noteText(header: header, count: count, root: root)
+    }
+
+    /// The exact bytes of the note text for this header, count and root.
+    public static func noteText(header: ReleaseHeader, count: UInt64, root: [UInt8]) -> [UInt8] {
+        var lines = [header.origin, String(count), base64(root), formatLine,
+                     "name " + Escaping.escape(Array(header.name.utf8)),
+                     "version " + Escaping.escape(Array(header.version.utf8))]
+        switch header.source {
+        case .directory:
+            lines.append("source directory")
+        case let .git(commit, tree, tagName, tagObject):
+            lines += ["source git", "commit " + commit, "tree " + tree]
+            if let tagName { lines.append("tag " + Escaping.escape(tagName)) }
+            if let tagObject { lines.append("tag-object " + tagObject) }
+        }
+        for a in header.artifacts {
+            lines.append("artifact \(a.size) \(hex(a.sha256)) \(Escaping.escape(a.name))")
+        }
+        return Array(lines.map { $0 + "\n" }.joined().utf8)
+    }
+
+    /// The entry line of `entry`, without LF: this is the Merkle leaf.
+    public static func entryLine(_ entry: TreeEntry) -> [UInt8] {
+        let size = entry.kind == .submodule ? "-" : String(entry.size)
+        return Array("\(entry.kind.rawValue) \(size) \(hex(entry.digest)) \(Escaping.escape(entry.path))".utf8)
+    }
+
+    /// The whole manifest file.
+    public func render() -> [UInt8] {
+        var out = noteText
+        out.append(0x0A)
+        for line in signatureLines { out += line; out.append(0x0A) }
+        for entry in entries { out += Manifest.entryLine(entry); out.append(0x0A) }
+        return out
+    }
+
+    /// Whether the stated count and root match the entry lines.
+    public var isConsistent: Bool {
+        count == UInt64(entries.count) && constantTimeEquals(root, computedRoot)
+    }
+
+    /// Throws unless the stated count and root match the entry lines.
+    public func checkConsistency() throws {
+        if count != UInt64(entries.count) {
+            throw FormatError(line: 2, "the count says \(count) entries but there are \(entries.count)")
+        }
+        if !constantTimeEquals(root, computedRoot) {
+            throw FormatError(line: 3, "the root \(base64(root)) does not match the entries, which hash to \(base64(computedRoot))")
+        }
+    }
+
+    static func validate(origin: String, line: Int?) throws {
+        if origin.isEmpty { throw FormatError(line: line, "the origin is empty") }
+        if origin.contains(" ") || origin.contains("+") {
+            throw FormatError(line: line, "the origin '\(origin)' contains a space or '+'")
+        }
+        if origin.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            throw FormatError(line: line, "the origin contains a control character")
+        }
+    }
+}
+
+/// Why `path` cannot name an entry of a release, or nil when it can: it must be relative,
+/// `/`-separated, with no empty, `.`, `..` or `.git` component.
+public func pathProblem(_ path: [UInt8]) -> String? {
+    if path.isEmpty { return "empty path" }
+    if path.first == UInt8(ascii: "/") { return "absolute path" }
+    for component in path.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
+        if let reason = invalidNameReason(Array(component)) { return reason }
+    }
+    return nil
+}

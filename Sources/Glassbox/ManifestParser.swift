@@ -1,0 +1,213 @@
+import GlassboxCrypto
+import GlassboxGit
+
+extension Manifest {
+    /// The bytes that start a signature line: U+2014 EM DASH and a space.
+    public static let signaturePrefix: [UInt8] = [0xE2, 0x80, 0x94, 0x20]
+
+    /// Parses a manifest strictly. The stated count and root are kept as stated; compare them
+    /// with `checkConsistency()`, so a verifier can report a mismatch as a finding.
+    /// - Throws: `FormatError` naming the line for anything that is not exactly the format:
+    ///   a missing final newline, a line over `maxLineLength`, a note text that is not UTF-8 or
+    ///   has control characters, unknown or misordered extension lines, more than
+    ///   `maxSignatures` signature lines, an entry line that is malformed, escaped in a
+    ///   non-canonical way, unsorted or duplicated.
+    public static func parse(_ bytes: [UInt8]) throws -> Manifest {
+        guard !bytes.isEmpty else { throw FormatError(line: nil, "the file is empty") }
+        guard bytes.last == 0x0A else { throw FormatError(line: nil, "the file does not end with a newline (truncated?)") }
+
+        var lineNumber = 0
+        var start = 0
+        // Iterates lines without their LF; each line is a slice of `bytes`.
+        func nextLine() throws -> ArraySlice<UInt8>? {
+            guard start < bytes.count else { return nil }
+            let end = bytes[start...].firstIndex(of: 0x0A)!
+            lineNumber += 1
+            guard end - start <= maxLineLength else {
+                throw FormatError(line: lineNumber, "the line is longer than \(maxLineLength) bytes")
+            }
+            defer { start = end + 1 }
+            return bytes[start..<end]
+        }
+
+        // The note text: origin, count, root, extension lines, then an empty line.
+        var noteLines: [String] = []
+        while let line = try nextLine() {
+            if line.isEmpty { break }
+            guard let text = String(validating: line, as: UTF8.self) else {
+                throw FormatError(line: lineNumber, "the note text is not valid UTF-8")
+            }
+            if text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+                throw FormatError(line: lineNumber, "the note text contains a control character")
+            }
+            noteLines.append(text)
+        }
+        let noteEnd = start
+        guard noteEnd > 0, bytes[noteEnd - 1] == 0x0A, noteEnd >= 2, bytes[noteEnd - 2] == 0x0A else {
+            throw FormatError(line: lineNumber, "the note text is not followed by an empty line")
+        }
+        guard noteLines.count >= 4 else {
+            throw FormatError(line: noteLines.count + 1, "the note text needs an origin, a count, a root and '\(formatLine)'")
+        }
+        try validate(origin: noteLines[0], line: 1)
+        guard let count = parseDecimal(Array(noteLines[1].utf8)) else {
+            throw FormatError(line: 2, "the count '\(noteLines[1])' is not a decimal number")
+        }
+        guard let root = decodeBase64(noteLines[2]), root.count == 32 else {
+            throw FormatError(line: 3, "the root '\(noteLines[2])' is not the base64 of 32 bytes")
+        }
+        guard noteLines[3] == formatLine else {
+            throw FormatError(line: 4, "expected '\(formatLine)', found '\(noteLines[3])'")
+        }
+        let header = try parseHeader(origin: noteLines[0], noteLines.dropFirst(4), firstLine: 5)
+
+        // Signature lines, then entry lines.
+        var signatures: [[UInt8]] = []
+        var entries: [TreeEntry] = []
+        var builder = Merkle.RootBuilder()
+        while let line = try nextLine() {
+            if entries.isEmpty && line.starts(with: signaturePrefix) {
+                guard signatures.count < maxSignatures else {
+                    throw FormatError(line: lineNumber, "more than \(maxSignatures) signature lines")
+                }
+                signatures.append(Array(line))
+                continue
+            }
+            let entry = try parseEntry(line, lineNumber: lineNumber)
+            if let last = entries.last {
+                if last.path == entry.path {
+                    throw FormatError(line: lineNumber, "duplicate path '\(Escaping.escape(entry.path))'")
+                }
+                guard last.path.lexicographicallyPrecedes(entry.path) else {
+                    throw FormatError(line: lineNumber, "path '\(Escaping.escape(entry.path))' is out of order (entries are sorted by raw path bytes)")
+                }
+            }
+            builder.append(leafHash: Merkle.leafHash(line))
+            entries.append(entry)
+        }
+
+        var manifest = try Manifest(header: header, entries: [])
+        manifest.count = count
+        manifest.root = root
+        manifest.noteText = Array(bytes[0..<noteEnd - 1])
+        manifest.signatureLines = signatures
+        manifest.entries = entries
+        manifest.computedRoot = builder.root
+        return manifest
+    }
+
+    private static func parseHeader(origin: String, _ lines: ArraySlice<String>, firstLine: Int) throws -> ReleaseHeader {
+        var lineNumber = firstLine - 1
+        var rest = lines.makeIterator()
+        var pending: String?
+        // Takes the next line if it starts with `key `, returning the value.
+        func take(_ key: String, required: Bool) throws -> String? {
+            if pending == nil { pending = rest.next(); if pending != nil { lineNumber += 1 } }
+            guard let line = pending, line.hasPrefix(key + " ") else {
+                if required {
+                    throw FormatError(line: lineNumber + (pending == nil ? 1 : 0),
+                                      "expected a '\(key) …' line, found \(pending.map { "'\($0)'" } ?? "the end of the note text")")
+                }
+                return nil
+            }
+            pending = nil
+            return String(line.dropFirst(key.count + 1))
+        }
+        func text(_ value: String, _ what: String) throws -> String {
+            guard let raw = Escaping.unescape(Array(value.utf8)), let s = String(validating: raw, as: UTF8.self) else {
+                throw FormatError(line: lineNumber, "the \(what) is not escaped canonically")
+            }
+            return s
+        }
+        func objectId(_ value: String, _ what: String) throws -> String {
+            guard decodeHex(Array(value.utf8), count: value.utf8.count / 2) != nil,
+                  value.utf8.count == 40 || value.utf8.count == 64 else {
+                throw FormatError(line: lineNumber, "the \(what) id '\(value)' is not 40 or 64 lowercase hex digits")
+            }
+            return value
+        }
+
+        let name = try text(try take("name", required: true)!, "name")
+        let version = try text(try take("version", required: true)!, "version")
+        let source: ReleaseSource
+        switch try take("source", required: true)! {
+        case "directory":
+            source = .directory
+        case "git":
+            let commit = try objectId(try take("commit", required: true)!, "commit")
+            let tree = try objectId(try take("tree", required: true)!, "tree")
+            var tagName: [UInt8]?
+            if let tag = try take("tag", required: false) {
+                guard let raw = Escaping.unescape(Array(tag.utf8)), !raw.isEmpty else {
+                    throw FormatError(line: lineNumber, "the tag name is not escaped canonically")
+                }
+                tagName = raw
+            }
+            let tagObject = try take("tag-object", required: false).map { try objectId($0, "tag object") }
+            source = .git(commit: commit, tree: tree, tagName: tagName, tagObject: tagObject)
+        case let other:
+            throw FormatError(line: lineNumber, "unknown source '\(other)' (expected git or directory)")
+        }
+        var artifacts: [Artifact] = []
+        while let value = try take("artifact", required: false) {
+            let fields = value.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3, let size = parseDecimal(Array(fields[0].utf8)),
+                  let digest = decodeHex(Array(fields[1].utf8), count: 32),
+                  let name = Escaping.unescape(Array(fields[2].utf8)), pathProblem(name) == nil else {
+                throw FormatError(line: lineNumber, "expected 'artifact SIZE SHA256 NAME'")
+            }
+            if let last = artifacts.last, !last.name.lexicographicallyPrecedes(name) {
+                throw FormatError(line: lineNumber, "artifact '\(fields[2])' is duplicated or out of order")
+            }
+            artifacts.append(Artifact(name: name, size: size, sha256: digest))
+        }
+        if let extra = pending ?? rest.next() {
+            if pending == nil { lineNumber += 1 }
+            throw FormatError(line: lineNumber, "unexpected line in the note text: '\(extra)'")
+        }
+        return ReleaseHeader(origin: origin, name: name, version: version, source: source, artifacts: artifacts)
+    }
+
+    /// Parses one entry line: `KIND SIZE DIGEST PATH`.
+    static func parseEntry(_ line: ArraySlice<UInt8>, lineNumber: Int) throws -> TreeEntry {
+        let fields = line.split(separator: UInt8(ascii: " "), maxSplits: 3, omittingEmptySubsequences: false)
+        guard fields.count == 4 else {
+            throw FormatError(line: lineNumber, "expected 'KIND SIZE SHA256 PATH'")
+        }
+        guard let kind = EntryKind(rawValue: String(decoding: fields[0], as: UTF8.self)) else {
+            throw FormatError(line: lineNumber, "unknown kind '\(String(decoding: fields[0], as: UTF8.self))' (expected file, exec, link or submodule)")
+        }
+        let size: UInt64
+        let digest: [UInt8]?
+        if kind == .submodule {
+            guard fields[1].elementsEqual("-".utf8) else {
+                throw FormatError(line: lineNumber, "a submodule's size field must be '-'")
+            }
+            size = 0
+            digest = decodeHex(fields[2], count: 20) ?? decodeHex(fields[2], count: 32)
+        } else {
+            guard let value = parseDecimal(Array(fields[1])) else {
+                throw FormatError(line: lineNumber, "the size '\(String(decoding: fields[1], as: UTF8.self))' is not a decimal number")
+            }
+            size = value
+            digest = decodeHex(fields[2], count: 32)
+        }
+        guard let digest else {
+            throw FormatError(line: lineNumber, "the digest '\(String(decoding: fields[2], as: UTF8.self))' is not lowercase hex of the right length")
+        }
+        guard let path = Escaping.unescape(fields[3]) else {
+            throw FormatError(line: lineNumber, "the path '\(String(decoding: fields[3], as: UTF8.self))' is not escaped canonically")
+        }
+        if let reason = pathProblem(path) {
+            throw FormatError(line: lineNumber, "the path '\(String(decoding: fields[3], as: UTF8.self))' is not a valid release path: \(reason)")
+        }
+        return TreeEntry(path: path, kind: kind, size: size, digest: digest)
+    }
+}
+
+/// A canonical unsigned decimal (no sign, no leading zeros), or nil.
+func parseDecimal(_ digits: [UInt8]) -> UInt64? {
+    guard !digits.isEmpty, digits.count <= 20, digits.allSatisfy({ (48...57).contains($0) }) else { return nil }
+    if digits.count > 1 && digits[0] == 48 { return nil }
+    return UInt64(String(decoding: digits, as: UTF8.self))
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import Glassbox
+
+/// `glassbox check`: recompute a tree and report every difference from a manifest.
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Compare a git revision or a directory with a manifest, naming every difference.",
+        discussion: "Exit 0 when the tree matches, 1 when it differs, 2 on bad input. Signatures are not checked here: use verify-release.")
+
+    @Argument(help: "The manifest file.")
+    var file: String
+
+    @OptionGroup var source: SourceOptions
+
+    func run() throws {
+        try runReporting {
+            let manifest = try loadManifest(file)
+            do {
+                try manifest.checkConsistency()
+            } catch let error as FormatError {
+                throw UserError("\(file):\(error.line ?? 0): \(error.message)",
+                                hint: "the entry lines were edited after the manifest was written, or the file is truncated")
+            }
+            var fallback = "HEAD"
+            if case let .git(commit, _, _, _) = manifest.header.source { fallback = commit }
+            let snapshot = try source.read(fallbackRevision: fallback)
+            let differences = compare(expected: manifest.entries, actual: snapshot.entries)
+            let release = "\(manifest.header.name) \(manifest.header.version) (\(manifest.header.origin))"
+            if differences.isEmpty {
+                print("glassbox: check: the tree matches \(release): \(manifest.entries.count) entries")
+                return Exit.verified
+            }
+            print("glassbox: check: the tree differs from \(release): \(differences.count) difference\(differences.count == 1 ? "" : "s")")
+            print(renderDifferences(differences), terminator: "")
+            return Exit.failed
+        }
+    }
+}
+
+/// Every difference, grouped by kind, one path a line with what was expected and found.
+func renderDifferences(_ differences: [Difference]) -> String {
+    var out = ""
+    for kind in Difference.Kind.allCases {
+        let group = differences.filter { $0.kind == kind }
+        if group.isEmpty { continue }
+        out += "\(kind.rawValue) (\(group.count)):\n"
+        for d in group {
+            out += "  \(shown(d.path))"
+            switch d.kind {
+            case .missing: break
+            case .extra: out += "  [\(d.actual!.kind.rawValue), \(d.actual!.size) bytes]"
+            case .kindChanged, .modeChanged: out += "  [\(d.expected!.kind.rawValue) → \(d.actual!.kind.rawValue)]"
+            case .modified: out += "  [\(d.expected!.size) → \(d.actual!.size) bytes, sha256 \(hex(d.expected!.digest).prefix(12))… → \(hex(d.actual!.digest).prefix(12))…]"
+            case .retargeted: out += "  [target sha256 \(hex(d.expected!.digest).prefix(12))… → \(hex(d.actual!.digest).prefix(12))…]"
+            case .submoduleMoved: out += "  [\(hex(d.expected!.digest)) → \(hex(d.actual!.digest))]"
+            }
+            out += "\n"
+        }
+    }
+    return out
+}

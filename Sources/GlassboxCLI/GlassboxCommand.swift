@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `glassbox` command and its subcommands.
+public struct GlassboxCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "glassbox",
+        abstract: "Merkle manifests of source releases, for source-code transparency centers.",
+        subcommands: [ManifestCommand.self, InspectCommand.self, CheckCommand.self])
+
+    public init() {}
+}

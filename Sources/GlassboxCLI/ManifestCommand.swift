@@ -1,0 +1,42 @@
+import ArgumentParser
+import Glassbox
+
+/// `glassbox manifest`: read a tree from git or a directory and write its manifest.
+struct ManifestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "manifest",
+        abstract: "Write the Merkle manifest of a git revision or a directory.")
+
+    @OptionGroup var source: SourceOptions
+
+    @Option(name: .long, help: "The release name (default: the repository or directory name).")
+    var name: String?
+
+    @Option(name: .long, help: "The release version (default: the tag without a leading 'v', else the short commit id).")
+    var version: String?
+
+    @Option(name: .long, help: "The checkpoint origin identifying the release, e.g. example.com/curl/8.21.0 (default: NAME/VERSION).")
+    var origin: String?
+
+    @Option(name: [.customShort("o"), .long], help: "Write the manifest here (atomically) instead of stdout.")
+    var output: String?
+
+    func run() throws {
+        try runReporting {
+            let snapshot = try source.read()
+            let name = self.name ?? snapshot.defaultName
+            let version = self.version ?? snapshot.defaultVersion
+            let origin = self.origin ?? "\(name)/\(version)"
+            let header = ReleaseHeader(origin: origin, name: name, version: version, source: snapshot.source)
+            let manifest: Manifest
+            do {
+                manifest = try Manifest(header: header, entries: snapshot.entries)
+            } catch let error as FormatError {
+                throw UserError(error.message, hint: self.origin == nil
+                    ? "pass --origin with a schema-less URL such as example.com/\(name.filter { $0 != " " })/\(version)" : nil)
+            }
+            try writeOutput(manifest.render(), to: output)
+            return Exit.verified
+        }
+    }
+}

@@ -1,0 +1,191 @@
+import ArgumentParser
+import Foundation
+import Glassbox
+import GlassboxCrypto
+import GlassboxGit
+
+/// Exit codes shared by every command.
+enum Exit {
+    static let verified: Int32 = 0
+    static let failed: Int32 = 1
+    static let badInput: Int32 = 2
+    static let usage: Int32 = 64
+}
+
+/// An error the user can act on: what went wrong and, where one helps, what to do.
+struct UserError: Error {
+    var message: String
+    var hint: String?
+    init(_ message: String, hint: String? = nil) {
+        self.message = message
+        self.hint = hint
+    }
+}
+
+/// Writes `text` to standard error as is.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data(text.utf8))
+}
+
+/// Runs a command body, turning every thrown error into `glassbox: error: …` (and a hint),
+/// exit 2. The body returns the exit code for outcomes that ran to the end.
+func runReporting(_ body: () throws -> Int32) throws {
+    let code: Int32
+    do {
+        code = try body()
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        let (message, hint) = describe(error)
+        printError("glassbox: error: \(message)\n")
+        if let hint { printError("glassbox: hint: \(hint)\n") }
+        throw ExitCode(Exit.badInput)
+    }
+    if code != 0 { throw ExitCode(code) }
+}
+
+private func describe(_ error: Error) -> (String, String?) {
+    switch error {
+    case let e as UserError: return (e.message, e.hint)
+    case let e as GitError:
+        let hint: String? = e.function == "git_revparse_ext"
+            ? "list revisions with `git -C REPO tag` or `git -C REPO log --oneline`" : nil
+        return (e.description, hint)
+    case let e as ReadError: return (e.description, nil)
+    case let e as CryptoError: return (e.description, nil)
+    case let e as FileError: return (e.description, nil)
+    default: return ("\(error)", nil)
+    }
+}
+
+/// A file could not be read or written.
+struct FileError: Error, CustomStringConvertible {
+    var path: String
+    var message: String
+    var description: String { "\(path): \(message)" }
+}
+
+/// Reads a whole file.
+func readFile(_ path: String) throws -> [UInt8] {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            throw FileError(path: path, message: isDirectory.boolValue ? "is a directory" : "cannot be read")
+        }
+        throw FileError(path: path, message: "no such file")
+    }
+    return [UInt8](data)
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename,
+/// so an interrupted or failed run never leaves a partial file. `-` means standard output.
+func writeOutput(_ bytes: [UInt8], to path: String?) throws {
+    guard let path, path != "-" else {
+        FileHandle.standardOutput.write(Data(bytes))
+        return
+    }
+    do {
+        try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
+    } catch {
+        throw FileError(path: path, message: "cannot write: \(error.localizedDescription)")
+    }
+}
+
+/// Reads and parses a manifest, naming the file in any error.
+func loadManifest(_ path: String) throws -> Manifest {
+    let bytes = try readFile(path)
+    do {
+        return try Manifest.parse(bytes)
+    } catch let error as FormatError {
+        let location = error.line.map { "\(path):\($0)" } ?? path
+        throw UserError("\(location): \(error.message)",
+                        hint: "a manifest is described byte by byte in Manifests/FORMAT.md")
+    }
+}
+
+/// Where the tree to read comes from: `--repo R [--rev REV]` or `--dir D`.
+struct SourceOptions: ParsableArguments {
+    @Option(name: .long, help: "A git repository (bare or not); read from its object database, never checked out.")
+    var repo: String?
+
+    @Option(name: .long, help: "The revision to read: tag, branch, or full or abbreviated commit id.")
+    var rev: String?
+
+    @Option(name: .long, help: "A directory to read (an unpacked tarball, a checkout, a review-room copy).")
+    var dir: String?
+
+    @Flag(name: .long, help: "Read .git entries in a directory too (skipped by default, as git trees cannot hold them).")
+    var includeGitDirs = false
+
+    @Option(name: .long, help: "Worker threads for reading and hashing (default: one per core).")
+    var workers: Int?
+
+    @Flag(name: .long, help: "No progress on stderr.")
+    var quiet = false
+
+    func validate() throws {
+        if (repo == nil) == (dir == nil) {
+            throw ValidationError("give exactly one of --repo or --dir")
+        }
+        if dir != nil && rev != nil { throw ValidationError("--rev goes with --repo, not --dir") }
+        if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
+    }
+
+    /// What was read, before it becomes a manifest.
+    struct Snapshot {
+        var entries: [TreeEntry]
+        var source: ReleaseSource
+        var defaultName: String
+        var defaultVersion: String
+    }
+
+    /// Reads the tree. `fallbackRevision` is used when `--rev` is absent.
+    func read(fallbackRevision: String = "HEAD") throws -> Snapshot {
+        let progress = quiet ? nil : Progress.handler()
+        defer { if progress != nil { Progress.finish() } }
+        let workerCount = workers ?? defaultWorkerCount
+        if let repo {
+            let snapshot = try GitReader.read(repositoryPath: repo, revision: rev ?? fallbackRevision,
+                                              workers: workerCount, progress: progress)
+            let r = snapshot.revision
+            var version = String(r.commit.prefix(12))
+            if let tag = r.tagName, let text = String(validating: tag, as: UTF8.self) {
+                version = text
+                if version.count > 1, version.first == "v", version.dropFirst().first?.isNumber == true {
+                    version.removeFirst()
+                }
+            }
+            return Snapshot(entries: snapshot.entries,
+                            source: .git(commit: r.commit, tree: r.tree, tagName: r.tagName, tagObject: r.tagObject),
+                            defaultName: r.repositoryName, defaultVersion: version)
+        }
+        let path = dir!
+        let entries = try DirectoryReader.read(root: path, includeGitDirectories: includeGitDirs,
+                                               workers: workerCount, progress: progress)
+        let name = URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent
+        return Snapshot(entries: entries, source: .directory, defaultName: name.isEmpty ? "release" : name,
+                        defaultVersion: "unversioned")
+    }
+}
+
+/// Progress on stderr, only when stderr is a terminal.
+enum Progress {
+    static func handler() -> ProgressHandler? {
+        guard isatty(2) == 1 else { return nil }
+        return { done, total in printError("\rglassbox: hashed \(done) of \(total) files") }
+    }
+
+    static func finish() {
+        if isatty(2) == 1 { printError("\r\u{1B}[K") }
+    }
+}
+
+/// JSON with sorted keys and no escaped slashes, so the same input gives the same bytes.
+func renderJSON<T: Encodable>(_ value: T) throws -> [UInt8] {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    return [UInt8](try encoder.encode(value)) + [0x0A]
+}
+
+/// A path as shown to people and in JSON: the manifest's escaped form, so every byte is visible.
+func shown(_ path: [UInt8]) -> String { Escaping.escape(path) }

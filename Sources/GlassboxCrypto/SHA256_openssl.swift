@@ -1,0 +1,111 @@
+import Foundation
+import COpenSSL
+
+/// An error from OpenSSL, naming the function that failed and OpenSSL's own message.
+public struct CryptoError: Error, CustomStringConvertible, Sendable {
+    /// The OpenSSL function that failed.
+    public let function: String
+    /// OpenSSL's error queue, drained, or a plain explanation.
+    public let message: String
+
+    public var description: String { "\(function): \(message)" }
+
+    /// Builds an error from `function` and drains OpenSSL's thread-local error queue.
+    static func fromQueue(_ function: String) -> CryptoError {
+        var parts: [String] = []
+        while true {
+            let code = ERR_get_error()
+            if code == 0 { break }
+            var buffer = [CChar](repeating: 0, count: 256)
+            ERR_error_string_n(code, &buffer, buffer.count)
+            parts.append(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        return CryptoError(function: function, message: parts.isEmpty ? "failed" : parts.joined(separator: "; "))
+    }
+}
+
+/// SHA-256 through the system OpenSSL.
+public enum SHA256 {
+    /// The digest length in bytes.
+    public static let byteCount = 32
+
+    // Fetched once: implicit fetching on every call costs a lookup in OpenSSL 3.
+    nonisolated(unsafe) private static let algorithm: OpaquePointer = {
+        guard let md = EVP_MD_fetch(nil, "SHA256", nil) else {
+            fatalError("OpenSSL has no SHA256: \(CryptoError.fromQueue("EVP_MD_fetch"))")
+        }
+        return md
+    }()
+
+    /// The SHA-256 of `bytes`.
+    public static func hash(_ bytes: some ContiguousBytes) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: byteCount)
+        bytes.withUnsafeBytes { input in
+            out.withUnsafeMutableBytes { output in
+                let ok = EVP_Digest(input.baseAddress, input.count,
+                                    output.baseAddress!.assumingMemoryBound(to: UInt8.self), nil, algorithm, nil)
+                precondition(ok == 1, "EVP_Digest failed: \(CryptoError.fromQueue("EVP_Digest"))")
+            }
+        }
+        return out
+    }
+
+    /// The SHA-256 of `prefix` followed by `parts`, without concatenating them first.
+    public static func hash(prefix: UInt8, _ parts: [UInt8]...) -> [UInt8] {
+        let hasher = Hasher()
+        hasher.update([prefix])
+        for part in parts { hasher.update(part) }
+        return hasher.finish()
+    }
+
+    /// An incremental SHA-256: memory stays constant whatever the length of the input.
+    public final class Hasher {
+        private let context: OpaquePointer
+        private var finished = false
+
+        /// Starts a new digest.
+        public init() {
+            guard let ctx = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new: out of memory") }
+            context = ctx
+            precondition(EVP_DigestInit_ex(context, SHA256.algorithm, nil) == 1,
+                         "EVP_DigestInit_ex: \(CryptoError.fromQueue("EVP_DigestInit_ex"))")
+        }
+
+        deinit { EVP_MD_CTX_free(context) }
+
+        /// Adds `bytes` to the digest. Precondition: `finish()` has not been called.
+        public func update(_ bytes: some ContiguousBytes) {
+            precondition(!finished, "SHA256.Hasher used after finish()")
+            bytes.withUnsafeBytes { input in
+                _ = EVP_DigestUpdate(context, input.baseAddress, input.count)
+            }
+        }
+
+        /// Adds `count` bytes starting at `pointer`.
+        public func update(_ pointer: UnsafeRawPointer, count: Int) {
+            precondition(!finished, "SHA256.Hasher used after finish()")
+            _ = EVP_DigestUpdate(context, pointer, count)
+        }
+
+        /// Returns the digest. The hasher cannot be used afterwards.
+        public func finish() -> [UInt8] {
+            precondition(!finished, "SHA256.Hasher finished twice")
+            finished = true
+            var out = [UInt8](repeating: 0, count: SHA256.byteCount)
+            var length: UInt32 = 0
+            out.withUnsafeMutableBytes { output in
+                _ = EVP_DigestFinal_ex(context, output.baseAddress!.assumingMemoryBound(to: UInt8.self), &length)
+            }
+            return out
+        }
+    }
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+public func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    guard a.count == b.count else { return false }
+    if a.isEmpty { return true }
+    return a.withUnsafeBytes { pa in
+        b.withUnsafeBytes { pb in CRYPTO_memcmp(pa.baseAddress, pb.baseAddress, a.count) == 0 }
+    }
+}

@@ -1,0 +1,161 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import GlassboxCrypto
+
+/// A path in a directory could not be read, or is something a release cannot contain.
+public struct ReadError: Error, CustomStringConvertible, Sendable {
+    /// The path on disk.
+    public let path: String
+    public let message: String
+
+    public var description: String { "\(path): \(message)" }
+
+    init(_ path: String, _ message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    init(_ path: [UInt8], _ message: String) {
+        self.init(String(decoding: path, as: UTF8.self), message)
+    }
+
+    static func errno(_ path: [UInt8], _ what: String) -> ReadError {
+        ReadError(path, "\(what): \(String(cString: strerror(Glibc.errno)))")
+    }
+}
+
+private struct PendingFile: Sendable {
+    var path: [UInt8]
+    var kind: EntryKind
+}
+
+/// Reads release trees from directories (an unpacked tarball, a checkout, a review-room copy).
+///
+/// Symlinks are recorded, never followed; the owner's executable bit decides `exec`, as git
+/// does; `.git` entries are skipped unless asked for. Nothing is ever written.
+public enum DirectoryReader {
+    /// Lists and hashes every path under `root`.
+    /// - Throws: `ReadError` naming the path for special files (fifo, socket, device), unreadable
+    ///   files or directories, and names a release cannot hold.
+    public static func read(root: String, includeGitDirectories: Bool = false,
+                            workers: Int = defaultWorkerCount,
+                            progress: ProgressHandler? = nil) throws -> [TreeEntry] {
+        let rootBytes = Array(root.utf8)
+        var info = stat()
+        guard stat(root, &info) == 0 else { throw ReadError.errno(rootBytes, "cannot open directory") }
+        guard info.st_mode & S_IFMT == S_IFDIR else { throw ReadError(root, "not a directory") }
+
+        var files: [PendingFile] = []
+        var links: [TreeEntry] = []
+        var directories: [[UInt8]] = [[]]
+        while let relative = directories.popLast() {
+            let full = join(rootBytes, relative)
+            for name in try listDirectory(full) {
+                if !includeGitDirectories && name == Array(".git".utf8) { continue }
+                let path = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
+                let fullPath = join(rootBytes, path)
+                if let problem = invalidNameReason(name) { throw ReadError(fullPath, problem) }
+                var st = stat()
+                guard withCPath(fullPath, { lstat($0, &st) }) == 0 else { throw ReadError.errno(fullPath, "cannot stat") }
+                switch st.st_mode & S_IFMT {
+                case S_IFDIR:
+                    directories.append(path)
+                case S_IFREG:
+                    files.append(PendingFile(path: path, kind: st.st_mode & S_IXUSR != 0 ? .exec : .file))
+                case S_IFLNK:
+                    let target = try readLink(fullPath)
+                    links.append(TreeEntry(path: path, kind: .link, size: UInt64(target.count),
+                                           digest: SHA256.hash(target)))
+                case S_IFIFO: throw ReadError(fullPath, "is a fifo; a release holds only files, symlinks and directories")
+                case S_IFSOCK: throw ReadError(fullPath, "is a socket; a release holds only files, symlinks and directories")
+                case S_IFCHR, S_IFBLK: throw ReadError(fullPath, "is a device; a release holds only files, symlinks and directories")
+                default: throw ReadError(fullPath, "is of an unknown file type")
+                }
+            }
+        }
+
+        let toHash = files
+        let hashed = try parallelMap(
+            count: files.count, workers: workers,
+            makeState: { ReadBuffer() }, progress: progress
+        ) { buffer, index -> TreeEntry in
+            let item = toHash[index]
+            let (size, digest) = try hashFile(join(rootBytes, item.path), buffer)
+            return TreeEntry(path: item.path, kind: item.kind, size: size, digest: digest)
+        }
+        return (hashed + links).sorted { $0.path.lexicographicallyPrecedes($1.path) }
+    }
+
+    /// Paths stay raw bytes all the way to the C calls: a Swift String cannot hold invalid UTF-8.
+    private static func join(_ root: [UInt8], _ relative: [UInt8]) -> [UInt8] {
+        if relative.isEmpty { return root }
+        return root.last == UInt8(ascii: "/") ? root + relative : root + [UInt8(ascii: "/")] + relative
+    }
+
+    private static func listDirectory(_ path: [UInt8]) throws -> [[UInt8]] {
+        guard let dir = withCPath(path, { opendir($0) }) else {
+            throw ReadError.errno(path, "cannot open directory")
+        }
+        defer { closedir(dir) }
+        var names: [[UInt8]] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: &entry.pointee.d_name) { raw in
+                Array(raw.prefix { $0 != 0 })
+            }
+            if name == [UInt8(ascii: ".")] || name == Array("..".utf8) { continue }
+            names.append(name)
+        }
+        return names
+    }
+
+    private static func readLink(_ path: [UInt8]) throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = withCPath(path) { cPath in
+            buffer.withUnsafeMutableBytes { readlink(cPath, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
+        }
+        guard count >= 0 else { throw ReadError.errno(path, "cannot read symlink") }
+        return Array(buffer[0..<count])
+    }
+
+    private static func hashFile(_ path: [UInt8], _ buffer: ReadBuffer) throws -> (UInt64, [UInt8]) {
+        let fd = withCPath(path) { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+        guard fd >= 0 else { throw ReadError.errno(path, "cannot open") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            throw ReadError(path, "changed while being read: no longer a regular file")
+        }
+        let hasher = SHA256.Hasher()
+        var total: UInt64 = 0
+        while true {
+            let count = Glibc.read(fd, buffer.pointer, buffer.size)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw ReadError.errno(path, "cannot read")
+            }
+            if count == 0 { break }
+            hasher.update(UnsafeRawPointer(buffer.pointer), count: count)
+            total += UInt64(count)
+        }
+        return (total, hasher.finish())
+    }
+}
+
+/// Calls `body` with `path` as a NUL-terminated C string, byte for byte.
+private func withCPath<T>(_ path: [UInt8], _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
+    try (path + [0]).withUnsafeBufferPointer { buffer in
+        try buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count, body)
+    }
+}
+
+/// One worker's read buffer: files are hashed in fixed-size chunks, so memory does not grow
+/// with file size.
+private final class ReadBuffer {
+    let size = 1 << 20
+    let pointer: UnsafeMutableRawPointer
+    init() { pointer = .allocate(byteCount: size, alignment: 64) }
+    deinit { pointer.deallocate() }
+}

@@ -1,0 +1,266 @@
+import CGit2
+#if canImport(Glibc)
+import Glibc
+#endif
+import GlassboxCrypto
+
+/// A libgit2 call failed: which function, libgit2's own message, and what we were doing.
+public struct GitError: Error, CustomStringConvertible, Sendable {
+    public let function: String
+    public let message: String
+    public let context: String
+
+    public var description: String { "\(context): \(message) (\(function))" }
+
+    init(_ function: String, _ context: String) {
+        self.function = function
+        self.context = context
+        if let last = git_error_last(), let text = last.pointee.message {
+            message = String(cString: text)
+        } else {
+            message = "failed"
+        }
+    }
+
+    init(_ function: String, _ context: String, message: String) {
+        self.function = function
+        self.context = context
+        self.message = message
+    }
+}
+
+/// libgit2 wants one `git_libgit2_init` per process before any other call.
+private enum LibGit2 {
+    static let initialised: Int32 = git_libgit2_init()
+}
+
+/// One owner for one `git_repository`; freed exactly once.
+final class GitRepositoryHandle {
+    let pointer: OpaquePointer
+    let path: String
+
+    init(path: String) throws {
+        _ = LibGit2.initialised
+        var repo: OpaquePointer?
+        let flags = GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue
+        guard git_repository_open_ext(&repo, path, flags, nil) == 0, let repo else {
+            throw GitError("git_repository_open_ext", "\(path) is not a git repository")
+        }
+        pointer = repo
+        self.path = path
+    }
+
+    deinit { git_repository_free(pointer) }
+}
+
+/// One owner for one `git_odb`; keeps its repository alive.
+final class GitObjectDatabase {
+    let pointer: OpaquePointer
+    let repository: GitRepositoryHandle
+
+    init(_ repository: GitRepositoryHandle) throws {
+        var odb: OpaquePointer?
+        guard git_repository_odb(&odb, repository.pointer) == 0, let odb else {
+            throw GitError("git_repository_odb", repository.path)
+        }
+        pointer = odb
+        self.repository = repository
+    }
+
+    deinit { git_odb_free(pointer) }
+}
+
+/// What a revision resolved to.
+public struct GitRevision: Sendable, Equatable {
+    /// The commit id, lowercase hex.
+    public var commit: String
+    /// The commit's root tree id, lowercase hex.
+    public var tree: String
+    /// The tag's name when the revision named a tag (annotated or lightweight).
+    public var tagName: [UInt8]?
+    /// The annotated tag object's id, when there is one.
+    public var tagObject: String?
+    /// The repository directory's name, for a default release name.
+    public var repositoryName: String
+}
+
+/// A release tree read from a git object database, never from a checkout.
+public struct GitSnapshot: Sendable {
+    public var revision: GitRevision
+    /// Every path, sorted by raw path bytes.
+    public var entries: [TreeEntry]
+}
+
+private func hex(_ oid: git_oid) -> String {
+    withUnsafeBytes(of: oid.id) { bytes in bytes.map { hexByte($0) }.joined() }
+}
+
+private func rawBytes(_ oid: git_oid) -> [UInt8] {
+    withUnsafeBytes(of: oid.id) { Array($0) }
+}
+
+func hexByte(_ byte: UInt8) -> String {
+    let digits = Array("0123456789abcdef")
+    return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
+}
+
+private func cBytes(_ text: UnsafePointer<CChar>) -> [UInt8] {
+    let length = strlen(text)
+    return text.withMemoryRebound(to: UInt8.self, capacity: length) { Array(UnsafeBufferPointer(start: $0, count: length)) }
+}
+
+/// A path waiting to be read by a worker: a blob id, or an already finished entry.
+private struct PendingBlob: Sendable {
+    var path: [UInt8]
+    var kind: EntryKind
+    var oid: [UInt8]
+}
+
+/// Reads release trees from git repositories with libgit2.
+public enum GitReader {
+    /// Resolves `revision` (tag, annotated tag, branch, full or abbreviated commit id) in the
+    /// repository at `repositoryPath`.
+    /// - Throws: `GitError` when the path is not a repository or the revision names no commit.
+    public static func resolve(repositoryPath: String, revision: String) throws -> GitRevision {
+        let repo = try GitRepositoryHandle(path: repositoryPath)
+        return try resolve(repo, revision)
+    }
+
+    /// Reads every path of `revision`'s tree and hashes every blob, on `workers` threads
+    /// that each open their own repository handle.
+    /// - Throws: `GitError` for an unknown revision, a missing or corrupt object, or a tree
+    ///   with an invalid or duplicate name (`..`, `.git`, names containing `/`).
+    public static func read(repositoryPath: String, revision: String,
+                            workers: Int = defaultWorkerCount,
+                            progress: ProgressHandler? = nil) throws -> GitSnapshot {
+        let repo = try GitRepositoryHandle(path: repositoryPath)
+        let resolved = try resolve(repo, revision)
+        var pending: [PendingBlob] = []
+        var treeOid = git_oid()
+        guard git_oid_fromstr(&treeOid, resolved.tree) == 0 else {
+            throw GitError("git_oid_fromstr", "tree \(resolved.tree)")
+        }
+        try listTree(repo, treeOid, prefix: [], into: &pending)
+        pending.sort { $0.path.lexicographicallyPrecedes($1.path) }
+
+        let work = pending
+        let entries = try parallelMap(
+            count: pending.count, workers: workers,
+            makeState: { try GitObjectDatabase(GitRepositoryHandle(path: repositoryPath)) },
+            progress: progress
+        ) { odb, index -> TreeEntry in
+            let item = work[index]
+            if item.kind == .submodule {
+                return TreeEntry(path: item.path, kind: .submodule, size: 0, digest: item.oid)
+            }
+            return try hashBlob(odb, item)
+        }
+        return GitSnapshot(revision: resolved, entries: entries)
+    }
+
+    private static func resolve(_ repo: GitRepositoryHandle, _ revision: String) throws -> GitRevision {
+        var object: OpaquePointer?
+        var reference: OpaquePointer?
+        guard git_revparse_ext(&object, &reference, repo.pointer, revision) == 0, let object else {
+            throw GitError("git_revparse_ext", "revision '\(revision)' in \(repo.path)")
+        }
+        defer {
+            git_object_free(object)
+            if let reference { git_reference_free(reference) }
+        }
+        var tagName: [UInt8]?
+        var tagObject: String?
+        if let reference, let name = git_reference_name(reference) {
+            let full = cBytes(name)
+            let prefix = Array("refs/tags/".utf8)
+            if full.starts(with: prefix) { tagName = Array(full.dropFirst(prefix.count)) }
+        }
+        if git_object_type(object) == GIT_OBJECT_TAG {
+            tagObject = hex(git_object_id(object).pointee)
+            if tagName == nil, let name = git_tag_name(object) { tagName = cBytes(name) }
+        }
+        var commit: OpaquePointer?
+        guard git_object_peel(&commit, object, GIT_OBJECT_COMMIT) == 0, let commit else {
+            throw GitError("git_object_peel", "revision '\(revision)' does not name a commit")
+        }
+        defer { git_object_free(commit) }
+        let treeId = git_commit_tree_id(commit)!.pointee
+        var name = repo.path
+        while name.count > 1 && name.hasSuffix("/") { name.removeLast() }
+        name = String(name.split(separator: "/").last ?? Substring(name))
+        if name.hasSuffix(".git") && name.count > 4 { name.removeLast(4) }
+        if name == "." || name == ".." || name.isEmpty { name = "release" }
+        return GitRevision(commit: hex(git_object_id(commit).pointee), tree: hex(treeId),
+                           tagName: tagName, tagObject: tagObject, repositoryName: name)
+    }
+
+    private static func listTree(_ repo: GitRepositoryHandle, _ oid: git_oid, prefix: [UInt8],
+                                 into pending: inout [PendingBlob]) throws {
+        var tree: OpaquePointer?
+        var id = oid
+        let where_ = prefix.isEmpty ? "the root tree" : "tree '\(String(decoding: prefix, as: UTF8.self))'"
+        guard git_tree_lookup(&tree, repo.pointer, &id) == 0, let tree else {
+            throw GitError("git_tree_lookup", "\(where_) (\(hex(oid)))")
+        }
+        defer { git_tree_free(tree) }
+        var seen = Set<[UInt8]>()
+        for index in 0..<git_tree_entrycount(tree) {
+            guard let entry = git_tree_entry_byindex(tree, index) else { continue }
+            let name = cBytes(git_tree_entry_name(entry))
+            let path = prefix.isEmpty ? name : prefix + [UInt8(ascii: "/")] + name
+            let shown = String(decoding: path, as: UTF8.self)
+            if let problem = invalidNameReason(name) {
+                throw GitError("git_tree_entry_name", "\(where_)",
+                               message: "malformed entry name '\(shown)': \(problem)")
+            }
+            guard seen.insert(name).inserted else {
+                throw GitError("git_tree_entry_name", "\(where_)", message: "duplicate entry name '\(shown)'")
+            }
+            let entryOid = git_tree_entry_id(entry)!.pointee
+            switch git_tree_entry_filemode(entry) {
+            case GIT_FILEMODE_TREE:
+                try listTree(repo, entryOid, prefix: path, into: &pending)
+            case GIT_FILEMODE_BLOB:
+                pending.append(PendingBlob(path: path, kind: .file, oid: rawBytes(entryOid)))
+            case GIT_FILEMODE_BLOB_EXECUTABLE:
+                pending.append(PendingBlob(path: path, kind: .exec, oid: rawBytes(entryOid)))
+            case GIT_FILEMODE_LINK:
+                pending.append(PendingBlob(path: path, kind: .link, oid: rawBytes(entryOid)))
+            case GIT_FILEMODE_COMMIT:
+                pending.append(PendingBlob(path: path, kind: .submodule, oid: rawBytes(entryOid)))
+            default:
+                let raw = String(git_tree_entry_filemode_raw(entry).rawValue, radix: 8)
+                throw GitError("git_tree_entry_filemode", "\(where_)",
+                               message: "entry '\(shown)' has unknown mode \(raw)")
+            }
+        }
+    }
+
+    private static func hashBlob(_ odb: GitObjectDatabase, _ item: PendingBlob) throws -> TreeEntry {
+        var oid = git_oid()
+        withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: item.oid) }
+        var object: OpaquePointer?
+        guard git_odb_read(&object, odb.pointer, &oid) == 0, let object else {
+            throw GitError("git_odb_read", "blob \(hex(oid)) for '\(String(decoding: item.path, as: UTF8.self))'")
+        }
+        defer { git_odb_object_free(object) }
+        guard git_odb_object_type(object) == GIT_OBJECT_BLOB else {
+            throw GitError("git_odb_object_type", "object \(hex(oid)) for '\(String(decoding: item.path, as: UTF8.self))'",
+                           message: "not a blob")
+        }
+        let size = git_odb_object_size(object)
+        let hasher = SHA256.Hasher()
+        if size > 0, let data = git_odb_object_data(object) { hasher.update(data, count: size) }
+        return TreeEntry(path: item.path, kind: item.kind, size: UInt64(size), digest: hasher.finish())
+    }
+}
+
+/// Why a single path component cannot appear in a release tree, or nil when it can.
+public func invalidNameReason(_ name: [UInt8]) -> String? {
+    if name.isEmpty { return "empty name" }
+    if name == [UInt8(ascii: ".")] || name == Array("..".utf8) { return "'.' and '..' are not file names" }
+    if name.contains(UInt8(ascii: "/")) { return "a name cannot contain '/'" }
+    if name.contains(0) { return "a name cannot contain NUL" }
+    if name == Array(".git".utf8) { return "'.git' is reserved for git's own data" }
+    return nil
+}

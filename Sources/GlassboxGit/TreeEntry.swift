@@ -1,0 +1,35 @@
+/// What a path in a release tree is, as git distinguishes it.
+public enum EntryKind: String, Sendable, CaseIterable, Comparable {
+    /// A regular file (git mode 100644).
+    case file
+    /// A regular file with the executable bit (git mode 100755).
+    case exec
+    /// A symbolic link (git mode 120000); its content is the target's bytes.
+    case link
+    /// A submodule pin (git mode 160000); no content, only the pinned commit id.
+    case submodule
+
+    public static func < (a: EntryKind, b: EntryKind) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// One path of a release tree, as read from git or a directory.
+///
+/// `digest` is the SHA-256 of the content (file bytes or symlink target bytes), or for a
+/// submodule the pinned commit id's raw bytes; `size` is the content length (0 for a submodule).
+public struct TreeEntry: Sendable, Hashable {
+    /// The raw path bytes, relative, `/`-separated.
+    public var path: [UInt8]
+    public var kind: EntryKind
+    public var size: UInt64
+    public var digest: [UInt8]
+
+    public init(path: [UInt8], kind: EntryKind, size: UInt64, digest: [UInt8]) {
+        self.path = path
+        self.kind = kind
+        self.size = size
+        self.digest = digest
+    }
+}
+
+/// Reports how many of `total` items are done; called from worker threads.
+public typealias ProgressHandler = @Sendable (_ done: Int, _ total: Int) -> Void

@@ -1,0 +1,3 @@
+import GlassboxCLI
+
+GlassboxCommand.main()
