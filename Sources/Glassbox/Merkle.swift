@@ -173,9 +173,7 @@ public enum Merkle {
     /// - Throws: `ProofError`.
     public static func verifyConsistency(size1: UInt64, size2: UInt64, proof: [[UInt8]],
                                          root1: [UInt8], root2: [UInt8]) throws {
-        guard root1.count == 32 else { throw ProofError.badHashLength(root1.count) }
-        guard root2.count == 32 else { throw ProofError.badHashLength(root2.count) }
-        guard size1 <= size2 else { throw ProofError.sizesOutOfOrder(size1: size1, size2: size2) }
+        guard size1 > 0, size1 <= size2 else { throw ProofError.sizesOutOfOrder(size1: size1, size2: size2) }
         if size1 == size2 {
             guard proof.isEmpty else { throw ProofError.wrongProofLength }
             guard constantTimeEquals(root1, root2) else {
@@ -183,7 +181,8 @@ public enum Merkle {
             }
             return
         }
-        guard size1 > 0 else { throw ProofError.sizesOutOfOrder(size1: size1, size2: size2) }
+        guard root1.count == 32 else { throw ProofError.badHashLength(root1.count) }
+        guard root2.count == 32 else { throw ProofError.badHashLength(root2.count) }
         guard !proof.isEmpty else { throw ProofError.wrongProofLength }
         for p in proof where p.count != 32 { throw ProofError.badHashLength(p.count) }
 

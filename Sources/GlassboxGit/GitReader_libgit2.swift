@@ -185,11 +185,14 @@ public enum GitReader {
         }
         defer { git_object_free(commit) }
         let treeId = git_commit_tree_id(commit)!.pointee
-        var name = repo.path
+        // The directory's own name: the work tree's, or the bare repository's without ".git".
+        let directory = git_repository_workdir(repo.pointer) ?? git_repository_path(repo.pointer)
+        var name = directory.map { String(decoding: cBytes($0), as: UTF8.self) } ?? repo.path
         while name.count > 1 && name.hasSuffix("/") { name.removeLast() }
+        if name.hasSuffix("/.git") { name.removeLast(5) }
         name = String(name.split(separator: "/").last ?? Substring(name))
         if name.hasSuffix(".git") && name.count > 4 { name.removeLast(4) }
-        if name == "." || name == ".." || name.isEmpty { name = "release" }
+        if name.isEmpty || name == "/" { name = "release" }
         return GitRevision(commit: hex(git_object_id(commit).pointee), tree: hex(treeId),
                            tagName: tagName, tagObject: tagObject, repositoryName: name)
     }
