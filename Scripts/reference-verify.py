@@ -164,7 +164,10 @@ def parse_entry(line, number):
         ok = is_decimal(size) and is_hex(digest, 64)
     if not ok:
         raise Malformed(f"line {number}: bad size or digest")
-    path = unescape(escaped)
+    try:
+        path = unescape(escaped)
+    except Malformed as e:
+        raise Malformed(f"line {number}: {e}")
     if path.startswith(b"/") or any(c in (b"", b".", b"..", b".git") for c in path.split(b"/")):
         raise Malformed(f"line {number}: bad path {escaped.decode('utf-8', 'replace')!r}")
     return path, (kind, size, digest)

@@ -111,11 +111,8 @@ struct SourceOptions: ParsableArguments {
     @Option(name: .long, help: "The revision to read: tag, branch, or full or abbreviated commit id.")
     var rev: String?
 
-    @Option(name: .long, help: "A directory to read (an unpacked tarball, a checkout, a review-room copy).")
+    @Option(name: .long, help: "A directory to read (an unpacked tarball, a checkout, a review-room copy); entries named .git are skipped.")
     var dir: String?
-
-    @Flag(name: .long, help: "Read .git entries in a directory too (skipped by default, as git trees cannot hold them).")
-    var includeGitDirs = false
 
     @Option(name: .long, help: "Worker threads for reading and hashing (default: one per core).")
     var workers: Int?
@@ -160,8 +157,7 @@ struct SourceOptions: ParsableArguments {
                             defaultName: r.repositoryName, defaultVersion: version)
         }
         let path = dir!
-        let entries = try DirectoryReader.read(root: path, includeGitDirectories: includeGitDirs,
-                                               workers: workerCount, progress: progress)
+        let entries = try DirectoryReader.read(root: path, workers: workerCount, progress: progress)
         let name = URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent
         return Snapshot(entries: entries, source: .directory, defaultName: name.isEmpty ? "release" : name,
                         defaultVersion: "unversioned")

@@ -35,12 +35,13 @@ private struct PendingFile: Sendable {
 /// Reads release trees from directories (an unpacked tarball, a checkout, a review-room copy).
 ///
 /// Symlinks are recorded, never followed; the owner's executable bit decides `exec`, as git
-/// does; `.git` entries are skipped unless asked for. Nothing is ever written.
+/// does; entries named `.git` are skipped (git's own data, which no git tree can hold, so the
+/// manifest of a checkout equals that of its revision). Nothing is ever written.
 public enum DirectoryReader {
     /// Lists and hashes every path under `root`.
     /// - Throws: `ReadError` naming the path for special files (fifo, socket, device), unreadable
     ///   files or directories, and names a release cannot hold.
-    public static func read(root: String, includeGitDirectories: Bool = false,
+    public static func read(root: String,
                             workers: Int = defaultWorkerCount,
                             progress: ProgressHandler? = nil) throws -> [TreeEntry] {
         let rootBytes = Array(root.utf8)
@@ -54,7 +55,7 @@ public enum DirectoryReader {
         while let relative = directories.popLast() {
             let full = join(rootBytes, relative)
             for name in try listDirectory(full) {
-                if !includeGitDirectories && name == Array(".git".utf8) { continue }
+                if name == Array(".git".utf8) { continue }
                 let path = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
                 let fullPath = join(rootBytes, path)
                 if let problem = invalidNameReason(name) { throw ReadError(fullPath, problem) }
