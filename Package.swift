@@ -31,7 +31,7 @@ let package = Package(
         .executableTarget(name: "glassbox", dependencies: ["GlassboxCLI"]),
         .executableTarget(name: "verify-release", dependencies: ["GlassboxCLI"]),
         .testTarget(name: "GlassboxTests", dependencies: ["Glassbox", "GlassboxGit", "GlassboxCrypto"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Glassbox"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["glassbox", "verify-release"]),
     ],
     swiftLanguageModes: [.v6]
 )
