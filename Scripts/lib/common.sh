@@ -1,0 +1,38 @@
+# Shared by Scripts/demo, Scripts/test and Scripts/bench: find Swift, install what is missing.
+# Sourced, not run.
+
+# Swift lives in /opt/swift on the project's machines; put it on PATH if it is not already.
+if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
+    export PATH="/opt/swift/usr/bin:$PATH"
+fi
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# ensure_packages PKG...: installs the Debian packages that are not installed yet.
+ensure_packages() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    say "installing ${missing[*]}"
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || { echo "glassbox: error: need root or sudo to install: ${missing[*]}" >&2; exit 2; }
+        sudo=sudo
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The packages every build and test needs.
+BASE_PACKAGES=(libgit2-dev libssl-dev pkg-config git python3 tar)
+
+require_swift() {
+    command -v swift >/dev/null 2>&1 || {
+        echo "glassbox: error: swift is not on PATH and not in /opt/swift" >&2
+        echo "glassbox: hint: install Swift 6 from swift.org and put its usr/bin on PATH" >&2
+        exit 2
+    }
+}
