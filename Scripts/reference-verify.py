@@ -87,11 +87,7 @@ def is_hex(b, *lengths):
 
 
 def is_escaped(b):
-    return unescape(b) is not None  # or raises Malformed
-
-
-def is_object_id(b):
-    return is_hex(b, 40, 64)
+    return unescape(b) is not None  # (or raises Malformed)
 
 
 def is_artifact(b):
@@ -160,10 +156,10 @@ def parse_header(note):
     take(b"name ", is_escaped)
     take(b"version ", is_escaped)
     if take(b"source ", lambda v: v in (b"git", b"directory")) == b"git":
-        take(b"commit ", is_object_id)
-        take(b"tree ", is_object_id)
+        take(b"commit ", lambda v: is_hex(v, 40, 64))
+        take(b"tree ", lambda v: is_hex(v, 40, 64))
         if take(b"tag ", is_escaped, optional=True) is not None:
-            take(b"tag-object ", is_object_id, optional=True)
+            take(b"tag-object ", lambda v: is_hex(v, 40, 64), optional=True)
     names = []
     while (value := take(b"artifact ", is_artifact, optional=True)) is not None:
         names.append(unescape(value.split(b" ", 2)[2]))
@@ -202,14 +198,14 @@ def parse_manifest(data):
         raise Malformed("no empty line after the note text")
     n = lines.index(b"")
     count, root = parse_header(lines[:n])
-    n += 1
+    n = signatures = n + 1
     while n < len(lines) and lines[n].startswith(DASH):
         fields = lines[n][len(DASH):].split(b" ")
         # key name, then base64 of a 4-byte key id and a non-empty signature
         if len(fields) != 2 or not fields[0] or b"+" in fields[0] or not is_base64(fields[1], 5, 1 << 16):
             raise Malformed(f"line {n + 1}: bad signature line")
         n += 1
-    if n - len(lines) + len(lines) - lines.index(b"") - 1 > 100:
+    if n - signatures > 100:
         raise Malformed("more than 100 signature lines")
     entries, leaves, last = {}, [], None
     for number, line in enumerate(lines[n:], start=n + 1):

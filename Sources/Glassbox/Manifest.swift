@@ -159,7 +159,7 @@ public struct Manifest: Sendable {
         if origin.contains(" ") || origin.contains("+") {
             throw FormatError(line: line, "the origin '\(origin)' contains a space or '+'")
         }
-        if origin.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+        if origin.unicodeScalars.contains(where: isControl) {
             throw FormatError(line: line, "the origin contains a control character")
         }
     }
@@ -174,4 +174,9 @@ public func pathProblem(_ path: [UInt8]) -> String? {
         if let reason = invalidNameReason(Array(component)) { return reason }
     }
     return nil
+}
+
+/// C0 controls, DEL and C1 controls: none may appear raw in a note text.
+func isControl(_ scalar: Unicode.Scalar) -> Bool {
+    scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
 }

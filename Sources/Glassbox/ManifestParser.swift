@@ -26,6 +26,10 @@ extension Manifest {
             guard end - start <= maxLineLength else {
                 throw FormatError(line: lineNumber, "the line is longer than \(maxLineLength) bytes")
             }
+            // CR never appears raw: entries escape it, and the note text must not hold it.
+            if bytes[start..<end].contains(0x0D) {
+                throw FormatError(line: lineNumber, "the line contains a carriage return (CR)")
+            }
             defer { start = end + 1 }
             return bytes[start..<end]
         }
@@ -37,7 +41,7 @@ extension Manifest {
             guard let text = String(validating: line, as: UTF8.self) else {
                 throw FormatError(line: lineNumber, "the note text is not valid UTF-8")
             }
-            if text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            if text.unicodeScalars.contains(where: isControl) {
                 throw FormatError(line: lineNumber, "the note text contains a control character")
             }
             noteLines.append(text)
@@ -115,7 +119,7 @@ extension Manifest {
         }
         func text(_ value: String, _ what: String) throws -> String {
             guard let raw = Escaping.unescape(Array(value.utf8)), let s = String(validating: raw, as: UTF8.self) else {
-                throw FormatError(line: lineNumber, "the \(what) is not escaped canonically")
+                throw FormatError(line: lineNumber, "the \(what) is not canonically escaped UTF-8 text")
             }
             return s
         }

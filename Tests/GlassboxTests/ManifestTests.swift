@@ -158,6 +158,10 @@ private let sampleEntries = [
         expectFormatError(joined(l), line: 6, "control character")
         expectFormatError(joined(Array(lines[0..<5]) + [""]), line: 6, "expected a 'version")
         expectFormatError(joined(Array(lines[0..<5])), line: 5, "not followed by an empty line")
+        l = lines; l[0] = "example.com/\u{85}x"
+        expectFormatError(joined(l), line: 1, "control character")
+        l = lines; l.insert("— k\rey AAAA", at: firstEntry)
+        expectFormatError(joined(l), line: firstEntry + 1, "carriage return")
         var invalid = bytes(good); invalid[2] = 0xFF
         do { _ = try Manifest.parse(invalid); Issue.record("invalid UTF-8 accepted") } catch let e as FormatError { #expect(e.line == 1) }
         let sigs = (0...Manifest.maxSignatures).map { "— key\($0) AAAA" }
