@@ -50,20 +50,7 @@ extension Manifest {
         guard noteEnd > 0, bytes[noteEnd - 1] == 0x0A, noteEnd >= 2, bytes[noteEnd - 2] == 0x0A else {
             throw FormatError(line: lineNumber, "the note text is not followed by an empty line")
         }
-        guard noteLines.count >= 4 else {
-            throw FormatError(line: noteLines.count + 1, "the note text needs an origin, a count, a root and '\(formatLine)'")
-        }
-        try validate(origin: noteLines[0], line: 1)
-        guard let count = parseDecimal(Array(noteLines[1].utf8)) else {
-            throw FormatError(line: 2, "the count '\(noteLines[1])' is not a decimal number")
-        }
-        guard let root = decodeBase64(noteLines[2]), root.count == 32 else {
-            throw FormatError(line: 3, "the root '\(noteLines[2])' is not the base64 of 32 bytes")
-        }
-        guard noteLines[3] == formatLine else {
-            throw FormatError(line: 4, "expected '\(formatLine)', found '\(noteLines[3])'")
-        }
-        let header = try parseHeader(origin: noteLines[0], noteLines.dropFirst(4), firstLine: 5)
+        let (header, count, root) = try parseNoteLines(noteLines)
 
         // Signature lines, then entry lines.
         var signatures: [[UInt8]] = []
@@ -98,6 +85,39 @@ extension Manifest {
         manifest.entries = entries
         manifest.computedRoot = builder.root
         return manifest
+    }
+
+    /// Parses a note text (origin, count, root, extension lines), as a manifest or a proof
+    /// carries it: every line ends with LF.
+    /// - Throws: `FormatError` naming the line.
+    public static func parseNoteText(_ text: [UInt8]) throws -> (header: ReleaseHeader, count: UInt64, root: [UInt8]) {
+        guard text.last == 0x0A, let string = String(validating: text, as: UTF8.self) else {
+            throw FormatError(line: nil, "the note text is not UTF-8 lines ending with a newline")
+        }
+        var lines = string.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        lines.removeLast()
+        for (index, line) in lines.enumerated() where line.isEmpty || line.unicodeScalars.contains(where: isControl) {
+            throw FormatError(line: index + 1, "an empty line or a control character in the note text")
+        }
+        return try parseNoteLines(lines)
+    }
+
+    private static func parseNoteLines(_ noteLines: [String]) throws -> (header: ReleaseHeader, count: UInt64, root: [UInt8]) {
+        guard noteLines.count >= 4 else {
+            throw FormatError(line: noteLines.count + 1, "the note text needs an origin, a count, a root and '\(formatLine)'")
+        }
+        try validate(origin: noteLines[0], line: 1)
+        guard let count = parseDecimal(Array(noteLines[1].utf8)) else {
+            throw FormatError(line: 2, "the count '\(noteLines[1])' is not a decimal number")
+        }
+        guard let root = decodeBase64(noteLines[2]), root.count == 32 else {
+            throw FormatError(line: 3, "the root '\(noteLines[2])' is not the base64 of 32 bytes")
+        }
+        guard noteLines[3] == formatLine else {
+            throw FormatError(line: 4, "expected '\(formatLine)', found '\(noteLines[3])'")
+        }
+        let header = try parseHeader(origin: noteLines[0], noteLines.dropFirst(4), firstLine: 5)
+        return (header, count, root)
     }
 
     private static func parseHeader(origin: String, _ lines: ArraySlice<String>, firstLine: Int) throws -> ReleaseHeader {

@@ -5,7 +5,9 @@ public struct GlassboxCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "glassbox",
         abstract: "Merkle manifests of source releases, for source-code transparency centers.",
-        subcommands: [ManifestCommand.self, InspectCommand.self, CheckCommand.self])
+        subcommands: [ManifestCommand.self, InspectCommand.self, CheckCommand.self, KeygenCommand.self,
+                      SignCommand.self, CheckpointCommand.self, TrustCommand.self, ProveCommand.self,
+                      VerifyReleaseCommand.self])
 
     public init() {}
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glassbox
+import GlassboxGit
 
 /// `glassbox manifest`: read a tree from git or a directory and write its manifest.
 struct ManifestCommand: ParsableCommand {
@@ -18,6 +19,9 @@ struct ManifestCommand: ParsableCommand {
     @Option(name: .long, help: "The checkpoint origin identifying the release, e.g. example.com/curl/8.21.0 (default: NAME/VERSION).")
     var origin: String?
 
+    @Option(name: .long, help: "A shipped binary or package to list (repeatable): a file, named by its base name, or a directory of files, named by relative path.")
+    var artifact: [String] = []
+
     @Option(name: [.customShort("o"), .long], help: "Write the manifest here (atomically) instead of stdout.")
     var output: String?
 
@@ -27,7 +31,18 @@ struct ManifestCommand: ParsableCommand {
             let name = self.name ?? snapshot.defaultName
             let version = self.version ?? snapshot.defaultVersion
             let origin = self.origin ?? "\(name)/\(version)"
-            let header = ReleaseHeader(origin: origin, name: name, version: version, source: snapshot.source)
+            var artifacts: [Artifact] = []
+            for given in try observeArtifacts(artifact, workers: source.workers ?? defaultWorkerCount).given {
+                for item in given.items {
+                    guard item.kind != .link else { throw UserError("\(given.path): \(shown(item.path)) is a symlink; artifacts are regular files") }
+                    guard !artifacts.contains(where: { $0.name == item.path }) else {
+                        throw UserError("two artifacts are named \(shown(item.path))", hint: "artifact names must be unique")
+                    }
+                    artifacts.append(Artifact(name: item.path, size: item.size, sha256: item.digest))
+                }
+            }
+            let header = ReleaseHeader(origin: origin, name: name, version: version, source: snapshot.source,
+                                       artifacts: artifacts)
             let manifest: Manifest
             do {
                 manifest = try Manifest(header: header, entries: snapshot.entries)

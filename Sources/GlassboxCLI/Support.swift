@@ -3,6 +3,9 @@ import Foundation
 import Glassbox
 import GlassboxCrypto
 import GlassboxGit
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Exit codes shared by every command.
 enum Exit {
@@ -185,3 +188,64 @@ func renderJSON<T: Encodable>(_ value: T) throws -> [UInt8] {
 
 /// A path as shown to people and in JSON: the manifest's escaped form, so every byte is visible.
 func shown(_ path: [UInt8]) -> String { Escaping.escape(path) }
+
+/// Writes `bytes` to `path` through a temporary file created with `mode` in the same directory
+/// and renamed into place, so the file never exists half-written or with looser permissions.
+func writeAtomically(_ bytes: [UInt8], to path: String, mode: Int) throws {
+    let url = URL(fileURLWithPath: path)
+    let temporary = url.deletingLastPathComponent()
+        .appendingPathComponent(".\(url.lastPathComponent).tmp-\(UUID().uuidString)").path
+    guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes),
+                                         attributes: [.posixPermissions: mode]) else {
+        throw FileError(path: path, message: "cannot write")
+    }
+    guard rename(temporary, path) == 0 else {
+        try? FileManager.default.removeItem(atPath: temporary)
+        throw FileError(path: path, message: "cannot rename into place: \(String(cString: strerror(errno)))")
+    }
+}
+
+/// Today's date in UTC as YYYY-MM-DD, the day trust-policy validity dates are checked against.
+func todayUTC() -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withFullDate]
+    formatter.timeZone = TimeZone(identifier: "UTC")
+    return formatter.string(from: Date())
+}
+
+/// A passphrase file's first line.
+func readPassphrase(_ path: String?) throws -> [UInt8]? {
+    guard let path else { return nil }
+    let bytes = try readFile(path)
+    return Array(bytes.prefix { $0 != 0x0A && $0 != 0x0D })
+}
+
+/// Reads a trust policy, naming the file and line in any error.
+func loadPolicy(_ path: String) throws -> TrustPolicy {
+    guard let text = String(validating: try readFile(path), as: UTF8.self) else {
+        throw UserError("\(path): a trust policy is UTF-8 text")
+    }
+    do {
+        return try TrustPolicy(parsing: text)
+    } catch let error as FormatError {
+        throw UserError("\(path)\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
+                        hint: "the policy format is in Manifests/FORMAT.md; `glassbox trust init` writes one")
+    }
+}
+
+/// Reads artifacts given on the command line: files by base name, directories by relative path.
+func observeArtifacts(_ paths: [String], workers: Int) throws -> ObservedArtifacts {
+    var given: [ObservedArtifacts.Given] = []
+    for path in paths {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw FileError(path: path, message: "no such file or directory")
+        }
+        if isDirectory.boolValue {
+            given.append(.init(path: path, isDirectory: true, items: try DirectoryReader.read(root: path, workers: workers)))
+        } else {
+            given.append(.init(path: path, isDirectory: false, items: [try DirectoryReader.readSingle(path: path)]))
+        }
+    }
+    return ObservedArtifacts(given: given)
+}

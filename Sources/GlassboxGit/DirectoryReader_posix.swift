@@ -90,6 +90,25 @@ public enum DirectoryReader {
         return (hashed + links).sorted { $0.path.lexicographicallyPrecedes($1.path) }
     }
 
+    /// Reads one file or symlink, named by its base name.
+    /// - Throws: `ReadError` for a directory, a special file, or an unreadable file.
+    public static func readSingle(path: String) throws -> TreeEntry {
+        let full = Array(path.utf8)
+        let name = Array(full.split(separator: UInt8(ascii: "/")).last ?? [])
+        var st = stat()
+        guard withCPath(full, { lstat($0, &st) }) == 0 else { throw ReadError.errno(full, "cannot stat") }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG:
+            let (size, digest) = try hashFile(full, ReadBuffer())
+            return TreeEntry(path: name, kind: st.st_mode & S_IXUSR != 0 ? .exec : .file, size: size, digest: digest)
+        case S_IFLNK:
+            let target = try readLink(full)
+            return TreeEntry(path: name, kind: .link, size: UInt64(target.count), digest: SHA256.hash(target))
+        case S_IFDIR: throw ReadError(path, "is a directory")
+        default: throw ReadError(path, "is not a regular file or symlink")
+        }
+    }
+
     /// Paths stay raw bytes all the way to the C calls: a Swift String cannot hold invalid UTF-8.
     private static func join(_ root: [UInt8], _ relative: [UInt8]) -> [UInt8] {
         if relative.isEmpty { return root }

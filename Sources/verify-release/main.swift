@@ -1,3 +1,3 @@
 import GlassboxCLI
 
-GlassboxCommand.main(["check"] + CommandLine.arguments.dropFirst())
+VerifyReleaseCommand.main()

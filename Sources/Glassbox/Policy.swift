@@ -1,0 +1,148 @@
+/// Who a reviewer trusts to sign releases: plain text, one directive a line.
+///
+/// ```
+/// glassbox-trust v1
+/// threshold 2
+/// key NAME+KEYID+KEY [origins=PATTERN,...] [not-before=YYYY-MM-DD] [not-after=YYYY-MM-DD]
+/// ```
+/// `#` starts a comment line. A pattern is an exact origin or a prefix ending in `*`. Dates are
+/// UTC calendar days, both inclusive. See `Manifests/FORMAT.md`.
+public struct TrustPolicy: Sendable, Equatable {
+    /// One trusted key and the limits on what its signature counts for.
+    public struct Key: Sendable, Equatable {
+        public var verifier: VerifierKey
+        /// Origin patterns this key may sign; empty means any origin.
+        public var origins: [String]
+        public var notBefore: String?
+        public var notAfter: String?
+
+        public init(verifier: VerifierKey, origins: [String] = [], notBefore: String? = nil, notAfter: String? = nil) {
+            self.verifier = verifier
+            self.origins = origins
+            self.notBefore = notBefore
+            self.notAfter = notAfter
+        }
+
+        /// Whether this key may sign `origin`.
+        public func allows(origin: String) -> Bool {
+            origins.isEmpty || origins.contains { pattern in
+                pattern.hasSuffix("*") ? origin.hasPrefix(pattern.dropLast()) : origin == pattern
+            }
+        }
+
+        /// Why the key does not count on `day` (YYYY-MM-DD), or nil when it does.
+        public func dateProblem(on day: String) -> String? {
+            if let notBefore, day < notBefore { return "not valid before \(notBefore)" }
+            if let notAfter, day > notAfter { return "retired after \(notAfter)" }
+            return nil
+        }
+    }
+
+    public static let header = "glassbox-trust v1"
+
+    /// How many distinct trusted keys must sign.
+    public var threshold: Int
+    public var keys: [Key]
+
+    public init(threshold: Int, keys: [Key]) {
+        self.threshold = threshold
+        self.keys = keys
+    }
+
+    /// Parses a policy file.
+    /// - Throws: `FormatError` naming the line: a missing header, an unknown directive, a bad
+    ///   key, a duplicate key, a malformed date or pattern, or a threshold outside 1…keys.
+    public init(parsing text: String) throws {
+        var threshold: Int?
+        var keys: [Key] = []
+        var sawHeader = false
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let number = index + 1
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            if !sawHeader {
+                guard line == TrustPolicy.header else {
+                    throw FormatError(line: number, "expected '\(TrustPolicy.header)' as the first directive")
+                }
+                sawHeader = true
+                continue
+            }
+            let words = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            switch words[0] {
+            case "threshold":
+                guard threshold == nil else { throw FormatError(line: number, "a second 'threshold' line") }
+                guard words.count == 2, let k = Int(words[1]), k >= 1, String(k) == words[1] else {
+                    throw FormatError(line: number, "expected 'threshold K' with K a whole number of at least 1")
+                }
+                threshold = k
+            case "key":
+                guard words.count >= 2 else { throw FormatError(line: number, "expected 'key NAME+KEYID+KEY …'") }
+                let verifier: VerifierKey
+                do { verifier = try VerifierKey(parsing: words[1]) } catch let error as NoteError {
+                    throw FormatError(line: number, error.description)
+                }
+                var key = Key(verifier: verifier)
+                for attribute in words.dropFirst(2) {
+                    let pair = attribute.split(separator: "=", maxSplits: 1).map(String.init)
+                    guard pair.count == 2, !pair[1].isEmpty else {
+                        throw FormatError(line: number, "expected NAME=VALUE, found '\(attribute)'")
+                    }
+                    switch pair[0] {
+                    case "origins" where key.origins.isEmpty:
+                        key.origins = pair[1].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+                        if key.origins.contains(where: { $0.isEmpty || $0.dropLast().contains("*") }) {
+                            throw FormatError(line: number, "an origin pattern is an origin, or a prefix ending in '*'")
+                        }
+                    case "not-before" where key.notBefore == nil:
+                        key.notBefore = try TrustPolicy.day(pair[1], line: number)
+                    case "not-after" where key.notAfter == nil:
+                        key.notAfter = try TrustPolicy.day(pair[1], line: number)
+                    default:
+                        throw FormatError(line: number, "unknown or repeated attribute '\(pair[0])' (origins, not-before, not-after)")
+                    }
+                }
+                if let a = key.notBefore, let b = key.notAfter, a > b {
+                    throw FormatError(line: number, "not-before \(a) is after not-after \(b)")
+                }
+                guard !keys.contains(where: { $0.verifier.name == verifier.name && $0.verifier.keyID == verifier.keyID }) else {
+                    throw FormatError(line: number, "the key \(verifier.name)+\(hexID(verifier.keyID)) is listed twice")
+                }
+                keys.append(key)
+            default:
+                throw FormatError(line: number, "unknown directive '\(words[0])' (threshold, key)")
+            }
+        }
+        guard sawHeader else { throw FormatError(line: nil, "the file is empty; a policy starts with '\(TrustPolicy.header)'") }
+        guard let threshold else { throw FormatError(line: nil, "no 'threshold K' line") }
+        guard threshold <= keys.count else {
+            throw FormatError(line: nil, "the threshold \(threshold) is more than the \(keys.count) keys listed")
+        }
+        self.threshold = threshold
+        self.keys = keys
+    }
+
+    /// The policy as text that `init(parsing:)` reads back.
+    public func render() -> String {
+        var lines = ["# Glassbox trust policy: which keys may sign releases, and how many must.",
+                     TrustPolicy.header, "threshold \(threshold)"]
+        for key in keys {
+            var line = "key \(key.verifier)"
+            if !key.origins.isEmpty { line += " origins=" + key.origins.joined(separator: ",") }
+            if let d = key.notBefore { line += " not-before=\(d)" }
+            if let d = key.notAfter { line += " not-after=\(d)" }
+            lines.append(line)
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private static func day(_ text: String, line: Int) throws -> String {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+              let m = Int(parts[1]), let d = Int(parts[2]), Int(parts[0]) != nil, (1...12).contains(m), (1...31).contains(d) else {
+            throw FormatError(line: line, "'\(text)' is not a date YYYY-MM-DD")
+        }
+        return text
+    }
+}
+
+import Foundation

@@ -1,0 +1,239 @@
+import ArgumentParser
+import Foundation
+import Glassbox
+import GlassboxGit
+
+/// `verify-release`: the reviewer's offline check of a signed release.
+public struct VerifyReleaseCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "verify-release",
+        abstract: "Check, offline, that a source tree and artifacts are exactly what trusted keys signed.",
+        discussion: """
+            verify-release --manifest M --trust T (--repo R [--rev REV] | --dir D) [--artifacts PATH...]
+            verify-release --proof P --trust T FILE
+            Exit 0 verified, 1 verification failed, 2 bad input, 64 usage.
+            """)
+
+    @Option(name: .long, help: "The signed manifest.")
+    var manifest: String?
+
+    @Option(name: .long, help: "The trust policy.")
+    var trust: String
+
+    @Option(name: .long, help: "A git repository holding the release (read from its objects).")
+    var repo: String?
+
+    @Option(name: .long, help: "The revision to check (default: the commit the manifest names).")
+    var rev: String?
+
+    @Option(name: .long, help: "A directory holding the release.")
+    var dir: String?
+
+    @Option(name: .long, parsing: .upToNextOption, help: "Shipped artifacts: files, or directories of files.")
+    var artifacts: [String] = []
+
+    @Option(name: .long, help: "A per-file proof (from `glassbox prove`); give the file to check as the argument.")
+    var proof: String?
+
+    @Argument(help: "With --proof: the file to check.")
+    var file: String?
+
+    @Flag(name: .long, help: "Print JSON (media type \(VerificationReport.mediaType)).")
+    var json = false
+
+    @Flag(name: .long, help: "Print only the verdict line; no progress.")
+    var quiet = false
+
+    @Option(name: .long, help: "Worker threads (default: one per core).")
+    var workers: Int?
+
+    public init() {}
+
+    public func validate() throws {
+        if proof != nil {
+            guard file != nil, manifest == nil, repo == nil, dir == nil, artifacts.isEmpty else {
+                throw ValidationError("--proof P takes the file to check, and no --manifest, --repo, --dir or --artifacts")
+            }
+            return
+        }
+        guard manifest != nil else { throw ValidationError("give --manifest M (or --proof P FILE)") }
+        guard (repo == nil) != (dir == nil) else { throw ValidationError("give exactly one of --repo or --dir") }
+        if dir != nil && rev != nil { throw ValidationError("--rev goes with --repo") }
+        if file != nil { throw ValidationError("a FILE argument goes with --proof") }
+    }
+
+    public func run() throws {
+        try runReporting {
+            let policy = try loadPolicy(trust)
+            let report = try proof != nil ? verifyProof(policy) : verifyTree(policy)
+            if json {
+                try writeOutput(renderJSON(report), to: nil)
+            } else {
+                print(quiet ? report.verdictLine : report.text, terminator: quiet ? "\n" : "")
+            }
+            return report.verified ? Exit.verified : Exit.failed
+        }
+    }
+
+    private func verifyTree(_ policy: TrustPolicy) throws -> VerificationReport {
+        let manifestPath = manifest!
+        let parsed = try loadManifest(manifestPath)
+        let (release, verdict, integrity) = verifySignedManifest(parsed, policy: policy, day: todayUTC())
+        var findings = integrity
+        var fallback = "HEAD"
+        if case let .git(commit, _, _, _) = parsed.header.source { fallback = commit }
+        let source = SourceOptions(repo: repo, rev: rev, dir: dir, workers: workers, quiet: quiet)
+        let snapshot = try source.read(fallbackRevision: fallback)
+        findings += sourceFindings(compare(expected: parsed.entries, actual: snapshot.entries))
+        var artifactsChecked = 0
+        if !artifacts.isEmpty {
+            let observed = try observeArtifacts(artifacts, workers: workers ?? defaultWorkerCount)
+            findings += artifactFindings(listed: parsed.header.artifacts, observed: observed)
+            artifactsChecked = observed.given.reduce(0) { $0 + $1.items.count }
+        } else if !parsed.header.artifacts.isEmpty {
+            findings.append(Finding(.note, .artifact, "not-checked",
+                                    "the manifest lists \(parsed.header.artifacts.count) artifacts; none were given (--artifacts)"))
+        }
+        let place = repo.map { "git \($0) at \(rev ?? fallback)" } ?? "directory \(dir!)"
+        return VerificationReport(header: parsed.header, verdict: verdict, findings: findings,
+                                  verified: release != nil && !findings.contains { $0.severity == .failure },
+                                  checked: .init(source: place, entriesListed: parsed.entries.count,
+                                                 entriesFound: snapshot.entries.count,
+                                                 artifactsListed: parsed.header.artifacts.count,
+                                                 artifactsChecked: artifactsChecked))
+    }
+
+    private func verifyProof(_ policy: TrustPolicy) throws -> VerificationReport {
+        let proofPath = proof!
+        let parsed: FileProof
+        do { parsed = try FileProof(parsing: try readFile(proofPath)) } catch let error as FormatError {
+            throw UserError("\(proofPath)\(error.line.map { ":\($0)" } ?? ""): \(error.message)")
+        }
+        let actual = try DirectoryReader.readSingle(path: file!)
+        let result = parsed.verify(actual: actual, policy: policy, day: todayUTC())
+        let verified = result.verdict?.met == true && !result.findings.contains { $0.severity == .failure }
+        return VerificationReport(header: result.header, verdict: result.verdict, findings: result.findings,
+                                  verified: verified,
+                                  checked: .init(source: "file \(file!) as \(result.entry.map { Escaping.escape($0.path) } ?? "?")",
+                                                 entriesListed: 1, entriesFound: 1, artifactsListed: 0, artifactsChecked: 0))
+    }
+}
+
+extension SourceOptions {
+    init(repo: String?, rev: String?, dir: String?, workers: Int?, quiet: Bool) {
+        self.init()
+        self.repo = repo
+        self.rev = rev
+        self.dir = dir
+        self.workers = workers
+        self.quiet = quiet
+    }
+}
+
+/// What verify-release prints: verdict first, then what was checked, then every finding by group.
+struct VerificationReport: Encodable {
+    static let mediaType = "application/vnd.glassbox.verification.v1+json"
+
+    struct Checked: Encodable {
+        var source: String
+        var entriesListed: Int
+        var entriesFound: Int
+        var artifactsListed: Int
+        var artifactsChecked: Int
+    }
+
+    struct Item: Encodable {
+        var severity: String
+        var category: String
+        var code: String
+        var subject: String?
+        var message: String
+    }
+
+    var mediaType = VerificationReport.mediaType
+    var verified: Bool
+    var origin: String?
+    var name: String?
+    var version: String?
+    var commit: String?
+    var signers: [String]
+    var threshold: Int?
+    var checked: Checked
+    var findings: [Item]
+
+    init(header: ReleaseHeader?, verdict: SignatureVerdict?, findings: [Finding], verified: Bool, checked: Checked) {
+        self.verified = verified
+        origin = header?.origin
+        name = header?.name
+        version = header?.version
+        if case let .git(commit, _, _, _) = header?.source { self.commit = commit }
+        signers = verdict?.counted.map(\.description) ?? []
+        threshold = verdict?.threshold
+        self.checked = checked
+        self.findings = findings.map {
+            Item(severity: $0.severity.rawValue, category: $0.category.rawValue, code: $0.code, subject: $0.subject, message: $0.message)
+        }
+    }
+
+    private var failures: Int { findings.filter { $0.severity == "failure" }.count }
+
+    var verdictLine: String {
+        verified ? "verify-release: VERIFIED \(name ?? "?") \(version ?? "?") (\(origin ?? "?"))"
+            : "verify-release: FAILED \(name ?? "?") \(version ?? "?") (\(origin ?? "?")): \(failures) problem\(failures == 1 ? "" : "s")"
+    }
+
+    var text: String {
+        var lines = [verdictLine, ""]
+        lines.append("release    \(name ?? "?") \(version ?? "?")")
+        lines.append("origin     \(origin ?? "?")")
+        if let commit { lines.append("commit     \(commit)") }
+        let names = signers.map { String($0.split(separator: "+").first ?? "") }
+        lines.append("signers    \(signers.count) of \(threshold ?? 0) required\(names.isEmpty ? "" : ": " + names.joined(separator: ", "))")
+        lines.append("checked    \(checked.source): \(checked.entriesListed) entries listed, \(checked.entriesFound) found")
+        if checked.artifactsListed > 0 || checked.artifactsChecked > 0 {
+            lines.append("artifacts  \(checked.artifactsListed) listed, \(checked.artifactsChecked) files given")
+        }
+        if !findings.isEmpty { lines.append("") }
+        for category in Finding.Category.allCases {
+            let group = findings.filter { $0.category == category.rawValue }
+            if group.isEmpty { continue }
+            lines.append("\(category.rawValue) (\(group.count)):")
+            for f in group {
+                let mark = f.severity == "failure" ? "✗" : "·"
+                lines.append("  \(mark) \(f.code)\(f.subject.map { " \($0)" } ?? ""): \(f.message)")
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// `glassbox prove`: a per-file proof against a signed manifest.
+struct ProveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prove",
+        abstract: "Write a self-contained proof (C2SP tlog-proof@v1 shape) that one path is in a signed release.")
+
+    @Argument(help: "The signed manifest.")
+    var manifest: String
+
+    @Argument(help: "The path in the release, as the manifest lists it (escaped form).")
+    var path: String
+
+    @Option(name: [.customShort("o"), .long], help: "Write the proof here (atomically) instead of stdout.")
+    var output: String?
+
+    func run() throws {
+        try runReporting {
+            let parsed = try loadManifest(manifest)
+            guard let raw = Escaping.unescape(Array(path.utf8)) else {
+                throw UserError("'\(path)' is not a path in the manifest's escaped form")
+            }
+            let proof: FileProof
+            do { proof = try FileProof.make(manifest: parsed, path: raw) } catch let error as FormatError {
+                throw UserError("\(manifest): \(error.message)")
+            }
+            try writeOutput(proof.render(), to: output)
+            return Exit.verified
+        }
+    }
+}
