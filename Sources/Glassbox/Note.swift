@@ -248,3 +248,29 @@ public struct SignedNote: Sendable {
         return outcomes
     }
 }
+
+extension SignedNote {
+    /// Why a note did not open.
+    public enum OpenError: Error, Equatable, Sendable {
+        /// A known key's signature does not verify: the whole note is rejected.
+        case invalidSignature(VerifierKey)
+        /// No signature by a known key.
+        case noKnownSignature
+    }
+
+    /// Opens a note as C2SP signed-note says: unknown keys are ignored, any failing signature
+    /// by a known key rejects the note, and at least one known key must have signed.
+    /// - Returns: the keys whose signatures verified, in signature-line order.
+    /// - Throws: `OpenError`.
+    public func open(with keys: [VerifierKey]) throws -> [VerifierKey] {
+        var verified: [VerifierKey] = []
+        for outcome in verify(with: keys) {
+            switch outcome {
+            case let .invalid(key): throw OpenError.invalidSignature(key)
+            case let .valid(key): verified.append(key)
+            }
+        }
+        guard !verified.isEmpty else { throw OpenError.noKnownSignature }
+        return verified
+    }
+}
