@@ -211,3 +211,57 @@ private let sampleEntries = [
         #expect(compare(expected: expected, actual: expected).isEmpty)
     }
 }
+
+@Suite struct RobustnessTests {
+    /// Every prefix of a manifest, and every single-byte corruption of a small one, parses or
+    /// throws a `FormatError`: never a crash.
+    @Test func truncatedAndCorruptedManifestsNeverCrash() throws {
+        let original = try Manifest(header: header, entries: sampleEntries)
+        let text = original.render()
+        for length in 0..<text.count {
+            do { _ = try Manifest.parse(Array(text.prefix(length))) } catch is FormatError {} catch {
+                Issue.record("unexpected \(error)")
+            }
+        }
+        for index in stride(from: 0, to: text.count, by: 3) {
+            for value: UInt8 in [0x00, 0x0A, 0x20, 0x5C, 0x2B, 0xFF, 0xE2] {
+                var corrupt = text
+                corrupt[index] = value
+                if let parsed = try? Manifest.parse(corrupt), corrupt != text {
+                    // Whatever still parses has either entries that miss the root or a different
+                    // note text, which its signatures would not cover: no change goes unnoticed.
+                    #expect(!parsed.isConsistent || parsed.noteText != original.noteText, "byte \(index) = \(value)")
+                }
+            }
+        }
+    }
+
+    @Test func malformedProofsAreFormatErrors() throws {
+        let cases = ["", "c2sp.org/tlog-proof@v1\n", "c2sp.org/tlog-proof@v2\nextra AA==\nindex 0\n\nx\n",
+                     "c2sp.org/tlog-proof@v1\nextra !!\nindex 0\n\nx\n", "c2sp.org/tlog-proof@v1\nextra AA==\nindex 01\n\nx\n",
+                     "c2sp.org/tlog-proof@v1\nextra AA==\nindex 0\nnot-base64\n\nx\n",
+                     "c2sp.org/tlog-proof@v1\nextra AA==\nindex 0\n\nno signatures\n"]
+        for text in cases {
+            #expect(throws: FormatError.self, "\(text)") { try FileProof(parsing: bytes(text)) }
+        }
+    }
+
+    @Test func trustPoliciesRoundTripAndRejectMistakes() throws {
+        let key = try NoteSigner(name: "vendor.example/a", privateKey: .generate(.ed25519)).verifier
+        let policy = TrustPolicy(threshold: 1, keys: [.init(verifier: key, origins: ["vendor.example/*"], notBefore: "2026-01-01", notAfter: "2026-12-31")])
+        #expect(try TrustPolicy(parsing: policy.render()) == policy)
+        #expect(policy.keys[0].allows(origin: "vendor.example/router/1.0"))
+        #expect(!policy.keys[0].allows(origin: "evil.example/router/1.0"))
+        #expect(policy.keys[0].dateProblem(on: "2026-06-01") == nil)
+        #expect(policy.keys[0].dateProblem(on: "2027-01-01") != nil)
+        #expect(policy.keys[0].dateProblem(on: "2025-12-31") != nil)
+        for bad in ["glassbox-trust v1\nthreshold 2\nkey \(key)\n",                          // threshold above key count
+                    "glassbox-trust v1\nthreshold 1\nkey \(key)\nkey \(key)\n",              // duplicate key
+                    "glassbox-trust v1\nthreshold 1\nkey \(key) not-after=2026-13-01\n",     // bad date
+                    "glassbox-trust v1\nthreshold 1\nkey \(key) colour=red\n",               // unknown attribute
+                    "glassbox-trust v1\nthreshold 1\nkey \(key) origins=a*b\n",              // * inside a pattern
+                    "glassbox-trust v1\nkey \(key)\n"] {                                     // no threshold
+            #expect(throws: FormatError.self, "\(bad)") { try TrustPolicy(parsing: bad) }
+        }
+    }
+}
