@@ -24,18 +24,34 @@ public struct CryptoError: Error, CustomStringConvertible, Sendable {
     }
 }
 
+/// The digests Glassbox computes: SHA-256 for content and Merkle trees, SHA-1 only to check
+/// git object ids.
+public enum DigestKind: Sendable {
+    case sha256, sha1
+
+    var byteCount: Int { self == .sha256 ? 32 : 20 }
+
+    // Fetched once each: implicit fetching on every call costs a lookup in OpenSSL 3.
+    nonisolated(unsafe) private static let sha256Algorithm: OpaquePointer = fetch("SHA256")
+    nonisolated(unsafe) private static let sha1Algorithm: OpaquePointer = fetch("SHA1")
+
+    private static func fetch(_ name: String) -> OpaquePointer {
+        guard let md = EVP_MD_fetch(nil, name, nil) else {
+            fatalError("OpenSSL has no \(name): \(CryptoError.fromQueue("EVP_MD_fetch"))")
+        }
+        return md
+    }
+
+    var algorithm: OpaquePointer { self == .sha256 ? DigestKind.sha256Algorithm : DigestKind.sha1Algorithm }
+}
+
 /// SHA-256 through the system OpenSSL.
 public enum SHA256 {
     /// The digest length in bytes.
     public static let byteCount = 32
 
-    // Fetched once: implicit fetching on every call costs a lookup in OpenSSL 3.
-    nonisolated(unsafe) private static let algorithm: OpaquePointer = {
-        guard let md = EVP_MD_fetch(nil, "SHA256", nil) else {
-            fatalError("OpenSSL has no SHA256: \(CryptoError.fromQueue("EVP_MD_fetch"))")
-        }
-        return md
-    }()
+    /// An incremental SHA-256 (`DigestHasher(.sha256)`).
+    public typealias Hasher = DigestHasher
 
     /// The SHA-256 of `bytes`.
     public static func hash(_ bytes: some ContiguousBytes) -> [UInt8] {
@@ -43,7 +59,8 @@ public enum SHA256 {
         bytes.withUnsafeBytes { input in
             out.withUnsafeMutableBytes { output in
                 let ok = EVP_Digest(input.baseAddress, input.count,
-                                    output.baseAddress!.assumingMemoryBound(to: UInt8.self), nil, algorithm, nil)
+                                    output.baseAddress!.assumingMemoryBound(to: UInt8.self), nil,
+                                    DigestKind.sha256.algorithm, nil)
                 precondition(ok == 1, "EVP_Digest failed: \(CryptoError.fromQueue("EVP_Digest"))")
             }
         }
@@ -57,47 +74,49 @@ public enum SHA256 {
         for part in parts { hasher.update(part) }
         return hasher.finish()
     }
+}
 
-    /// An incremental SHA-256: memory stays constant whatever the length of the input.
-    public final class Hasher {
-        private let context: OpaquePointer
-        private var finished = false
+/// An incremental digest: memory stays constant whatever the length of the input.
+public final class DigestHasher {
+    private let context: OpaquePointer
+    private let kind: DigestKind
+    private var finished = false
 
-        /// Starts a new digest.
-        public init() {
-            guard let ctx = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new: out of memory") }
-            context = ctx
-            precondition(EVP_DigestInit_ex(context, SHA256.algorithm, nil) == 1,
-                         "EVP_DigestInit_ex: \(CryptoError.fromQueue("EVP_DigestInit_ex"))")
+    /// Starts a new digest.
+    public init(_ kind: DigestKind = .sha256) {
+        guard let ctx = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new: out of memory") }
+        context = ctx
+        self.kind = kind
+        precondition(EVP_DigestInit_ex(context, kind.algorithm, nil) == 1,
+                     "EVP_DigestInit_ex: \(CryptoError.fromQueue("EVP_DigestInit_ex"))")
+    }
+
+    deinit { EVP_MD_CTX_free(context) }
+
+    /// Adds `bytes` to the digest. Precondition: `finish()` has not been called.
+    public func update(_ bytes: some ContiguousBytes) {
+        precondition(!finished, "DigestHasher used after finish()")
+        bytes.withUnsafeBytes { input in
+            _ = EVP_DigestUpdate(context, input.baseAddress, input.count)
         }
+    }
 
-        deinit { EVP_MD_CTX_free(context) }
+    /// Adds `count` bytes starting at `pointer`.
+    public func update(_ pointer: UnsafeRawPointer, count: Int) {
+        precondition(!finished, "DigestHasher used after finish()")
+        _ = EVP_DigestUpdate(context, pointer, count)
+    }
 
-        /// Adds `bytes` to the digest. Precondition: `finish()` has not been called.
-        public func update(_ bytes: some ContiguousBytes) {
-            precondition(!finished, "SHA256.Hasher used after finish()")
-            bytes.withUnsafeBytes { input in
-                _ = EVP_DigestUpdate(context, input.baseAddress, input.count)
-            }
+    /// Returns the digest. The hasher cannot be used afterwards.
+    public func finish() -> [UInt8] {
+        precondition(!finished, "DigestHasher finished twice")
+        finished = true
+        var out = [UInt8](repeating: 0, count: kind.byteCount)
+        var length: UInt32 = 0
+        out.withUnsafeMutableBytes { output in
+            _ = EVP_DigestFinal_ex(context, output.baseAddress!.assumingMemoryBound(to: UInt8.self), &length)
         }
-
-        /// Adds `count` bytes starting at `pointer`.
-        public func update(_ pointer: UnsafeRawPointer, count: Int) {
-            precondition(!finished, "SHA256.Hasher used after finish()")
-            _ = EVP_DigestUpdate(context, pointer, count)
-        }
-
-        /// Returns the digest. The hasher cannot be used afterwards.
-        public func finish() -> [UInt8] {
-            precondition(!finished, "SHA256.Hasher finished twice")
-            finished = true
-            var out = [UInt8](repeating: 0, count: SHA256.byteCount)
-            var length: UInt32 = 0
-            out.withUnsafeMutableBytes { output in
-                _ = EVP_DigestFinal_ex(context, output.baseAddress!.assumingMemoryBound(to: UInt8.self), &length)
-            }
-            return out
-        }
+        return out
     }
 }
 

@@ -30,8 +30,22 @@ public struct GitError: Error, CustomStringConvertible, Sendable {
 }
 
 /// libgit2 wants one `git_libgit2_init` per process before any other call.
+///
+/// Object ids are checked here, not by libgit2: libgit2's strict verification re-hashes every
+/// object with collision-detecting SHA-1, which cost more than half the read time. Glassbox
+/// instead re-hashes every object it reads (commit, tag, trees, blobs) with OpenSSL's SHA-1 in
+/// the same pass as SHA-256, so a corrupt or substituted object is still an error. Collision
+/// detection adds nothing for us: the manifest binds each file by SHA-256 of the bytes read.
+/// Pack windows are capped so memory does not grow with the size of the pack.
 private enum LibGit2 {
-    static let initialised: Int32 = git_libgit2_init()
+    static let initialised: Int32 = {
+        let status = git_libgit2_init()
+        _ = glassbox_git_set_strict_hash_verification(0)
+        _ = glassbox_git_set_mwindow_size(16 << 20)
+        _ = glassbox_git_set_mwindow_mapped_limit(64 << 20)
+        _ = glassbox_git_set_caching(0)
+        return status
+    }()
 }
 
 /// One owner for one `git_repository`; freed exactly once.
@@ -68,6 +82,53 @@ final class GitObjectDatabase {
     }
 
     deinit { git_odb_free(pointer) }
+}
+
+/// One owner for one `git_odb_object`.
+final class GitObject {
+    let pointer: OpaquePointer
+    init(takingOwnershipOf pointer: OpaquePointer) { self.pointer = pointer }
+    deinit { git_odb_object_free(pointer) }
+    var size: Int { git_odb_object_size(pointer) }
+    var data: UnsafeRawPointer? { git_odb_object_data(pointer) }
+}
+
+extension GitObjectDatabase {
+    /// Reads an object and checks that its content hashes to its id, as git computes it:
+    /// SHA-1("TYPE SIZE\0" ‖ content). `sha256` also receives the content, for blobs.
+    func readVerified(_ oid: git_oid, _ type: git_object_t, what: String, sha256: DigestHasher? = nil) throws -> GitObject {
+        var id = oid
+        var raw: OpaquePointer?
+        guard git_odb_read(&raw, pointer, &id) == 0, let raw else {
+            throw GitError("git_odb_read", "\(what) (object \(hex(oid)))")
+        }
+        let object = GitObject(takingOwnershipOf: raw)
+        guard git_odb_object_type(raw) == type else {
+            throw GitError("git_odb_object_type", "\(what) (object \(hex(oid)))", message: "the object is not a \(typeName(type))")
+        }
+        let sha1 = DigestHasher(.sha1)
+        sha1.update(Array("\(typeName(type)) \(object.size)\0".utf8))
+        if object.size > 0, let data = object.data {
+            sha1.update(data, count: object.size)
+            sha256?.update(data, count: object.size)
+        }
+        let expected = rawBytes(oid)
+        guard sha1.finish() == expected else {
+            throw GitError("git_odb_read", "\(what) (object \(hex(oid)))",
+                           message: "object hash mismatch: the object store is corrupt or was tampered with")
+        }
+        return object
+    }
+}
+
+private func typeName(_ type: git_object_t) -> String {
+    switch type {
+    case GIT_OBJECT_BLOB: "blob"
+    case GIT_OBJECT_TREE: "tree"
+    case GIT_OBJECT_COMMIT: "commit"
+    case GIT_OBJECT_TAG: "tag"
+    default: "object"
+    }
 }
 
 /// What a revision resolved to.
@@ -140,21 +201,27 @@ public enum GitReader {
         guard git_oid_fromstr(&treeOid, resolved.tree) == 0 else {
             throw GitError("git_oid_fromstr", "tree \(resolved.tree)")
         }
-        try listTree(repo, treeOid, prefix: [], into: &pending)
+        try listTree(GitObjectDatabase(repo), treeOid, prefix: [], into: &pending)
         pending.sort { $0.path.lexicographicallyPrecedes($1.path) }
+        // Read in pack order (see PackOrder); `slot` puts each result back in path order.
+        let order = PackOrder(objectsDirectory: String(cString: git_repository_path(repo.pointer)) + "objects")
+        let keys = pending.map { order.key($0.oid) }
+        let readOrder = pending.indices.sorted { keys[$0] < keys[$1] }
 
         let work = pending
-        let entries = try parallelMap(
+        let unordered = try parallelMap(
             count: pending.count, workers: workers,
             makeState: { try GitObjectDatabase(GitRepositoryHandle(path: repositoryPath)) },
             progress: progress
-        ) { odb, index -> TreeEntry in
-            let item = work[index]
+        ) { odb, position -> TreeEntry in
+            let item = work[readOrder[position]]
             if item.kind == .submodule {
                 return TreeEntry(path: item.path, kind: .submodule, size: 0, digest: item.oid)
             }
             return try hashBlob(odb, item)
         }
+        var entries = unordered
+        for (position, index) in readOrder.enumerated() { entries[index] = unordered[position] }
         return GitSnapshot(revision: resolved, entries: entries)
     }
 
@@ -184,6 +251,13 @@ public enum GitReader {
             throw GitError("git_object_peel", "revision '\(revision)' does not name a commit")
         }
         defer { git_object_free(commit) }
+        let odb = try GitObjectDatabase(repo)
+        _ = try odb.readVerified(git_object_id(commit).pointee, GIT_OBJECT_COMMIT, what: "commit of '\(revision)'")
+        if let tagObject {
+            var tagId = git_oid()
+            _ = git_oid_fromstr(&tagId, tagObject)
+            _ = try odb.readVerified(tagId, GIT_OBJECT_TAG, what: "tag of '\(revision)'")
+        }
         let treeId = git_commit_tree_id(commit)!.pointee
         // The directory's own name: the work tree's, or the bare repository's without ".git".
         let directory = git_repository_workdir(repo.pointer) ?? git_repository_path(repo.pointer)
@@ -197,44 +271,44 @@ public enum GitReader {
                            tagName: tagName, tagObject: tagObject, repositoryName: name)
     }
 
-    private static func listTree(_ repo: GitRepositoryHandle, _ oid: git_oid, prefix: [UInt8],
+    /// Walks a tree from its verified raw bytes: entries are `MODE SP NAME NUL ID(20)`. Parsing
+    /// them here avoids inflating every tree twice (once to verify, once for libgit2's parser).
+    private static func listTree(_ odb: GitObjectDatabase, _ oid: git_oid, prefix: [UInt8],
                                  into pending: inout [PendingBlob]) throws {
-        var tree: OpaquePointer?
-        var id = oid
         let where_ = prefix.isEmpty ? "the root tree" : "tree '\(String(decoding: prefix, as: UTF8.self))'"
-        guard git_tree_lookup(&tree, repo.pointer, &id) == 0, let tree else {
-            throw GitError("git_tree_lookup", "\(where_) (\(hex(oid)))")
-        }
-        defer { git_tree_free(tree) }
+        let object = try odb.readVerified(oid, GIT_OBJECT_TREE, what: where_)
+        let bytes = object.data.map { Array(UnsafeRawBufferPointer(start: $0, count: object.size)) } ?? []
         var seen = Set<[UInt8]>()
-        for index in 0..<git_tree_entrycount(tree) {
-            guard let entry = git_tree_entry_byindex(tree, index) else { continue }
-            let name = cBytes(git_tree_entry_name(entry))
+        var i = 0
+        while i < bytes.count {
+            guard let space = bytes[i...].firstIndex(of: 0x20), let nul = bytes[space...].firstIndex(of: 0),
+                  nul + 21 <= bytes.count else {
+                throw GitError("git_odb_read", "\(where_) (\(hex(oid)))", message: "malformed tree object")
+            }
+            let mode = String(decoding: bytes[i..<space], as: UTF8.self)
+            let name = Array(bytes[(space + 1)..<nul])
+            let entryOid = Array(bytes[(nul + 1)..<(nul + 21)])
+            i = nul + 21
             let path = prefix.isEmpty ? name : prefix + [UInt8(ascii: "/")] + name
             let shown = String(decoding: path, as: UTF8.self)
             if let problem = invalidNameReason(name) {
-                throw GitError("git_tree_entry_name", "\(where_)",
-                               message: "malformed entry name '\(shown)': \(problem)")
+                throw GitError("git_tree_entry_name", "\(where_)", message: "malformed entry name '\(shown)': \(problem)")
             }
             guard seen.insert(name).inserted else {
                 throw GitError("git_tree_entry_name", "\(where_)", message: "duplicate entry name '\(shown)'")
             }
-            let entryOid = git_tree_entry_id(entry)!.pointee
-            switch git_tree_entry_filemode(entry) {
-            case GIT_FILEMODE_TREE:
-                try listTree(repo, entryOid, prefix: path, into: &pending)
-            case GIT_FILEMODE_BLOB:
-                pending.append(PendingBlob(path: path, kind: .file, oid: rawBytes(entryOid)))
-            case GIT_FILEMODE_BLOB_EXECUTABLE:
-                pending.append(PendingBlob(path: path, kind: .exec, oid: rawBytes(entryOid)))
-            case GIT_FILEMODE_LINK:
-                pending.append(PendingBlob(path: path, kind: .link, oid: rawBytes(entryOid)))
-            case GIT_FILEMODE_COMMIT:
-                pending.append(PendingBlob(path: path, kind: .submodule, oid: rawBytes(entryOid)))
+            switch mode {
+            case "40000":
+                var child = git_oid()
+                withUnsafeMutableBytes(of: &child.id) { $0.copyBytes(from: entryOid) }
+                try listTree(odb, child, prefix: path, into: &pending)
+            // 100664 is a mode very old git wrote for plain files; git reads it as 100644.
+            case "100644", "100664": pending.append(PendingBlob(path: path, kind: .file, oid: entryOid))
+            case "100755": pending.append(PendingBlob(path: path, kind: .exec, oid: entryOid))
+            case "120000": pending.append(PendingBlob(path: path, kind: .link, oid: entryOid))
+            case "160000": pending.append(PendingBlob(path: path, kind: .submodule, oid: entryOid))
             default:
-                let raw = String(git_tree_entry_filemode_raw(entry).rawValue, radix: 8)
-                throw GitError("git_tree_entry_filemode", "\(where_)",
-                               message: "entry '\(shown)' has unknown mode \(raw)")
+                throw GitError("git_tree_entry_filemode", "\(where_)", message: "entry '\(shown)' has unknown mode \(mode)")
             }
         }
     }
@@ -242,19 +316,10 @@ public enum GitReader {
     private static func hashBlob(_ odb: GitObjectDatabase, _ item: PendingBlob) throws -> TreeEntry {
         var oid = git_oid()
         withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: item.oid) }
-        var object: OpaquePointer?
-        guard git_odb_read(&object, odb.pointer, &oid) == 0, let object else {
-            throw GitError("git_odb_read", "blob \(hex(oid)) for '\(String(decoding: item.path, as: UTF8.self))'")
-        }
-        defer { git_odb_object_free(object) }
-        guard git_odb_object_type(object) == GIT_OBJECT_BLOB else {
-            throw GitError("git_odb_object_type", "object \(hex(oid)) for '\(String(decoding: item.path, as: UTF8.self))'",
-                           message: "not a blob")
-        }
-        let size = git_odb_object_size(object)
-        let hasher = SHA256.Hasher()
-        if size > 0, let data = git_odb_object_data(object) { hasher.update(data, count: size) }
-        return TreeEntry(path: item.path, kind: item.kind, size: UInt64(size), digest: hasher.finish())
+        let sha256 = DigestHasher(.sha256)
+        let object = try odb.readVerified(oid, GIT_OBJECT_BLOB, what: "blob for '\(String(decoding: item.path, as: UTF8.self))'",
+                                          sha256: sha256)
+        return TreeEntry(path: item.path, kind: item.kind, size: UInt64(object.size), digest: sha256.finish())
     }
 }
 
