@@ -132,11 +132,27 @@ public struct Manifest: Sendable {
 
     /// The whole manifest file.
     public func render() -> [UInt8] {
+        var out: [UInt8] = []
+        render { out += $0 }
+        return out
+    }
+
+    /// The manifest file in chunks of about `chunkSize` bytes, so a caller can stream it to disk
+    /// without holding it whole.
+    public func render(chunkSize: Int = 1 << 20, _ sink: ([UInt8]) throws -> Void) rethrows {
         var out = noteText
         out.append(0x0A)
         for line in signatureLines { out += line; out.append(0x0A) }
-        for entry in entries { out += Manifest.entryLine(entry); out.append(0x0A) }
-        return out
+        out.reserveCapacity(chunkSize + 4096)
+        for entry in entries {
+            out += Manifest.entryLine(entry)
+            out.append(0x0A)
+            if out.count >= chunkSize {
+                try sink(out)
+                out.removeAll(keepingCapacity: true)
+            }
+        }
+        if !out.isEmpty { try sink(out) }
     }
 
     /// Whether the stated count and root match the entry lines.

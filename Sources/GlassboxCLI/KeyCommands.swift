@@ -34,8 +34,8 @@ struct KeygenCommand: ParsableCommand {
             }
             let key = try PrivateKey.generate(algorithm)
             let signer = try NoteSigner(name: name, privateKey: key)
-            try writeAtomically(try key.pkcs8PEM(passphrase: try readPassphrase(passphraseFile)), to: output + ".key", mode: 0o600)
-            try writeAtomically(Array("\(signer.verifier)\n".utf8), to: output + ".pub", mode: 0o644)
+            try writeOutput(try key.pkcs8PEM(passphrase: try readPassphrase(passphraseFile)), to: output + ".key", mode: 0o600)
+            try writeOutput(Array("\(signer.verifier)\n".utf8), to: output + ".pub", mode: 0o644)
             print(signer.verifier)
             return Exit.verified
         }
@@ -101,7 +101,7 @@ struct SignCommand: ParsableCommand {
                 throw UserError("\(file) already has \(Manifest.maxSignatures) signature lines")
             }
             manifest.signatureLines.append(try signer.signatureLine(for: manifest.noteText))
-            try writeAtomically(manifest.render(), to: file, mode: 0o644)
+            try writeStreaming(to: file) { sink in try manifest.render(sink) }
             printError("glassbox: signed \(file) as \(signer.verifier.name)+\(String(signer.verifier.description.split(separator: "+")[1]))\n")
             return Exit.verified
         }
@@ -167,7 +167,7 @@ struct TrustCommand: ParsableCommand {
                 do { _ = try TrustPolicy(parsing: policy.render()) } catch let error as FormatError {
                     throw UserError(error.message)
                 }
-                try writeAtomically(Array(policy.render().utf8), to: output, mode: 0o644)
+                try writeOutput(Array(policy.render().utf8), to: output, mode: 0o644)
                 return Exit.verified
             }
         }

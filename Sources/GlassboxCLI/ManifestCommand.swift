@@ -50,7 +50,7 @@ struct ManifestCommand: ParsableCommand {
                 throw UserError(error.message, hint: self.origin == nil
                     ? "pass --origin with a schema-less URL such as example.com/\(name.filter { $0 != " " })/\(version)" : nil)
             }
-            try writeOutput(manifest.render(), to: output)
+            try writeStreaming(to: output) { sink in try manifest.render(sink) }
             return Exit.verified
         }
     }

@@ -80,17 +80,37 @@ func readFile(_ path: String) throws -> [UInt8] {
     return [UInt8](data)
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename,
-/// so an interrupted or failed run never leaves a partial file. `-` means standard output.
-func writeOutput(_ bytes: [UInt8], to path: String?) throws {
+/// Writes `bytes` to `path` atomically (see `writeStreaming`); `nil` or `-` means standard output.
+func writeOutput(_ bytes: [UInt8], to path: String?, mode: Int = 0o644) throws {
+    try writeStreaming(to: path, mode: mode) { sink in try sink(bytes) }
+}
+
+/// Streams chunks to `path` through a temporary file in the same directory, then renames it
+/// into place; on any error the temporary file is removed. `nil` or `-` means standard output.
+func writeStreaming(to path: String?, mode: Int = 0o644, _ produce: (([UInt8]) throws -> Void) throws -> Void) throws {
     guard let path, path != "-" else {
-        FileHandle.standardOutput.write(Data(bytes))
+        try produce { FileHandle.standardOutput.write(Data($0)) }
         return
     }
+    let url = URL(fileURLWithPath: path)
+    let temporary = url.deletingLastPathComponent()
+        .appendingPathComponent(".\(url.lastPathComponent).tmp-\(UUID().uuidString)").path
+    guard FileManager.default.createFile(atPath: temporary, contents: nil, attributes: [.posixPermissions: mode]),
+          let handle = FileHandle(forWritingAtPath: temporary) else {
+        throw FileError(path: path, message: "cannot create a file in its directory")
+    }
     do {
-        try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try produce { try handle.write(contentsOf: $0) }
+        try handle.synchronize()
+        try handle.close()
     } catch {
+        try? handle.close()
+        try? FileManager.default.removeItem(atPath: temporary)
         throw FileError(path: path, message: "cannot write: \(error.localizedDescription)")
+    }
+    guard rename(temporary, path) == 0 else {
+        try? FileManager.default.removeItem(atPath: temporary)
+        throw FileError(path: path, message: "cannot rename into place: \(String(cString: strerror(errno)))")
     }
 }
 
@@ -188,22 +208,6 @@ func renderJSON<T: Encodable>(_ value: T) throws -> [UInt8] {
 
 /// A path as shown to people and in JSON: the manifest's escaped form, so every byte is visible.
 func shown(_ path: [UInt8]) -> String { Escaping.escape(path) }
-
-/// Writes `bytes` to `path` through a temporary file created with `mode` in the same directory
-/// and renamed into place, so the file never exists half-written or with looser permissions.
-func writeAtomically(_ bytes: [UInt8], to path: String, mode: Int) throws {
-    let url = URL(fileURLWithPath: path)
-    let temporary = url.deletingLastPathComponent()
-        .appendingPathComponent(".\(url.lastPathComponent).tmp-\(UUID().uuidString)").path
-    guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes),
-                                         attributes: [.posixPermissions: mode]) else {
-        throw FileError(path: path, message: "cannot write")
-    }
-    guard rename(temporary, path) == 0 else {
-        try? FileManager.default.removeItem(atPath: temporary)
-        throw FileError(path: path, message: "cannot rename into place: \(String(cString: strerror(errno)))")
-    }
-}
 
 /// Today's date in UTC as YYYY-MM-DD, the day trust-policy validity dates are checked against.
 func todayUTC() -> String {

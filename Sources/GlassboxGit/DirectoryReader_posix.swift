@@ -27,11 +27,6 @@ public struct ReadError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-private struct PendingFile: Sendable {
-    var path: [UInt8]
-    var kind: EntryKind
-}
-
 /// Reads release trees from directories (an unpacked tarball, a checkout, a review-room copy).
 ///
 /// Symlinks are recorded, never followed; the owner's executable bit decides `exec`, as git
@@ -49,32 +44,20 @@ public enum DirectoryReader {
         guard stat(root, &info) == 0 else { throw ReadError.errno(rootBytes, "cannot open directory") }
         guard info.st_mode & S_IFMT == S_IFDIR else { throw ReadError(root, "not a directory") }
 
-        var files: [PendingFile] = []
+        // Directories are listed level by level, each level's directories in parallel.
+        var files: [[UInt8]] = []
         var links: [TreeEntry] = []
-        var directories: [[UInt8]] = [[]]
-        while let relative = directories.popLast() {
-            let full = join(rootBytes, relative)
-            for name in try listDirectory(full) {
-                if name == Array(".git".utf8) { continue }
-                let path = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
-                let fullPath = join(rootBytes, path)
-                if let problem = invalidNameReason(name) { throw ReadError(fullPath, problem) }
-                var st = stat()
-                guard withCPath(fullPath, { lstat($0, &st) }) == 0 else { throw ReadError.errno(fullPath, "cannot stat") }
-                switch st.st_mode & S_IFMT {
-                case S_IFDIR:
-                    directories.append(path)
-                case S_IFREG:
-                    files.append(PendingFile(path: path, kind: st.st_mode & S_IXUSR != 0 ? .exec : .file))
-                case S_IFLNK:
-                    let target = try readLink(fullPath)
-                    links.append(TreeEntry(path: path, kind: .link, size: UInt64(target.count),
-                                           digest: SHA256.hash(target)))
-                case S_IFIFO: throw ReadError(fullPath, "is a fifo; a release holds only files, symlinks and directories")
-                case S_IFSOCK: throw ReadError(fullPath, "is a socket; a release holds only files, symlinks and directories")
-                case S_IFCHR, S_IFBLK: throw ReadError(fullPath, "is a device; a release holds only files, symlinks and directories")
-                default: throw ReadError(fullPath, "is of an unknown file type")
-                }
+        var level: [[UInt8]] = [[]]
+        while !level.isEmpty {
+            let current = level
+            let listed = try parallelMap(count: current.count, workers: workers, makeState: { () }, progress: nil) { _, index in
+                try listOne(rootBytes, current[index])
+            }
+            level = []
+            for item in listed {
+                files += item.files
+                links += item.links
+                level += item.directories
             }
         }
 
@@ -83,11 +66,48 @@ public enum DirectoryReader {
             count: files.count, workers: workers,
             makeState: { ReadBuffer() }, progress: progress
         ) { buffer, index -> TreeEntry in
-            let item = toHash[index]
-            let (size, digest) = try hashFile(join(rootBytes, item.path), buffer)
-            return TreeEntry(path: item.path, kind: item.kind, size: size, digest: digest)
+            let path = toHash[index]
+            let (kind, size, digest) = try hashFile(join(rootBytes, path), buffer)
+            return TreeEntry(path: path, kind: kind, size: size, digest: digest)
         }
         return (hashed + links).sorted { $0.path.lexicographicallyPrecedes($1.path) }
+    }
+
+    private struct Listing: Sendable {
+        var files: [[UInt8]] = []
+        var links: [TreeEntry] = []
+        var directories: [[UInt8]] = []
+    }
+
+    /// One directory's entries: files to hash, symlinks read, subdirectories to list.
+    private static func listOne(_ rootBytes: [UInt8], _ relative: [UInt8]) throws -> Listing {
+        var out = Listing()
+        try forEachEntry(join(rootBytes, relative)) { directory, name, type in
+            if name == Array(".git".utf8) { return }
+            let path = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
+            if let problem = invalidNameReason(name) { throw ReadError(join(rootBytes, path), problem) }
+            // readdir's d_type saves a stat per entry; only an unknown type needs one.
+            var type = type
+            if type == UInt8(DT_UNKNOWN) {
+                var st = stat()
+                guard withCPath(name, { fstatat(dirfd(directory), $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 else {
+                    throw ReadError.errno(join(rootBytes, path), "cannot stat")
+                }
+                type = UInt8(st.st_mode & S_IFMT >> 12)
+            }
+            switch Int(type) {
+            case Int(DT_DIR): out.directories.append(path)
+            case Int(DT_REG): out.files.append(path)   // exec bit and size come from fstat when hashed
+            case Int(DT_LNK):
+                let target = try readLink(directory, name, join(rootBytes, path))
+                out.links.append(TreeEntry(path: path, kind: .link, size: UInt64(target.count), digest: SHA256.hash(target)))
+            case Int(DT_FIFO): throw ReadError(join(rootBytes, path), "is a fifo; a release holds only files, symlinks and directories")
+            case Int(DT_SOCK): throw ReadError(join(rootBytes, path), "is a socket; a release holds only files, symlinks and directories")
+            case Int(DT_CHR), Int(DT_BLK): throw ReadError(join(rootBytes, path), "is a device; a release holds only files, symlinks and directories")
+            default: throw ReadError(join(rootBytes, path), "is of an unknown file type")
+            }
+        }
+        return out
     }
 
     /// Reads one file or symlink, named by its base name.
@@ -99,10 +119,10 @@ public enum DirectoryReader {
         guard withCPath(full, { lstat($0, &st) }) == 0 else { throw ReadError.errno(full, "cannot stat") }
         switch st.st_mode & S_IFMT {
         case S_IFREG:
-            let (size, digest) = try hashFile(full, ReadBuffer())
-            return TreeEntry(path: name, kind: st.st_mode & S_IXUSR != 0 ? .exec : .file, size: size, digest: digest)
+            let (kind, size, digest) = try hashFile(full, ReadBuffer())
+            return TreeEntry(path: name, kind: kind, size: size, digest: digest)
         case S_IFLNK:
-            let target = try readLink(full)
+            let target = try readLinkAt(full)
             return TreeEntry(path: name, kind: .link, size: UInt64(target.count), digest: SHA256.hash(target))
         case S_IFDIR: throw ReadError(path, "is a directory")
         default: throw ReadError(path, "is not a regular file or symlink")
@@ -115,20 +135,35 @@ public enum DirectoryReader {
         return root.last == UInt8(ascii: "/") ? root + relative : root + [UInt8(ascii: "/")] + relative
     }
 
-    private static func listDirectory(_ path: [UInt8]) throws -> [[UInt8]] {
+    /// Calls `body` with the open directory, each entry's name and its d_type, skipping `.` and `..`.
+    private static func forEachEntry(_ path: [UInt8], _ body: (OpaquePointer, [UInt8], UInt8) throws -> Void) throws {
         guard let dir = withCPath(path, { opendir($0) }) else {
             throw ReadError.errno(path, "cannot open directory")
         }
         defer { closedir(dir) }
-        var names: [[UInt8]] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: &entry.pointee.d_name) { raw in
-                Array(raw.prefix { $0 != 0 })
-            }
+            let name = withUnsafeBytes(of: &entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
             if name == [UInt8(ascii: ".")] || name == Array("..".utf8) { continue }
-            names.append(name)
+            try body(dir, name, entry.pointee.d_type)
         }
-        return names
+    }
+
+    private static func readLinkAt(_ path: [UInt8]) throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = withCPath(path) { cPath in
+            buffer.withUnsafeMutableBytes { readlink(cPath, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
+        }
+        guard count >= 0 else { throw ReadError.errno(path, "cannot read symlink") }
+        return Array(buffer[0..<count])
+    }
+
+    private static func readLink(_ directory: OpaquePointer, _ name: [UInt8], _ shownPath: [UInt8]) throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = withCPath(name) { cName in
+            buffer.withUnsafeMutableBytes { readlinkat(dirfd(directory), cName, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
+        }
+        guard count >= 0 else { throw ReadError.errno(shownPath, "cannot read symlink") }
+        return Array(buffer[0..<count])
     }
 
     private static func readLink(_ path: [UInt8]) throws -> [UInt8] {
@@ -140,7 +175,7 @@ public enum DirectoryReader {
         return Array(buffer[0..<count])
     }
 
-    private static func hashFile(_ path: [UInt8], _ buffer: ReadBuffer) throws -> (UInt64, [UInt8]) {
+    private static func hashFile(_ path: [UInt8], _ buffer: ReadBuffer) throws -> (EntryKind, UInt64, [UInt8]) {
         let fd = withCPath(path) { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
         guard fd >= 0 else { throw ReadError.errno(path, "cannot open") }
         defer { close(fd) }
@@ -160,7 +195,7 @@ public enum DirectoryReader {
             hasher.update(UnsafeRawPointer(buffer.pointer), count: count)
             total += UInt64(count)
         }
-        return (total, hasher.finish())
+        return (st.st_mode & S_IXUSR != 0 ? .exec : .file, total, hasher.finish())
     }
 }
 

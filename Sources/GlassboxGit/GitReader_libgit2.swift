@@ -203,25 +203,26 @@ public enum GitReader {
         }
         try listTree(GitObjectDatabase(repo), treeOid, prefix: [], into: &pending)
         pending.sort { $0.path.lexicographicallyPrecedes($1.path) }
-        // Read in pack order (see PackOrder); `slot` puts each result back in path order.
-        let order = PackOrder(objectsDirectory: String(cString: git_repository_path(repo.pointer)) + "objects")
-        let keys = pending.map { order.key($0.oid) }
-        let readOrder = pending.indices.sorted { keys[$0] < keys[$1] }
-
+        // Read in pack order (see PackOrder); results still land in path order.
+        let readOrder: [Int]
+        do {
+            let packs = PackOrder(objectsDirectory: String(cString: git_repository_path(repo.pointer)) + "objects")
+            let keys = pending.map { packs.key($0.oid) }
+            readOrder = pending.indices.sorted { keys[$0] < keys[$1] }
+        }
         let work = pending
-        let unordered = try parallelMap(
-            count: pending.count, workers: workers,
+        pending = []
+        let entries = try parallelMap(
+            count: work.count, workers: workers, order: readOrder,
             makeState: { try GitObjectDatabase(GitRepositoryHandle(path: repositoryPath)) },
             progress: progress
-        ) { odb, position -> TreeEntry in
-            let item = work[readOrder[position]]
+        ) { odb, index -> TreeEntry in
+            let item = work[index]
             if item.kind == .submodule {
                 return TreeEntry(path: item.path, kind: .submodule, size: 0, digest: item.oid)
             }
             return try hashBlob(odb, item)
         }
-        var entries = unordered
-        for (position, index) in readOrder.enumerated() { entries[index] = unordered[position] }
         return GitSnapshot(revision: resolved, entries: entries)
     }
 

@@ -2,10 +2,11 @@ import Dispatch
 import Foundation
 
 /// Runs `body` over `0..<count` on `workers` threads, each worker getting its own `state`
-/// from `makeState` (a libgit2 handle, a read buffer). Results land at their index, so the
-/// output order never depends on scheduling. The first error thrown by any worker is rethrown.
+/// from `makeState` (a libgit2 handle, a read buffer). Items are taken in `order` when given
+/// (a permutation of the indices), else in index order; results land at their index, so the
+/// output never depends on order or scheduling. The first error thrown by any worker is rethrown.
 func parallelMap<State, Result: Sendable>(
-    count: Int, workers: Int,
+    count: Int, workers: Int, order: [Int]? = nil,
     makeState: @Sendable () throws -> State,
     progress: ProgressHandler?,
     _ body: @Sendable (inout State, Int) throws -> Result
@@ -18,8 +19,9 @@ func parallelMap<State, Result: Sendable>(
         var state: State
         do { state = try makeState() } catch { slots.fail(error); return }
         while !slots.failed {
-            let index = next.increment() - 1
-            if index >= count { break }
+            let position = next.increment() - 1
+            if position >= count { break }
+            let index = order?[position] ?? position
             do {
                 slots.set(index, try body(&state, index))
             } catch {

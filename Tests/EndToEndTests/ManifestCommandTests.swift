@@ -155,3 +155,27 @@ import Testing
         #expect(try glassbox("no-such-command").status == 64)
     }
 }
+
+@Suite struct CorpusTests {
+    /// A generated corpus (nested directories, binaries, symlinks, executables): parallel and
+    /// single-threaded runs give byte-identical manifests, from git and from the checkout.
+    @Test func parallelAndSingleThreadedManifestsAreByteIdentical() throws {
+        let dir = try temporaryDirectory()
+        let corpus = dir.appendingPathComponent("corpus")
+        let made = try run("python3", [repositoryRoot.appendingPathComponent("Scripts/make-corpus").path, "3000", corpus.path])
+        #expect(made.status == 0, "\(made.stderr)")
+        #expect(made.stdout.contains("3000 files"))
+        var outputs: [Data] = []
+        for workers in ["1", "2", "5"] {
+            let git = try glassbox("manifest", "--repo", corpus.path, "--rev", "v1.0.0", "--workers", workers)
+            #expect(git.status == 0)
+            outputs.append(git.stdoutBytes)
+        }
+        #expect(Set(outputs).count == 1)
+        let one = try glassbox("manifest", "--dir", corpus.path, "--workers", "1")
+        let many = try glassbox("manifest", "--dir", corpus.path, "--workers", "4")
+        #expect(one.stdoutBytes == many.stdoutBytes)
+        #expect(entryLines(one.stdout) == entryLines(String(decoding: outputs[0], as: UTF8.self)))
+        #expect(entryLines(one.stdout).count == 3000)
+    }
+}
