@@ -32,44 +32,61 @@ public struct Difference: Sendable, Equatable {
 /// order. Both inputs must be sorted by raw path bytes with unique paths. A file whose
 /// executable bit and content both changed gives two differences.
 public func compare(expected: [TreeEntry], actual: [TreeEntry]) -> [Difference] {
-    var out: [Difference] = []
-    var i = 0
-    var j = 0
-    while i < expected.count || j < actual.count {
-        if j == actual.count || (i < expected.count && expected[i].path.lexicographicallyPrecedes(actual[j].path)) {
-            out.append(Difference(kind: .missing, path: expected[i].path, expected: expected[i], actual: nil))
-            i += 1
-            continue
+    var comparer = TreeComparer(actual: actual)
+    for entry in expected { comparer.expect(entry) }
+    return comparer.finish()
+}
+
+/// The same comparison with the expected entries fed one at a time, in path order, as a
+/// manifest is read: the manifest's entries need not be held.
+public struct TreeComparer {
+    private let actual: [TreeEntry]
+    private var next = 0
+    public private(set) var differences: [Difference] = []
+
+    /// `actual` must be sorted by raw path bytes with unique paths.
+    public init(actual: [TreeEntry]) { self.actual = actual }
+
+    /// The next expected entry. Precondition: after every earlier one in path order.
+    public mutating func expect(_ e: TreeEntry) {
+        while next < actual.count && actual[next].path.lexicographicallyPrecedes(e.path) {
+            differences.append(Difference(kind: .extra, path: actual[next].path, expected: nil, actual: actual[next]))
+            next += 1
         }
-        if i == expected.count || actual[j].path.lexicographicallyPrecedes(expected[i].path) {
-            out.append(Difference(kind: .extra, path: actual[j].path, expected: nil, actual: actual[j]))
-            j += 1
-            continue
+        guard next < actual.count, actual[next].path == e.path else {
+            differences.append(Difference(kind: .missing, path: e.path, expected: e, actual: nil))
+            return
         }
-        let e = expected[i]
-        let a = actual[j]
-        i += 1
-        j += 1
+        let a = actual[next]
+        next += 1
         let sameContent = e.size == a.size && e.digest == a.digest
         let regular: Set<EntryKind> = [.file, .exec]
         if e.kind != a.kind {
             if regular.contains(e.kind) && regular.contains(a.kind) {
-                out.append(Difference(kind: .modeChanged, path: e.path, expected: e, actual: a))
-                if !sameContent { out.append(Difference(kind: .modified, path: e.path, expected: e, actual: a)) }
+                differences.append(Difference(kind: .modeChanged, path: e.path, expected: e, actual: a))
+                if !sameContent { differences.append(Difference(kind: .modified, path: e.path, expected: e, actual: a)) }
             } else {
-                out.append(Difference(kind: .kindChanged, path: e.path, expected: e, actual: a))
+                differences.append(Difference(kind: .kindChanged, path: e.path, expected: e, actual: a))
             }
-            continue
+            return
         }
-        if sameContent { continue }
+        if sameContent { return }
         let kind: Difference.Kind = switch e.kind {
         case .file, .exec: .modified
         case .link: .retargeted
         case .submodule: .submoduleMoved
         }
-        out.append(Difference(kind: kind, path: e.path, expected: e, actual: a))
+        differences.append(Difference(kind: kind, path: e.path, expected: e, actual: a))
     }
-    return out
+
+    /// Every difference, once all expected entries were given: the rest of the tree is extra.
+    public mutating func finish() -> [Difference] {
+        while next < actual.count {
+            differences.append(Difference(kind: .extra, path: actual[next].path, expected: nil, actual: actual[next]))
+            next += 1
+        }
+        return differences
+    }
 }
 
 /// Totals over a list of entries, for `inspect` and reports.
@@ -78,11 +95,14 @@ public struct EntryStatistics: Sendable, Equatable {
     /// The bytes of file, executable and symlink content.
     public var totalBytes: UInt64 = 0
 
-    public init(_ entries: [TreeEntry]) {
+    public init(_ entries: [TreeEntry] = []) {
         for kind in EntryKind.allCases { countByKind[kind] = 0 }
-        for entry in entries {
-            countByKind[entry.kind, default: 0] += 1
-            totalBytes += entry.size
-        }
+        for entry in entries { add(entry) }
+    }
+
+    /// Counts one more entry.
+    public mutating func add(_ entry: TreeEntry) {
+        countByKind[entry.kind, default: 0] += 1
+        totalBytes += entry.size
     }
 }

@@ -74,8 +74,10 @@ public struct Manifest: Sendable {
     public var noteText: [UInt8]
     /// The signature lines as read, without LF, in file order.
     public var signatureLines: [[UInt8]]
-    /// The entries, sorted by raw path bytes.
+    /// The entries, sorted by raw path bytes (empty when they were streamed to a callback).
     public var entries: [TreeEntry]
+    /// The number of entry lines.
+    public var entryCount: UInt64
     /// The root recomputed from the entry lines.
     public var computedRoot: [UInt8]
 
@@ -98,6 +100,7 @@ public struct Manifest: Sendable {
         }
         self.header = header
         self.count = UInt64(entries.count)
+        self.entryCount = count
         self.root = builder.root
         self.computedRoot = self.root
         self.entries = entries
@@ -157,13 +160,13 @@ public struct Manifest: Sendable {
 
     /// Whether the stated count and root match the entry lines.
     public var isConsistent: Bool {
-        count == UInt64(entries.count) && constantTimeEquals(root, computedRoot)
+        count == entryCount && constantTimeEquals(root, computedRoot)
     }
 
     /// Throws unless the stated count and root match the entry lines.
     public func checkConsistency() throws {
-        if count != UInt64(entries.count) {
-            throw FormatError(line: 2, "the count says \(count) entries but there are \(entries.count)")
+        if count != entryCount {
+            throw FormatError(line: 2, "the count says \(count) entries but there are \(entryCount)")
         }
         if !constantTimeEquals(root, computedRoot) {
             throw FormatError(line: 3, "the root \(base64(root)) does not match the entries, which hash to \(base64(computedRoot))")

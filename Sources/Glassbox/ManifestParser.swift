@@ -13,31 +13,34 @@ extension Manifest {
     ///   `maxSignatures` signature lines, an entry line that is malformed, escaped in a
     ///   non-canonical way, unsorted or duplicated.
     public static func parse(_ bytes: [UInt8]) throws -> Manifest {
-        guard !bytes.isEmpty else { throw FormatError(line: nil, "the file is empty") }
-        guard bytes.last == 0x0A else { throw FormatError(line: nil, "the file does not end with a newline (truncated?)") }
+        var lines = ByteLines(bytes)
+        return try parse(lines: &lines)
+    }
 
+    /// Parses a manifest from a line source, one line at a time, so a caller can stream a large
+    /// file; see `parse(_:)` for what is checked. With `onEntry`, each entry goes to it, in
+    /// order, instead of into `entries`, so memory does not grow with the entry count.
+    public static func parse(lines reader: inout some LineReader,
+                             onEntry: ((TreeEntry) throws -> Void)? = nil) throws -> Manifest {
         var lineNumber = 0
-        var start = 0
-        // Iterates lines without their LF; each line is a slice of `bytes`.
         func nextLine() throws -> ArraySlice<UInt8>? {
-            guard start < bytes.count else { return nil }
-            let end = bytes[start...].firstIndex(of: 0x0A)!
+            guard let line = try reader.nextLine() else { return nil }
             lineNumber += 1
-            guard end - start <= maxLineLength else {
+            guard line.count <= maxLineLength else {
                 throw FormatError(line: lineNumber, "the line is longer than \(maxLineLength) bytes")
             }
             // CR never appears raw: entries escape it, and the note text must not hold it.
-            if bytes[start..<end].contains(0x0D) {
+            if line.contains(0x0D) {
                 throw FormatError(line: lineNumber, "the line contains a carriage return (CR)")
             }
-            defer { start = end + 1 }
-            return bytes[start..<end]
+            return line
         }
 
         // The note text: origin, count, root, extension lines, then an empty line.
         var noteLines: [String] = []
+        var sawEmptyLine = false
         while let line = try nextLine() {
-            if line.isEmpty { break }
+            if line.isEmpty { sawEmptyLine = true; break }
             guard let text = String(validating: line, as: UTF8.self) else {
                 throw FormatError(line: lineNumber, "the note text is not valid UTF-8")
             }
@@ -46,18 +49,21 @@ extension Manifest {
             }
             noteLines.append(text)
         }
-        let noteEnd = start
-        guard noteEnd > 0, bytes[noteEnd - 1] == 0x0A, noteEnd >= 2, bytes[noteEnd - 2] == 0x0A else {
+        if lineNumber == 0 { throw FormatError(line: nil, "the file is empty") }
+        guard sawEmptyLine, !noteLines.isEmpty else {
             throw FormatError(line: lineNumber, "the note text is not followed by an empty line")
         }
         let (header, count, root) = try parseNoteLines(noteLines)
+        let noteText = Array(noteLines.map { $0 + "\n" }.joined().utf8)
 
         // Signature lines, then entry lines.
         var signatures: [[UInt8]] = []
         var entries: [TreeEntry] = []
+        var entryCount: UInt64 = 0
+        var lastPath: [UInt8]?
         var builder = Merkle.RootBuilder()
         while let line = try nextLine() {
-            if entries.isEmpty && line.starts(with: signaturePrefix) {
+            if lastPath == nil && line.starts(with: signaturePrefix) {
                 guard signatures.count < maxSignatures else {
                     throw FormatError(line: lineNumber, "more than \(maxSignatures) signature lines")
                 }
@@ -65,24 +71,27 @@ extension Manifest {
                 continue
             }
             let entry = try parseEntry(line, lineNumber: lineNumber)
-            if let last = entries.last {
-                if last.path == entry.path {
+            if let last = lastPath {
+                if last == entry.path {
                     throw FormatError(line: lineNumber, "duplicate path '\(Escaping.escape(entry.path))'")
                 }
-                guard last.path.lexicographicallyPrecedes(entry.path) else {
+                guard last.lexicographicallyPrecedes(entry.path) else {
                     throw FormatError(line: lineNumber, "path '\(Escaping.escape(entry.path))' is out of order (entries are sorted by raw path bytes)")
                 }
             }
             builder.append(leafHash: Merkle.leafHash(line))
-            entries.append(entry)
+            lastPath = entry.path
+            entryCount += 1
+            if let onEntry { try onEntry(entry) } else { entries.append(entry) }
         }
 
         var manifest = try Manifest(header: header, entries: [])
         manifest.count = count
         manifest.root = root
-        manifest.noteText = Array(bytes[0..<noteEnd - 1])
+        manifest.noteText = noteText
         manifest.signatureLines = signatures
         manifest.entries = entries
+        manifest.entryCount = entryCount
         manifest.computedRoot = builder.root
         return manifest
     }
@@ -234,4 +243,29 @@ func parseDecimal(_ digits: [UInt8]) -> UInt64? {
     guard !digits.isEmpty, digits.count <= 20, digits.allSatisfy({ (48...57).contains($0) }) else { return nil }
     if digits.count > 1 && digits[0] == 48 { return nil }
     return UInt64(String(decoding: digits, as: UTF8.self))
+}
+
+/// A source of lines, each without its LF.
+public protocol LineReader {
+    /// The next line without its LF, or nil at the end of the input. A line longer than
+    /// `Manifest.maxLineLength` may be returned cut to just over that length.
+    /// - Throws: `FormatError` when the input ends without a final LF, or cannot be read.
+    mutating func nextLine() throws -> ArraySlice<UInt8>?
+}
+
+/// The lines of bytes held in memory.
+public struct ByteLines: LineReader {
+    private let bytes: [UInt8]
+    private var start = 0
+
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    public mutating func nextLine() throws -> ArraySlice<UInt8>? {
+        guard start < bytes.count else { return nil }
+        guard let end = bytes[start...].firstIndex(of: 0x0A) else {
+            throw FormatError(line: nil, "the file does not end with a newline (truncated?)")
+        }
+        defer { start = end + 1 }
+        return bytes[start..<end]
+    }
 }

@@ -93,9 +93,9 @@ public func verifySignedManifest(_ manifest: Manifest, policy: TrustPolicy, day:
     let verdict = checkSignatures(text: manifest.noteText, signatureLines: manifest.signatureLines,
                                   origin: manifest.header.origin, policy: policy, day: day)
     var findings = verdict.findings
-    if manifest.count != UInt64(manifest.entries.count) {
+    if manifest.count != manifest.entryCount {
         findings.append(Finding(.failure, .integrity, "count-mismatch",
-                                "the signed count is \(manifest.count) but the manifest has \(manifest.entries.count) entry lines"))
+                                "the signed count is \(manifest.count) but the manifest has \(manifest.entryCount) entry lines"))
     }
     if !constantTimeEquals(manifest.root, manifest.computedRoot) {
         findings.append(Finding(.failure, .integrity, "root-mismatch",

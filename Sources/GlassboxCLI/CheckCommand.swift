@@ -15,20 +15,19 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let manifest = try loadManifest(file)
+            var fallback = "HEAD"
+            if case let .git(commit, _, _, _) = try loadManifestHeader(file).source { fallback = commit }
+            let snapshot = try source.read(fallbackRevision: fallback)
+            let (manifest, differences) = try compareWithManifest(file, actual: snapshot.entries)
             do {
                 try manifest.checkConsistency()
             } catch let error as FormatError {
                 throw UserError("\(file):\(error.line ?? 0): \(error.message)",
                                 hint: "the entry lines were edited after the manifest was written, or the file is truncated")
             }
-            var fallback = "HEAD"
-            if case let .git(commit, _, _, _) = manifest.header.source { fallback = commit }
-            let snapshot = try source.read(fallbackRevision: fallback)
-            let differences = compare(expected: manifest.entries, actual: snapshot.entries)
             let release = "\(manifest.header.name) \(manifest.header.version) (\(manifest.header.origin))"
             if differences.isEmpty {
-                print("glassbox: check: the tree matches \(release): \(manifest.entries.count) entries")
+                print("glassbox: check: the tree matches \(release): \(manifest.entryCount) entries")
                 return Exit.verified
             }
             print("glassbox: check: the tree differs from \(release): \(differences.count) difference\(differences.count == 1 ? "" : "s")")

@@ -16,14 +16,15 @@ struct InspectCommand: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let manifest = try loadManifest(file)
+            var stats = EntryStatistics()
+            let manifest = try loadManifest(file) { stats.add($0) }
             do {
                 try manifest.checkConsistency()
             } catch let error as FormatError {
                 throw UserError("\(file):\(error.line ?? 0): \(error.message)",
                                 hint: "the entry lines were edited after the manifest was written, or the file is truncated")
             }
-            let report = InspectReport(manifest)
+            let report = InspectReport(manifest, stats)
             try writeOutput(json ? renderJSON(report) : Array(report.text.utf8), to: nil)
             return Exit.verified
         }
@@ -61,7 +62,7 @@ struct InspectReport: Encodable {
     var signatureLines: Int
     var artifacts: [ArtifactItem]
 
-    init(_ m: Manifest) {
+    init(_ m: Manifest, _ stats: EntryStatistics) {
         origin = m.header.origin
         name = m.header.name
         version = m.header.version
@@ -72,7 +73,6 @@ struct InspectReport: Encodable {
             source = Source(type: "git", commit: commit, tree: tree, tag: tagName.map(shown), tagObject: tagObject)
         }
         entries = m.count
-        let stats = EntryStatistics(m.entries)
         countsByKind = Dictionary(uniqueKeysWithValues: stats.countByKind.map { ($0.key.rawValue, $0.value) })
         totalBytes = stats.totalBytes
         root = base64(m.root)

@@ -114,15 +114,86 @@ func writeStreaming(to path: String?, mode: Int = 0o644, _ produce: (([UInt8]) t
     }
 }
 
-/// Reads and parses a manifest, naming the file in any error.
-func loadManifest(_ path: String) throws -> Manifest {
-    let bytes = try readFile(path)
+/// Reads a manifest line by line, naming the file in any error. With `onEntry`, entries are
+/// streamed to it instead of kept.
+func loadManifest(_ path: String, onEntry: ((TreeEntry) throws -> Void)? = nil) throws -> Manifest {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        throw FileError(path: path, message: "no such file")
+    }
+    guard !isDirectory.boolValue, let handle = FileHandle(forReadingAtPath: path) else {
+        throw FileError(path: path, message: isDirectory.boolValue ? "is a directory" : "cannot be read")
+    }
+    defer { try? handle.close() }
+    var lines = FileLines(handle)
     do {
-        return try Manifest.parse(bytes)
+        return try Manifest.parse(lines: &lines, onEntry: onEntry)
     } catch let error as FormatError {
         let location = error.line.map { "\(path):\($0)" } ?? path
         throw UserError("\(location): \(error.message)",
                         hint: "a manifest is described byte by byte in Manifests/FORMAT.md")
+    }
+}
+
+/// Reads only a manifest's header (its note text): enough to know which release it names.
+func loadManifestHeader(_ path: String) throws -> ReleaseHeader {
+    guard let handle = FileHandle(forReadingAtPath: path) else { throw FileError(path: path, message: "cannot be read") }
+    defer { try? handle.close() }
+    var lines = FileLines(handle)
+    var text: [UInt8] = []
+    do {
+        while let line = try lines.nextLine(), !line.isEmpty, text.count < 1 << 20 {
+            text += line
+            text.append(0x0A)
+        }
+        if text.isEmpty { throw FormatError(line: nil, "the file is empty") }
+        return try Manifest.parseNoteText(text).header
+    } catch let error as FormatError {
+        throw UserError("\(path)\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
+                        hint: "a manifest is described byte by byte in Manifests/FORMAT.md")
+    }
+}
+
+/// Compares a tree with a manifest, streaming the manifest's entries: memory holds the tree,
+/// not the manifest.
+func compareWithManifest(_ path: String, actual: [TreeEntry]) throws -> (Manifest, [Difference]) {
+    var comparer = TreeComparer(actual: actual)
+    let manifest = try loadManifest(path) { comparer.expect($0) }
+    return (manifest, comparer.finish())
+}
+
+/// The lines of a file, read in 1 MiB chunks: memory holds one chunk and one line, whatever
+/// the file's size.
+struct FileLines: LineReader {
+    private let handle: FileHandle
+    private var buffer: [UInt8] = []
+    private var position = 0
+    private var atEnd = false
+
+    init(_ handle: FileHandle) { self.handle = handle }
+
+    mutating func nextLine() throws -> ArraySlice<UInt8>? {
+        while true {
+            if let end = buffer[position...].firstIndex(of: 0x0A) {
+                defer { position = end + 1 }
+                return buffer[position..<end]
+            }
+            if buffer.count - position > Manifest.maxLineLength {
+                // Too long to be a line: hand back enough for the parser to say so.
+                defer { position = buffer.count }
+                return buffer[position..<(position + Manifest.maxLineLength + 1)]
+            }
+            if atEnd {
+                guard position == buffer.count else {
+                    throw FormatError(line: nil, "the file does not end with a newline (truncated?)")
+                }
+                return nil
+            }
+            buffer.removeFirst(position)
+            position = 0
+            let chunk = try handle.read(upToCount: 1 << 20) ?? Data()
+            if chunk.isEmpty { atEnd = true } else { buffer += chunk }
+        }
     }
 }
 

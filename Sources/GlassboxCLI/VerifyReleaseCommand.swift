@@ -77,14 +77,14 @@ public struct VerifyReleaseCommand: ParsableCommand {
 
     private func verifyTree(_ policy: TrustPolicy) throws -> VerificationReport {
         let manifestPath = manifest!
-        let parsed = try loadManifest(manifestPath)
-        let (release, verdict, integrity) = verifySignedManifest(parsed, policy: policy, day: todayUTC())
-        var findings = integrity
         var fallback = "HEAD"
-        if case let .git(commit, _, _, _) = parsed.header.source { fallback = commit }
+        if case let .git(commit, _, _, _) = try loadManifestHeader(manifestPath).source { fallback = commit }
         let source = SourceOptions(repo: repo, rev: rev, dir: dir, workers: workers, quiet: quiet)
         let snapshot = try source.read(fallbackRevision: fallback)
-        findings += sourceFindings(compare(expected: parsed.entries, actual: snapshot.entries))
+        let (parsed, differences) = try compareWithManifest(manifestPath, actual: snapshot.entries)
+        let (release, verdict, integrity) = verifySignedManifest(parsed, policy: policy, day: todayUTC())
+        var findings = integrity
+        findings += sourceFindings(differences)
         var artifactsChecked = 0
         if !artifacts.isEmpty {
             let observed = try observeArtifacts(artifacts, workers: workers ?? defaultWorkerCount)
@@ -97,7 +97,7 @@ public struct VerifyReleaseCommand: ParsableCommand {
         let place = repo.map { "git \($0) at \(rev ?? fallback)" } ?? "directory \(dir!)"
         return VerificationReport(header: parsed.header, verdict: verdict, findings: findings,
                                   verified: release != nil && !findings.contains { $0.severity == .failure },
-                                  checked: .init(source: place, entriesListed: parsed.entries.count,
+                                  checked: .init(source: place, entriesListed: Int(parsed.entryCount),
                                                  entriesFound: snapshot.entries.count,
                                                  artifactsListed: parsed.header.artifacts.count,
                                                  artifactsChecked: artifactsChecked))

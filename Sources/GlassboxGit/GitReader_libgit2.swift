@@ -174,7 +174,14 @@ private func cBytes(_ text: UnsafePointer<CChar>) -> [UInt8] {
 private struct PendingBlob: Sendable {
     var path: [UInt8]
     var kind: EntryKind
-    var oid: [UInt8]
+    private var stored: InlineDigest
+    var oid: [UInt8] { stored.bytes }
+
+    init(path: [UInt8], kind: EntryKind, oid: [UInt8]) {
+        self.path = path
+        self.kind = kind
+        self.stored = InlineDigest(oid)
+    }
 }
 
 /// Reads release trees from git repositories with libgit2.

@@ -5,64 +5,76 @@ import Foundation
 /// from `makeState` (a libgit2 handle, a read buffer). Items are taken in `order` when given
 /// (a permutation of the indices), else in index order; results land at their index, so the
 /// output never depends on order or scheduling. The first error thrown by any worker is rethrown.
+///
+/// Workers write straight into the result array's storage: a million results are never held
+/// twice.
 func parallelMap<State, Result: Sendable>(
     count: Int, workers: Int, order: [Int]? = nil,
     makeState: @Sendable () throws -> State,
     progress: ProgressHandler?,
     _ body: @Sendable (inout State, Int) throws -> Result
 ) throws -> [Result] {
-    let slots = Slots<Result>(count: count)
-    let workerCount = max(1, min(workers, count))
-    let next = Counter()
-    let done = Counter()
-    DispatchQueue.concurrentPerform(iterations: workerCount) { _ in
-        var state: State
-        do { state = try makeState() } catch { slots.fail(error); return }
-        while !slots.failed {
-            let position = next.increment() - 1
-            if position >= count { break }
-            let index = order?[position] ?? position
-            do {
-                slots.set(index, try body(&state, index))
-            } catch {
-                slots.fail(error)
-                return
+    let failure = FirstError()
+    let results = [Result](unsafeUninitializedCapacity: count) { buffer, initializedCount in
+        let slots = Slots(buffer)
+        let workerCount = max(1, min(workers, count))
+        let next = Counter()
+        let done = Counter()
+        DispatchQueue.concurrentPerform(iterations: workerCount) { _ in
+            var state: State
+            do { state = try makeState() } catch { failure.record(error); return }
+            while !failure.happened {
+                let position = next.increment() - 1
+                if position >= count { break }
+                let index = order?[position] ?? position
+                do {
+                    slots.set(index, try body(&state, index))
+                } catch {
+                    failure.record(error)
+                    return
+                }
+                let finished = done.increment()
+                if let progress, finished % 1024 == 0 || finished == count { progress(finished, count) }
             }
-            let finished = done.increment()
-            if let progress, finished % 1024 == 0 || finished == count { progress(finished, count) }
+        }
+        if failure.happened {
+            slots.deinitializeWritten()
+            initializedCount = 0
+        } else {
+            initializedCount = count
         }
     }
-    return try slots.collect()
+    if let error = failure.error { throw error }
+    return results
 }
 
-/// Write-once result slots shared by the workers; each index is written by exactly one worker.
+/// The result storage shared by the workers; each index is written by exactly one worker.
 private final class Slots<Result>: @unchecked Sendable {
-    private var storage: UnsafeMutableBufferPointer<Result?>
+    private let buffer: UnsafeMutableBufferPointer<Result>
+    private var written: [Bool]
     private let lock = NSLock()
-    private var error: Error?
-    private let count: Int
 
-    init(count: Int) {
-        self.count = count
-        storage = .allocate(capacity: count)
-        storage.initialize(repeating: nil)
+    init(_ buffer: UnsafeMutableBufferPointer<Result>) {
+        self.buffer = buffer
+        written = [Bool](repeating: false, count: buffer.count)
     }
 
-    deinit {
-        storage.deinitialize()
-        storage.deallocate()
+    func set(_ index: Int, _ value: Result) {
+        (buffer.baseAddress! + index).initialize(to: value)
+        lock.withLock { written[index] = true }
     }
 
-    var failed: Bool { lock.withLock { error != nil } }
-
-    func set(_ index: Int, _ value: Result) { storage[index] = value }
-
-    func fail(_ error: Error) { lock.withLock { if self.error == nil { self.error = error } } }
-
-    func collect() throws -> [Result] {
-        if let error { throw error }
-        return storage.map { $0! }
+    /// After a failure: releases what the workers wrote, so the storage can be dropped.
+    func deinitializeWritten() {
+        for index in written.indices where written[index] { (buffer.baseAddress! + index).deinitialize(count: 1) }
     }
+}
+
+private final class FirstError: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var error: Error?
+    var happened: Bool { lock.withLock { error != nil } }
+    func record(_ error: Error) { lock.withLock { if self.error == nil { self.error = error } } }
 }
 
 private final class Counter: @unchecked Sendable {

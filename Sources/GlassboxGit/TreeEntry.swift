@@ -21,13 +21,39 @@ public struct TreeEntry: Sendable, Hashable {
     public var path: [UInt8]
     public var kind: EntryKind
     public var size: UInt64
-    public var digest: [UInt8]
+    // Held inline: a million entries would otherwise cost a million small heap arrays.
+    private var stored: InlineDigest
+
+    /// The digest bytes (32 for SHA-256, 20 for a SHA-1 commit id).
+    public var digest: [UInt8] {
+        get { stored.bytes }
+        set { stored = InlineDigest(newValue) }
+    }
 
     public init(path: [UInt8], kind: EntryKind, size: UInt64, digest: [UInt8]) {
         self.path = path
         self.kind = kind
         self.size = size
-        self.digest = digest
+        self.stored = InlineDigest(digest)
+    }
+}
+
+/// Up to 32 bytes stored in place. Precondition: at most 32 bytes.
+struct InlineDigest: Sendable, Hashable {
+    private var a: UInt64 = 0, b: UInt64 = 0, c: UInt64 = 0, d: UInt64 = 0
+    private var count: UInt8
+
+    init(_ bytes: [UInt8]) {
+        precondition(bytes.count <= 32, "a digest is at most 32 bytes")
+        count = UInt8(bytes.count)
+        var words: [UInt64] = [0, 0, 0, 0]
+        words.withUnsafeMutableBytes { $0.copyBytes(from: bytes) }
+        (a, b, c, d) = (words[0], words[1], words[2], words[3])
+    }
+
+    var bytes: [UInt8] {
+        let words = [a, b, c, d]
+        return words.withUnsafeBytes { Array($0.prefix(Int(count))) }
     }
 }
 
