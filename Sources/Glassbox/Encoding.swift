@@ -12,6 +12,17 @@ public func decodeBase64(_ text: some StringProtocol) -> [UInt8]? {
     return bytes
 }
 
+/// Appends the lowercase hex of `bytes` to `out`.
+func appendHex(_ bytes: [UInt8], to out: inout [UInt8]) {
+    let digits: StaticString = "0123456789abcdef"
+    digits.withUTF8Buffer { table in
+        for byte in bytes {
+            out.append(table[Int(byte >> 4)])
+            out.append(table[Int(byte & 15)])
+        }
+    }
+}
+
 /// Lowercase hex.
 public func hex(_ bytes: [UInt8]) -> String {
     let digits = Array("0123456789abcdef".utf8)
@@ -53,6 +64,12 @@ public enum Escaping {
     public static func escape(_ raw: [UInt8]) -> String {
         var out = [UInt8]()
         out.reserveCapacity(raw.count + 8)
+        append(raw, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the escaped form of `raw` to `out`, as bytes.
+    public static func append(_ raw: [UInt8], to out: inout [UInt8]) {
         var i = 0
         let n = raw.count
         func hexEscape(_ b: UInt8) {
@@ -86,7 +103,6 @@ public enum Escaping {
                 i += length
             }
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// The bytes `escaped` stands for, or nil when it is not the one canonical escaped form

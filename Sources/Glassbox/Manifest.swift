@@ -88,6 +88,7 @@ public struct Manifest: Sendable {
         try Manifest.validate(origin: header.origin, line: nil)
         var builder = Merkle.RootBuilder()
         var previous: [UInt8]?
+        var line: [UInt8] = []
         for entry in entries {
             if let reason = pathProblem(entry.path) {
                 throw FormatError(line: nil, "path '\(Escaping.escape(entry.path))': \(reason)")
@@ -96,7 +97,9 @@ public struct Manifest: Sendable {
                 throw FormatError(line: nil, "path '\(Escaping.escape(entry.path))' is duplicated or out of order")
             }
             previous = entry.path
-            builder.append(leafHash: Merkle.leafHash(Manifest.entryLine(entry)))
+            line.removeAll(keepingCapacity: true)
+            Manifest.appendEntryLine(entry, to: &line)
+            builder.append(leafHash: Merkle.leafHash(line))
         }
         self.header = header
         self.count = UInt64(entries.count)
@@ -129,8 +132,21 @@ public struct Manifest: Sendable {
 
     /// The entry line of `entry`, without LF: this is the Merkle leaf.
     public static func entryLine(_ entry: TreeEntry) -> [UInt8] {
-        let size = entry.kind == .submodule ? "-" : String(entry.size)
-        return Array("\(entry.kind.rawValue) \(size) \(hex(entry.digest)) \(Escaping.escape(entry.path))".utf8)
+        var line: [UInt8] = []
+        appendEntryLine(entry, to: &line)
+        return line
+    }
+
+    /// Appends `entry`'s line, without LF, to `out`: `KIND SIZE DIGEST PATH`.
+    static func appendEntryLine(_ entry: TreeEntry, to out: inout [UInt8]) {
+        out.reserveCapacity(out.count + 90 + entry.path.count)
+        out += entry.kind.rawValue.utf8
+        out.append(0x20)
+        if entry.kind == .submodule { out.append(UInt8(ascii: "-")) } else { out += String(entry.size).utf8 }
+        out.append(0x20)
+        appendHex(entry.digest, to: &out)
+        out.append(0x20)
+        Escaping.append(entry.path, to: &out)
     }
 
     /// The whole manifest file.
@@ -148,7 +164,7 @@ public struct Manifest: Sendable {
         for line in signatureLines { out += line; out.append(0x0A) }
         out.reserveCapacity(chunkSize + 4096)
         for entry in entries {
-            out += Manifest.entryLine(entry)
+            Manifest.appendEntryLine(entry, to: &out)
             out.append(0x0A)
             if out.count >= chunkSize {
                 try sink(out)
