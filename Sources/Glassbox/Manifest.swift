@@ -205,10 +205,13 @@ public struct Manifest: Sendable {
 public func pathProblem(_ path: [UInt8]) -> String? {
     if path.isEmpty { return "empty path" }
     if path.first == UInt8(ascii: "/") { return "absolute path" }
-    for component in path.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
-        if let reason = invalidNameReason(Array(component)) { return reason }
+    var start = path.startIndex
+    while true {
+        let end = path[start...].firstIndex(of: UInt8(ascii: "/")) ?? path.endIndex
+        if let reason = invalidNameReason(path[start..<end]) { return reason }
+        if end == path.endIndex { return nil }
+        start = end + 1
     }
-    return nil
 }
 
 /// C0 controls, DEL and C1 controls: none may appear raw in a note text.

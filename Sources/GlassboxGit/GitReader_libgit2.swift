@@ -332,11 +332,18 @@ public enum GitReader {
 }
 
 /// Why a single path component cannot appear in a release tree, or nil when it can.
-public func invalidNameReason(_ name: [UInt8]) -> String? {
+public func invalidNameReason(_ name: [UInt8]) -> String? { invalidNameReason(name[...]) }
+
+/// Why a single path component cannot appear in a release tree, or nil when it can.
+public func invalidNameReason(_ name: ArraySlice<UInt8>) -> String? {
     if name.isEmpty { return "empty name" }
-    if name == [UInt8(ascii: ".")] || name == Array("..".utf8) { return "'.' and '..' are not file names" }
+    if name.elementsEqual(dot) || name.elementsEqual(dotDot) { return "'.' and '..' are not file names" }
     if name.contains(UInt8(ascii: "/")) { return "a name cannot contain '/'" }
     if name.contains(0) { return "a name cannot contain NUL" }
-    if name == Array(".git".utf8) { return "'.git' is reserved for git's own data" }
+    if name.elementsEqual(dotGit) { return "'.git' is reserved for git's own data" }
     return nil
 }
+
+private let dot: [UInt8] = [0x2E]
+private let dotDot: [UInt8] = [0x2E, 0x2E]
+private let dotGit = Array(".git".utf8)

@@ -15,6 +15,7 @@ func parallelMap<State, Result: Sendable>(
     _ body: @Sendable (inout State, Int) throws -> Result
 ) throws -> [Result] {
     let failure = FirstError()
+    let batch = 16
     let results = [Result](unsafeUninitializedCapacity: count) { buffer, initializedCount in
         let slots = Slots(buffer)
         let workerCount = max(1, min(workers, count))
@@ -23,18 +24,25 @@ func parallelMap<State, Result: Sendable>(
         DispatchQueue.concurrentPerform(iterations: workerCount) { _ in
             var state: State
             do { state = try makeState() } catch { failure.record(error); return }
+            // Items are claimed a batch at a time: fewer lock round trips, and in pack order a
+            // worker's reads stay close together.
             while !failure.happened {
-                let position = next.increment() - 1
-                if position >= count { break }
-                let index = order?[position] ?? position
-                do {
-                    slots.set(index, try body(&state, index))
-                } catch {
-                    failure.record(error)
-                    return
+                let start = next.add(batch) - batch
+                if start >= count { break }
+                let end = min(start + batch, count)
+                for position in start..<end {
+                    let index = order?[position] ?? position
+                    do {
+                        slots.set(index, try body(&state, index))
+                    } catch {
+                        failure.record(error)
+                        return
+                    }
                 }
-                let finished = done.increment()
-                if let progress, finished % 1024 == 0 || finished == count { progress(finished, count) }
+                if let progress {
+                    let finished = done.add(end - start)
+                    if finished / 1024 != (finished - (end - start)) / 1024 || finished == count { progress(finished, count) }
+                }
             }
         }
         if failure.happened {
@@ -80,7 +88,8 @@ private final class FirstError: @unchecked Sendable {
 private final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var value = 0
-    func increment() -> Int { lock.withLock { value += 1; return value } }
+    /// Adds `n` and returns the new value.
+    func add(_ n: Int) -> Int { lock.withLock { value += n; return value } }
 }
 
 /// The number of workers to use by default: one per core.
