@@ -200,7 +200,7 @@ public enum DirectoryReader {
 }
 
 /// Calls `body` with `path` as a NUL-terminated C string, byte for byte.
-private func withCPath<T>(_ path: [UInt8], _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
+func withCPath<T>(_ path: [UInt8], _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
     try (path + [0]).withUnsafeBufferPointer { buffer in
         try buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count, body)
     }

@@ -37,7 +37,7 @@ public struct GitError: Error, CustomStringConvertible, Sendable {
 /// the same pass as SHA-256, so a corrupt or substituted object is still an error. Collision
 /// detection adds nothing for us: the manifest binds each file by SHA-256 of the bytes read.
 /// Pack windows are capped so memory does not grow with the size of the pack.
-private enum LibGit2 {
+enum LibGit2 {
     static let initialised: Int32 = {
         let status = git_libgit2_init()
         _ = glassbox_git_set_strict_hash_verification(0)

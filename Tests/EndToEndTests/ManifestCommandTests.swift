@@ -13,11 +13,11 @@ import Testing
         let inspected = try glassbox("inspect", manifest)
         #expect(inspected.status == 0)
         #expect(inspected.stdout.contains("release     sample 1.0.0"))
-        #expect(inspected.stdout.contains("entries     21 (file 17, exec 1, link 2, submodule 1)"))
+        #expect(inspected.stdout.contains("entries     22 (file 18, exec 1, link 2, submodule 1)"))
         let json = try glassbox("inspect", "--json", manifest)
         let object = try JSONSerialization.jsonObject(with: json.stdoutBytes) as! [String: Any]
         #expect(object["mediaType"] as? String == "application/vnd.glassbox.inspect.v1+json")
-        #expect(object["entries"] as? Int == 21)
+        #expect(object["entries"] as? Int == 22)
         #expect((object["source"] as? [String: Any])?["tag"] as? String == "v1.0.0")
 
         let fromRepo = try glassbox("check", manifest, "--repo", sample.path)
@@ -97,8 +97,8 @@ import Testing
         #expect(try glassbox("manifest", "--repo", sample.path, "--rev", "v1.0.0", "-o", manifest).status == 0)
         let checked = try glassbox("check", manifest, "--repo", sample.path, "--rev", "v1.1.0")
         #expect(checked.status == 1)
-        for expected in ["modified (1):\n  src/main.c", "missing (2):\n  docs/old.txt\n  docs/rename-me.txt",
-                         "extra (2):\n  docs/new.txt  [file, 14 bytes]\n  docs/renamed.txt", "kind-changed (1):\n  data.bin  [file → link]",
+        for expected in ["modified (2):\n  logo.png", "  src/main.c", "missing (2):\n  docs/old.txt\n  docs/rename-me.txt",
+                         "extra (3):\n  <img src=x onerror=alert(1)>.txt  [file, 30 bytes]\n  docs/new.txt  [file, 14 bytes]\n  docs/renamed.txt", "kind-changed (1):\n  data.bin  [file → link]",
                          "mode-changed (1):\n  Makefile  [file → exec]", "retargeted (1):\n  docs/readme-link",
                          "submodule-moved (1):\n  vendor/lib"] {
             #expect(checked.stdout.contains(expected), "\(expected)\n--- in ---\n\(checked.stdout)")
@@ -134,7 +134,7 @@ import Testing
             ("truncated", String(good.dropLast(10))),
             ("unsorted", { var l = lines; l.swapAt(first, first + 1); return l.joined(separator: "\n") }()),
             ("duplicate", { var l = lines; l.insert(lines[first], at: first); return l.joined(separator: "\n") }()),
-            ("count", { var l = lines; l[1] = "22"; return l.joined(separator: "\n") }()),
+            ("count", { var l = lines; l[1] = "23"; return l.joined(separator: "\n") }()),
             ("root", { var l = lines; l[first] = l[first].replacingOccurrences(of: "file 58", with: "file 59"); return l.joined(separator: "\n") }()),
         ]
         lines.removeAll()

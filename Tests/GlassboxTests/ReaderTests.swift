@@ -33,7 +33,7 @@ private struct GitFailure: Error { var message: String }
             #expect(byPath[name] != nil, "\(Escaping.escape(name))")
         }
         #expect(snapshot.entries.map(\.path) == snapshot.entries.map(\.path).sorted { $0.lexicographicallyPrecedes($1) })
-        #expect(snapshot.entries.count == 21)
+        #expect(snapshot.entries.count == 22)
     }
 
     @Test func everyRevisionFormResolvesToTheSameTree() throws {

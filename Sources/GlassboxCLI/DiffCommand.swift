@@ -1,0 +1,141 @@
+import ArgumentParser
+import Foundation
+import Glassbox
+import GlassboxGit
+
+/// `glassbox diff`: what changed between two releases.
+struct DiffCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "Compare two releases: manifests, directories, or git revisions (--repo R OLDREV NEWREV).",
+        discussion: "Exit 0 identical, 1 different, 2 trouble, as diff(1).")
+
+    @Argument(help: "The old side: a manifest file or a directory (a revision with --repo).")
+    var old: String
+
+    @Argument(help: "The new side.")
+    var new: String
+
+    @Option(name: .long, help: "Read both sides as revisions of this git repository.")
+    var repo: String?
+
+    @Option(name: .long, help: "Verify manifest sides' signatures with this trust policy and say which are trusted.")
+    var trust: String?
+
+    @Flag(name: .long, help: "Fail (exit 2) unless every manifest side is signed as the --trust policy requires.")
+    var requireTrusted = false
+
+    @Flag(name: .long, help: "Show unified diffs of modified text files (git and directory sides).")
+    var content = false
+
+    @Option(name: .long, help: "Cut each content diff after this many bytes.")
+    var maxBytes: Int = 65_536
+
+    @Flag(name: .long, help: "Print JSON (media type \(DiffReport.mediaType)).")
+    var json = false
+
+    @Option(name: .long, help: "Also write a self-contained offline HTML report to this file.")
+    var html: String?
+
+    @Option(name: .long, help: "Worker threads (default: one per core).")
+    var workers: Int?
+
+    func validate() throws {
+        if requireTrusted && trust == nil { throw ValidationError("--require-trusted needs --trust") }
+        if maxBytes < 1 { throw ValidationError("--max-bytes must be at least 1") }
+    }
+
+    func run() throws {
+        try runReporting {
+            let policy = try trust.map(loadPolicy)
+            let sides = try [old, new].map { try loadSide($0, policy: policy) }
+            if requireTrusted, let untrusted = sides.first(where: { $0.trusted == false }) {
+                throw UserError("\(untrusted.label) is not signed as the trust policy requires: \(untrusted.trustNote ?? "")",
+                                hint: "drop --require-trusted to compare it anyway")
+            }
+            let changes = diffReleases(old: sides[0].entries, new: sides[1].entries)
+            var diffs: [[UInt8]: DiffReport.ContentItem] = [:]
+            if content { diffs = try contentDiffs(changes, sides) }
+            let report = DiffReport(old: sides[0], new: sides[1], changes: changes, contents: diffs)
+            if let html { try writeOutput(Array(report.html().utf8), to: html) }
+            if json {
+                try writeOutput(renderJSON(report), to: nil)
+            } else {
+                print(report.text(colour: isatty(1) == 1), terminator: "")
+            }
+            return changes.isEmpty ? 0 : 1
+        }
+    }
+
+    /// One side as read, with what is known about who signed it.
+    struct Side {
+        enum Source { case manifest, directory(String), git(repo: String, commit: String) }
+        var label: String
+        var source: Source
+        var entries: [TreeEntry]
+        var header: ReleaseHeader?
+        /// nil: no policy given or not a manifest; true/false: the policy's verdict.
+        var trusted: Bool?
+        var trustNote: String?
+    }
+
+    private func loadSide(_ argument: String, policy: TrustPolicy?) throws -> Side {
+        let workerCount = workers ?? defaultWorkerCount
+        if let repo {
+            let snapshot = try GitReader.read(repositoryPath: repo, revision: argument, workers: workerCount)
+            return Side(label: "\(argument) (git \(snapshot.revision.commit.prefix(12)))",
+                        source: .git(repo: repo, commit: snapshot.revision.commit), entries: snapshot.entries)
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: argument, isDirectory: &isDirectory) else {
+            throw FileError(path: argument, message: "no such file or directory")
+        }
+        if isDirectory.boolValue {
+            return Side(label: "\(argument) (directory)", source: .directory(argument),
+                        entries: try DirectoryReader.read(root: argument, workers: workerCount))
+        }
+        let manifest = try loadManifest(argument)
+        do { try manifest.checkConsistency() } catch let error as FormatError {
+            throw UserError("\(argument):\(error.line ?? 0): \(error.message)")
+        }
+        var side = Side(label: "\(argument) (manifest \(manifest.header.origin))", source: .manifest,
+                        entries: manifest.entries, header: manifest.header)
+        if let policy {
+            let (release, verdict, _) = verifySignedManifest(manifest, policy: policy, day: todayUTC())
+            side.trusted = release != nil
+            let names = verdict.counted.map(\.name).joined(separator: ", ")
+            side.trustNote = release != nil
+                ? "signed by \(names) (\(verdict.counted.count) of \(verdict.threshold) required)"
+                : (verdict.findings.filter { $0.severity == .failure }.map(\.message).joined(separator: "; "))
+        }
+        return side
+    }
+
+    private func contentDiffs(_ changes: [Change], _ sides: [Side]) throws -> [[UInt8]: DiffReport.ContentItem] {
+        var out: [[UInt8]: DiffReport.ContentItem] = [:]
+        for change in changes where change.kind == .modified {
+            guard let oldContent = try read(sides[0], change.path), let newContent = try read(sides[1], change.path) else {
+                out[change.path] = .init(note: "content not available: a manifest side has only hashes")
+                continue
+            }
+            let diff = try ContentDiff.between(old: oldContent, new: newContent, oldPath: change.path, newPath: change.path)
+            if diff.isBinary {
+                out[change.path] = .init(note: "binary: \(oldContent.count) bytes sha256 \(hex(change.old!.digest)) → \(newContent.count) bytes sha256 \(hex(change.new!.digest))")
+            } else if diff.text.count > maxBytes {
+                out[change.path] = .init(diff: String(decoding: diff.text.prefix(maxBytes), as: UTF8.self),
+                                         note: "cut at \(maxBytes) of \(diff.text.count) bytes (--max-bytes)")
+            } else {
+                out[change.path] = .init(diff: String(decoding: diff.text, as: UTF8.self))
+            }
+        }
+        return out
+    }
+
+    private func read(_ side: Side, _ path: [UInt8]) throws -> [UInt8]? {
+        switch side.source {
+        case .manifest: return nil
+        case let .directory(root): return try DirectoryReader.content(root: root, path: path)
+        case let .git(repo, commit): return try GitReader.content(repositoryPath: repo, commit: commit, path: path)
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import CGit2
+#if canImport(Glibc)
+import Glibc
+#endif
+import GlassboxCrypto
+
+/// A unified diff between two versions of a file, made by libgit2's diff of in-memory buffers.
+public struct ContentDiff: Sendable, Equatable {
+    /// libgit2 found binary content (a NUL in the first 8,000 bytes), so there is no text diff.
+    public var isBinary: Bool
+    /// The unified diff (`diff --git` header, hunks), empty for binary content.
+    public var text: [UInt8]
+
+    /// Diffs `old` against `new`, naming them `oldPath` and `newPath` in the header.
+    /// - Throws: `GitError` if libgit2 fails.
+    public static func between(old: [UInt8], new: [UInt8], oldPath: [UInt8], newPath: [UInt8]) throws -> ContentDiff {
+        _ = LibGit2.initialised
+        var patch: OpaquePointer?
+        let oldName = oldPath.map { CChar(bitPattern: $0) } + [0]
+        let newName = newPath.map { CChar(bitPattern: $0) } + [0]
+        let status = old.withUnsafeBytes { o in
+            new.withUnsafeBytes { n in
+                git_patch_from_buffers(&patch, o.baseAddress, o.count, oldName, n.baseAddress, n.count, newName, nil)
+            }
+        }
+        guard status == 0, let patch else { throw GitError("git_patch_from_buffers", "diff of '\(String(decoding: newPath, as: UTF8.self))'") }
+        defer { git_patch_free(patch) }
+        let flags = git_patch_get_delta(patch)!.pointee.flags
+        if flags & GIT_DIFF_FLAG_BINARY.rawValue != 0 { return ContentDiff(isBinary: true, text: []) }
+        var buffer = git_buf()
+        defer { git_buf_dispose(&buffer) }
+        guard git_patch_to_buf(&buffer, patch) == 0 else { throw GitError("git_patch_to_buf", "diff of '\(String(decoding: newPath, as: UTF8.self))'") }
+        let text = buffer.ptr.map { ptr in
+            ptr.withMemoryRebound(to: UInt8.self, capacity: buffer.size) { Array(UnsafeBufferPointer(start: $0, count: buffer.size)) }
+        } ?? []
+        return ContentDiff(isBinary: false, text: text)
+    }
+}
+
+extension GitReader {
+    /// The content of `path` (a blob, or a symlink's target) at `commit`, its id checked.
+    /// - Throws: `GitError` if the path is not a blob at that commit.
+    public static func content(repositoryPath: String, commit: String, path: [UInt8]) throws -> [UInt8] {
+        let repo = try GitRepositoryHandle(path: repositoryPath)
+        var commitId = git_oid()
+        guard git_oid_fromstr(&commitId, commit) == 0 else { throw GitError("git_oid_fromstr", "commit \(commit)") }
+        var commitObject: OpaquePointer?
+        guard git_commit_lookup(&commitObject, repo.pointer, &commitId) == 0, let commitObject else {
+            throw GitError("git_commit_lookup", "commit \(commit)")
+        }
+        defer { git_commit_free(commitObject) }
+        var tree: OpaquePointer?
+        guard git_commit_tree(&tree, commitObject) == 0, let tree else { throw GitError("git_commit_tree", "commit \(commit)") }
+        defer { git_tree_free(tree) }
+        var entry: OpaquePointer?
+        let cPath = path.map { CChar(bitPattern: $0) } + [0]
+        let shown = String(decoding: path, as: UTF8.self)
+        guard git_tree_entry_bypath(&entry, tree, cPath) == 0, let entry else {
+            throw GitError("git_tree_entry_bypath", "'\(shown)' at \(commit)")
+        }
+        defer { git_tree_entry_free(entry) }
+        let object = try GitObjectDatabase(repo).readVerified(git_tree_entry_id(entry)!.pointee, GIT_OBJECT_BLOB, what: "'\(shown)' at \(commit)")
+        guard object.size > 0, let data = object.data else { return [] }
+        return Array(UnsafeRawBufferPointer(start: data, count: object.size))
+    }
+}
+
+extension DirectoryReader {
+    /// The content of `path` under `root`: a regular file's bytes or a symlink's target.
+    /// - Throws: `ReadError` for anything else.
+    public static func content(root: String, path: [UInt8]) throws -> [UInt8] {
+        let full = Array(root.utf8) + [UInt8(ascii: "/")] + path
+        var st = stat()
+        guard withCPath(full, { lstat($0, &st) }) == 0 else { throw ReadError.errno(full, "cannot stat") }
+        if st.st_mode & S_IFMT == S_IFLNK {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let count = withCPath(full) { p in buffer.withUnsafeMutableBytes { readlink(p, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) } }
+            guard count >= 0 else { throw ReadError.errno(full, "cannot read symlink") }
+            return Array(buffer[0..<count])
+        }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw ReadError(full, "is not a regular file") }
+        let fd = withCPath(full) { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+        guard fd >= 0 else { throw ReadError.errno(full, "cannot open") }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; throw ReadError.errno(full, "cannot read") }
+            if n == 0 { break }
+            out += chunk[0..<n]
+        }
+        return out
+    }
+}
