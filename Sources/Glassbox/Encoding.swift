@@ -36,6 +36,36 @@ public func hex(_ bytes: [UInt8]) -> String {
 }
 
 /// Decodes lowercase hex of exactly `count` bytes, or nil.
+public func decodeHex(_ text: [UInt8], count: Int) -> [UInt8]? { decodeHex(text[...], count: count) }
+
+/// Decodes lowercase hex of exactly `count` bytes, or nil.
+public func decodeHex(_ text: ArraySlice<UInt8>, count: Int) -> [UInt8]? {
+    guard text.count == count * 2 else { return nil }
+    // Entry lines hold a million of these: decode straight from contiguous storage.
+    let decoded = text.withContiguousStorageIfAvailable { chars -> [UInt8]? in
+        var out: [UInt8] = []
+        out.reserveCapacity(count)
+        var i = 0
+        while i < chars.count {
+            guard let high = hexValue(chars[i]), let low = hexValue(chars[i + 1]) else { return nil }
+            out.append(high << 4 | low)
+            i += 2
+        }
+        return out
+    }
+    return decoded ?? nil
+}
+
+@inline(__always)
+private func hexValue(_ c: UInt8) -> UInt8? {
+    switch c {
+    case 48...57: c - 48
+    case 97...102: c - 87
+    default: nil
+    }
+}
+
+/// Decodes lowercase hex of exactly `count` bytes, or nil.
 public func decodeHex(_ text: some Collection<UInt8>, count: Int) -> [UInt8]? {
     guard text.count == count * 2 else { return nil }
     var out = [UInt8]()
@@ -107,7 +137,21 @@ public enum Escaping {
 
     /// The bytes `escaped` stands for, or nil when it is not the one canonical escaped form
     /// of anything.
-    public static func unescape(_ escaped: some Collection<UInt8>) -> [UInt8]? {
+    public static func unescape(_ escaped: ArraySlice<UInt8>) -> [UInt8]? {
+        // Most paths are printable ASCII with no backslash and no space at either end: their
+        // escaped form is themselves.
+        if let first = escaped.first, let last = escaped.last, first != 0x20, last != 0x20,
+           !escaped.contains(where: { $0 < 0x20 || $0 > 0x7E || $0 == UInt8(ascii: "\\") }) {
+            return Array(escaped)
+        }
+        return unescapeSlow(escaped)
+    }
+
+    /// The bytes `escaped` stands for, or nil when it is not the one canonical escaped form
+    /// of anything.
+    public static func unescape(_ escaped: [UInt8]) -> [UInt8]? { unescape(escaped[...]) }
+
+    private static func unescapeSlow(_ escaped: some Collection<UInt8>) -> [UInt8]? {
         var out = [UInt8]()
         out.reserveCapacity(escaped.count)
         var it = escaped.makeIterator()

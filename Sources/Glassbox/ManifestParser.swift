@@ -203,46 +203,67 @@ extension Manifest {
 
     /// Parses one entry line: `KIND SIZE DIGEST PATH`.
     static func parseEntry(_ line: ArraySlice<UInt8>, lineNumber: Int) throws -> TreeEntry {
-        let fields = line.split(separator: UInt8(ascii: " "), maxSplits: 3, omittingEmptySubsequences: false)
-        guard fields.count == 4 else {
+        // Three spaces split four fields; the path, last, may hold more spaces.
+        let space = UInt8(ascii: " ")
+        guard let s1 = line.firstIndex(of: space), let s2 = line[(s1 + 1)...].firstIndex(of: space),
+              let s3 = line[(s2 + 1)...].firstIndex(of: space) else {
             throw FormatError(line: lineNumber, "expected 'KIND SIZE SHA256 PATH'")
         }
-        guard let kind = EntryKind(rawValue: String(decoding: fields[0], as: UTF8.self)) else {
-            throw FormatError(line: lineNumber, "unknown kind '\(String(decoding: fields[0], as: UTF8.self))' (expected file, exec, link or submodule)")
+        let kindField = line[line.startIndex..<s1], sizeField = line[(s1 + 1)..<s2]
+        let digestField = line[(s2 + 1)..<s3], pathField = line[(s3 + 1)...]
+        guard let kind = entryKind(kindField) else {
+            throw FormatError(line: lineNumber, "unknown kind '\(String(decoding: kindField, as: UTF8.self))' (expected file, exec, link or submodule)")
         }
         let size: UInt64
         let digest: [UInt8]?
         if kind == .submodule {
-            guard fields[1].elementsEqual("-".utf8) else {
+            guard sizeField.count == 1, sizeField.first == UInt8(ascii: "-") else {
                 throw FormatError(line: lineNumber, "a submodule's size field must be '-'")
             }
             size = 0
-            digest = decodeHex(fields[2], count: 20) ?? decodeHex(fields[2], count: 32)
+            digest = decodeHex(digestField, count: 20) ?? decodeHex(digestField, count: 32)
         } else {
-            guard let value = parseDecimal(Array(fields[1])) else {
-                throw FormatError(line: lineNumber, "the size '\(String(decoding: fields[1], as: UTF8.self))' is not a decimal number")
+            guard let value = parseDecimal(sizeField) else {
+                throw FormatError(line: lineNumber, "the size '\(String(decoding: sizeField, as: UTF8.self))' is not a decimal number")
             }
             size = value
-            digest = decodeHex(fields[2], count: 32)
+            digest = decodeHex(digestField, count: 32)
         }
         guard let digest else {
-            throw FormatError(line: lineNumber, "the digest '\(String(decoding: fields[2], as: UTF8.self))' is not lowercase hex of the right length")
+            throw FormatError(line: lineNumber, "the digest '\(String(decoding: digestField, as: UTF8.self))' is not lowercase hex of the right length")
         }
-        guard let path = Escaping.unescape(fields[3]) else {
-            throw FormatError(line: lineNumber, "the path '\(String(decoding: fields[3], as: UTF8.self))' is not escaped canonically")
+        guard let path = Escaping.unescape(pathField) else {
+            throw FormatError(line: lineNumber, "the path '\(String(decoding: pathField, as: UTF8.self))' is not escaped canonically")
         }
         if let reason = pathProblem(path) {
-            throw FormatError(line: lineNumber, "the path '\(String(decoding: fields[3], as: UTF8.self))' is not a valid release path: \(reason)")
+            throw FormatError(line: lineNumber, "the path '\(String(decoding: pathField, as: UTF8.self))' is not a valid release path: \(reason)")
         }
         return TreeEntry(path: path, kind: kind, size: size, digest: digest)
+    }
+
+    private static let kindWords: [(word: [UInt8], kind: EntryKind)] = EntryKind.allCases.map { (Array($0.rawValue.utf8), $0) }
+
+    private static func entryKind(_ field: ArraySlice<UInt8>) -> EntryKind? {
+        kindWords.first { $0.word.elementsEqual(field) }?.kind
     }
 }
 
 /// A canonical unsigned decimal (no sign, no leading zeros), or nil.
-func parseDecimal(_ digits: [UInt8]) -> UInt64? {
-    guard !digits.isEmpty, digits.count <= 20, digits.allSatisfy({ (48...57).contains($0) }) else { return nil }
-    if digits.count > 1 && digits[0] == 48 { return nil }
-    return UInt64(String(decoding: digits, as: UTF8.self))
+func parseDecimal(_ digits: [UInt8]) -> UInt64? { parseDecimal(digits[...]) }
+
+/// A canonical unsigned decimal (no sign, no leading zeros), or nil.
+func parseDecimal(_ digits: ArraySlice<UInt8>) -> UInt64? {
+    guard !digits.isEmpty, digits.count <= 20 else { return nil }
+    if digits.count > 1 && digits.first == 48 { return nil }
+    var value: UInt64 = 0
+    for d in digits {
+        guard (48...57).contains(d) else { return nil }
+        let (times, o1) = value.multipliedReportingOverflow(by: 10)
+        let (sum, o2) = times.addingReportingOverflow(UInt64(d - 48))
+        if o1 || o2 { return nil }
+        value = sum
+    }
+    return value
 }
 
 /// A source of lines, each without its LF.

@@ -48,7 +48,7 @@ struct DiffCommand: ParsableCommand {
     func run() throws {
         try runReporting {
             let policy = try trust.map(loadPolicy)
-            let sides = try [old, new].map { try loadSide($0, policy: policy) }
+            let sides = try loadBothSides(policy)
             if requireTrusted, let untrusted = sides.first(where: { $0.trusted == false }) {
                 throw UserError("\(untrusted.label) is not signed as the trust policy requires: \(untrusted.trustNote ?? "")",
                                 hint: "drop --require-trusted to compare it anyway")
@@ -77,6 +77,29 @@ struct DiffCommand: ParsableCommand {
         /// nil: no policy given or not a manifest; true/false: the policy's verdict.
         var trusted: Bool?
         var trustNote: String?
+    }
+
+    /// Reads the two sides at the same time: each is mostly parsing or hashing on one core.
+    private func loadBothSides(_ policy: TrustPolicy?) throws -> [Side] {
+        final class Box: @unchecked Sendable {
+            let lock = NSLock()
+            var sides: [Side?] = [nil, nil]
+            var error: Error?
+        }
+        let box = Box()
+        let arguments = [old, new]
+        let command = self
+        DispatchQueue.concurrentPerform(iterations: 2) { index in
+            do {
+                let side = try command.loadSide(arguments[index], policy: policy)
+                box.lock.withLock { box.sides[index] = side }
+            } catch {
+                // The old side's error wins, so the message does not depend on timing.
+                box.lock.withLock { if box.error == nil || index == 0 { box.error = error } }
+            }
+        }
+        if let error = box.error { throw error }
+        return box.sides.map { $0! }
     }
 
     private func loadSide(_ argument: String, policy: TrustPolicy?) throws -> Side {
