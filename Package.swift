@@ -28,7 +28,8 @@ let package = Package(
             "Glassbox", "GlassboxGit", "GlassboxCrypto",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "glassbox", dependencies: ["GlassboxCLI"]),
+        // Not Sources/glassbox: that would collide with Sources/Glassbox on case-insensitive disks.
+        .executableTarget(name: "glassbox", dependencies: ["GlassboxCLI"], path: "Sources/glassbox-tool"),
         .executableTarget(name: "verify-release", dependencies: ["GlassboxCLI"]),
         .testTarget(name: "GlassboxTests", dependencies: ["Glassbox", "GlassboxGit", "GlassboxCrypto"]),
         .testTarget(name: "EndToEndTests", dependencies: ["glassbox", "verify-release"]),

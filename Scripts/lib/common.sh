@@ -36,3 +36,10 @@ require_swift() {
         exit 2
     }
 }
+
+# ensure_pypi PACKAGE COMMAND: installs a PyPI package when its command is missing.
+ensure_pypi() {
+    command -v "$2" >/dev/null 2>&1 && return 0
+    say "installing $1 (PyPI)"
+    python3 -m pip install -q "$1" >/dev/null 2>&1 || { echo "glassbox: error: could not install $1 from PyPI" >&2; exit 2; }
+}

@@ -4,6 +4,7 @@
 /// glassbox-trust v1
 /// threshold 2
 /// key NAME+KEYID+KEY [origins=PATTERN,...] [not-before=YYYY-MM-DD] [not-after=YYYY-MM-DD]
+/// scan-fail-on error            (optional: scan findings at or above this severity fail)
 /// ```
 /// `#` starts a comment line. A pattern is an exact origin or a prefix ending in `*`. Dates are
 /// UTC calendar days, both inclusive. See `Manifests/FORMAT.md`.
@@ -42,6 +43,9 @@ public struct TrustPolicy: Sendable, Equatable {
 
     /// How many distinct trusted keys must sign.
     public var threshold: Int
+    /// Scan findings at or above this severity fail verification (`scan-fail-on SEVERITY`);
+    /// nil: they are reported as warnings only.
+    public var scanFailOn: ScanFinding.Severity?
     public var keys: [Key]
 
     public init(threshold: Int, keys: [Key]) {
@@ -54,6 +58,7 @@ public struct TrustPolicy: Sendable, Equatable {
     ///   key, a duplicate key, a malformed date or pattern, or a threshold outside 1…keys.
     public init(parsing text: String) throws {
         var threshold: Int?
+        var scanFailOn: ScanFinding.Severity?
         var keys: [Key] = []
         var sawHeader = false
         for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -75,6 +80,11 @@ public struct TrustPolicy: Sendable, Equatable {
                     throw FormatError(line: number, "expected 'threshold K' with K a whole number of at least 1")
                 }
                 threshold = k
+            case "scan-fail-on":
+                guard words.count == 2, let severity = ScanFinding.Severity(rawValue: words[1]), scanFailOn == nil else {
+                    throw FormatError(line: number, "expected one 'scan-fail-on note|warning|error'")
+                }
+                scanFailOn = severity
             case "key":
                 guard words.count >= 2 else { throw FormatError(line: number, "expected 'key NAME+KEYID+KEY …'") }
                 let verifier: VerifierKey
@@ -109,7 +119,7 @@ public struct TrustPolicy: Sendable, Equatable {
                 }
                 keys.append(key)
             default:
-                throw FormatError(line: number, "unknown directive '\(words[0])' (threshold, key)")
+                throw FormatError(line: number, "unknown directive '\(words[0])' (threshold, key, scan-fail-on)")
             }
         }
         guard sawHeader else { throw FormatError(line: nil, "the file is empty; a policy starts with '\(TrustPolicy.header)'") }
@@ -119,12 +129,14 @@ public struct TrustPolicy: Sendable, Equatable {
         }
         self.threshold = threshold
         self.keys = keys
+        self.scanFailOn = scanFailOn
     }
 
     /// The policy as text that `init(parsing:)` reads back.
     public func render() -> String {
         var lines = ["# Glassbox trust policy: which keys may sign releases, and how many must.",
                      TrustPolicy.header, "threshold \(threshold)"]
+        if let scanFailOn { lines.append("scan-fail-on \(scanFailOn.rawValue)") }
         for key in keys {
             var line = "key \(key.verifier)"
             if !key.origins.isEmpty { line += " origins=" + key.origins.joined(separator: ",") }

@@ -6,7 +6,7 @@ public struct Finding: Sendable, Equatable {
     public enum Severity: String, Sendable { case failure, note }
     /// The group a report puts it in.
     public enum Category: String, Sendable, CaseIterable {
-        case signature, integrity, source, artifact, proof
+        case signature, integrity, source, artifact, proof, scan
     }
 
     public var severity: Severity
@@ -172,4 +172,15 @@ public func artifactFindings(listed: [Artifact], observed: ObservedArtifacts) ->
         }
     }
     return findings
+}
+
+/// Scan findings as verification findings: failures at or above `failOn`, notes otherwise.
+public func scanVerificationFindings(_ findings: [ScanFinding], failOn: ScanFinding.Severity?) -> [Finding] {
+    findings.map { f in
+        let place = f.line.map { ":\($0)" + (f.column.map { ":\($0)" } ?? "") } ?? ""
+        let points = f.codePoints.isEmpty ? "" : " [\(f.codePoints.joined(separator: ", "))]"
+        let fails = failOn.map { f.severity >= $0 } ?? false
+        return Finding(fails ? .failure : .note, .scan, f.rule, subject: f.path + place,
+                       "\(f.severity.rawValue): \(f.message)\(points)")
+    }
 }

@@ -47,6 +47,15 @@ public struct VerifyReleaseCommand: ParsableCommand {
     @Option(name: .long, help: "Worker threads (default: one per core).")
     var workers: Int?
 
+    @Option(name: .long, help: "Scan findings at or above this severity (note, warning, error) fail verification; overrides the policy's scan-fail-on.")
+    var failOn: String?
+
+    @Flag(name: .long, help: "Do not scan for hidden content (bidi controls, invisible characters, …): weakens what is checked.")
+    var skipScanUnsafe = false
+
+    @Flag(name: .long, help: "Scan strictly: every bidi control and invisible character.")
+    var strictScan = false
+
     public init() {}
 
     public func validate() throws {
@@ -60,6 +69,7 @@ public struct VerifyReleaseCommand: ParsableCommand {
         guard (repo == nil) != (dir == nil) else { throw ValidationError("give exactly one of --repo or --dir") }
         if dir != nil && rev != nil { throw ValidationError("--rev goes with --repo") }
         if file != nil { throw ValidationError("a FILE argument goes with --proof") }
+        if let failOn, ScanFinding.Severity(rawValue: failOn) == nil { throw ValidationError("--fail-on takes note, warning or error") }
     }
 
     public func run() throws {
@@ -85,6 +95,15 @@ public struct VerifyReleaseCommand: ParsableCommand {
         let (release, verdict, integrity) = verifySignedManifest(parsed, policy: policy, day: todayUTC())
         var findings = integrity
         findings += sourceFindings(differences)
+        if !skipScanUnsafe {
+            var options = ScanOptions()
+            options.strict = strictScan
+            let scanned = try scanSource(repo: repo, rev: rev ?? fallback, dir: dir, options: options,
+                                         workers: workers ?? defaultWorkerCount)
+            findings += scanVerificationFindings(scanned, failOn: failOn.flatMap(ScanFinding.Severity.init) ?? policy.scanFailOn)
+        } else {
+            findings.append(Finding(.note, .scan, "scan-skipped", "the hidden-content scan was skipped (--skip-scan-unsafe)"))
+        }
         var artifactsChecked = 0
         if !artifacts.isEmpty {
             let observed = try observeArtifacts(artifacts, workers: workers ?? defaultWorkerCount)
@@ -95,12 +114,14 @@ public struct VerifyReleaseCommand: ParsableCommand {
                                     "the manifest lists \(parsed.header.artifacts.count) artifacts; none were given (--artifacts)"))
         }
         let place = repo.map { "git \($0) at \(rev ?? fallback)" } ?? "directory \(dir!)"
-        return VerificationReport(header: parsed.header, verdict: verdict, findings: findings,
+        var report = VerificationReport(header: parsed.header, verdict: verdict, findings: findings,
                                   verified: release != nil && !findings.contains { $0.severity == .failure },
                                   checked: .init(source: place, entriesListed: Int(parsed.entryCount),
                                                  entriesFound: snapshot.entries.count,
                                                  artifactsListed: parsed.header.artifacts.count,
                                                  artifactsChecked: artifactsChecked))
+        report.scanRan = !skipScanUnsafe
+        return report
     }
 
     private func verifyProof(_ policy: TrustPolicy) throws -> VerificationReport {
@@ -159,6 +180,8 @@ struct VerificationReport: Encodable {
     var signers: [String]
     var threshold: Int?
     var checked: Checked
+    /// Whether the hidden-content scan ran.
+    var scanRan = false
     var findings: [Item]
 
     init(header: ReleaseHeader?, verdict: SignatureVerdict?, findings: [Finding], verified: Bool, checked: Checked) {
@@ -190,6 +213,11 @@ struct VerificationReport: Encodable {
         let names = signers.map { String($0.split(separator: "+").first ?? "") }
         lines.append("signers    \(signers.count) of \(threshold ?? 0) required\(names.isEmpty ? "" : ": " + names.joined(separator: ", "))")
         lines.append("checked    \(checked.source): \(checked.entriesListed) entries listed, \(checked.entriesFound) found")
+        let scanned = findings.filter { $0.category == "scan" && $0.code != "scan-skipped" }
+        if scanRan {
+            let failing = scanned.filter { $0.severity == "failure" }.count
+            lines.append("scan       \(scanned.count) finding\(scanned.count == 1 ? "" : "s")\(failing > 0 ? ", \(failing) failing" : "")")
+        }
         if checked.artifactsListed > 0 || checked.artifactsChecked > 0 {
             lines.append("artifacts  \(checked.artifactsListed) listed, \(checked.artifactsChecked) files given")
         }

@@ -110,6 +110,17 @@ public enum DirectoryReader {
         return out
     }
 
+    /// Calls `body` with every path's content (a file's bytes, a symlink's target), on
+    /// `workers` threads, in path order of results.
+    public static func visit<R: Sendable>(root: String, workers: Int = defaultWorkerCount,
+                                          _ body: @Sendable (ContentVisit) throws -> R) throws -> [R] {
+        let entries = try read(root: root, workers: workers)
+        return try parallelMap(count: entries.count, workers: workers, makeState: { () }, progress: nil) { _, index in
+            let entry = entries[index]
+            return try body(ContentVisit(path: entry.path, kind: entry.kind, content: try content(root: root, path: entry.path)))
+        }
+    }
+
     /// Reads one file or symlink, named by its base name.
     /// - Throws: `ReadError` for a directory, a special file, or an unreadable file.
     public static func readSingle(path: String) throws -> TreeEntry {

@@ -145,6 +145,14 @@ public struct GitRevision: Sendable, Equatable {
     public var repositoryName: String
 }
 
+/// One path's content, as a scanner sees it.
+public struct ContentVisit: Sendable {
+    public var path: [UInt8]
+    public var kind: EntryKind
+    /// A file's bytes or a symlink's target; empty for a submodule.
+    public var content: [UInt8]
+}
+
 /// A release tree read from a git object database, never from a checkout.
 public struct GitSnapshot: Sendable {
     public var revision: GitRevision
@@ -201,24 +209,7 @@ public enum GitReader {
     public static func read(repositoryPath: String, revision: String,
                             workers: Int = defaultWorkerCount,
                             progress: ProgressHandler? = nil) throws -> GitSnapshot {
-        let repo = try GitRepositoryHandle(path: repositoryPath)
-        let resolved = try resolve(repo, revision)
-        var pending: [PendingBlob] = []
-        var treeOid = git_oid()
-        guard git_oid_fromstr(&treeOid, resolved.tree) == 0 else {
-            throw GitError("git_oid_fromstr", "tree \(resolved.tree)")
-        }
-        try listTree(GitObjectDatabase(repo), treeOid, prefix: [], into: &pending)
-        pending.sort { $0.path.lexicographicallyPrecedes($1.path) }
-        // Read in pack order (see PackOrder); results still land in path order.
-        let readOrder: [Int]
-        do {
-            let packs = PackOrder(objectsDirectory: String(cString: git_repository_path(repo.pointer)) + "objects")
-            let keys = pending.map { packs.key($0.oid) }
-            readOrder = pending.indices.sorted { keys[$0] < keys[$1] }
-        }
-        let work = pending
-        pending = []
+        let (resolved, work, readOrder) = try plan(repositoryPath, revision)
         let entries = try parallelMap(
             count: work.count, workers: workers, order: readOrder,
             makeState: { try GitObjectDatabase(GitRepositoryHandle(path: repositoryPath)) },
@@ -231,6 +222,49 @@ public enum GitReader {
             return try hashBlob(odb, item)
         }
         return GitSnapshot(revision: resolved, entries: entries)
+    }
+
+    /// Calls `body` with every path's content (a blob's bytes, a symlink's target; nothing for a
+    /// submodule), read in pack order on `workers` threads, each object's id checked. Also
+    /// names the submodules whose pinned commit is not in this repository.
+    public static func visit<R: Sendable>(repositoryPath: String, revision: String, workers: Int = defaultWorkerCount,
+                                          _ body: @Sendable (ContentVisit) throws -> R)
+        throws -> (revision: GitRevision, results: [R], missingSubmodules: [[UInt8]]) {
+        let (resolved, work, readOrder) = try plan(repositoryPath, revision)
+        let results = try parallelMap(
+            count: work.count, workers: workers, order: readOrder,
+            makeState: { try GitObjectDatabase(GitRepositoryHandle(path: repositoryPath)) }, progress: nil
+        ) { odb, index -> (R, Bool) in
+            let item = work[index]
+            var oid = git_oid()
+            withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: item.oid) }
+            if item.kind == .submodule {
+                let present = git_odb_exists(odb.pointer, &oid) == 1
+                return (try body(ContentVisit(path: item.path, kind: .submodule, content: [])), !present)
+            }
+            let object = try odb.readVerified(oid, GIT_OBJECT_BLOB, what: "blob for '\(String(decoding: item.path, as: UTF8.self))'")
+            let content = object.data.map { Array(UnsafeRawBufferPointer(start: $0, count: object.size)) } ?? []
+            return (try body(ContentVisit(path: item.path, kind: item.kind, content: content)), false)
+        }
+        let missing = results.indices.filter { results[$0].1 }.map { work[$0].path }
+        return (resolved, results.map(\.0), missing)
+    }
+
+    /// The revision, every path with its object id in path order, and the pack order to read them in.
+    private static func plan(_ repositoryPath: String, _ revision: String) throws -> (GitRevision, [PendingBlob], [Int]) {
+        let repo = try GitRepositoryHandle(path: repositoryPath)
+        let resolved = try resolve(repo, revision)
+        var pending: [PendingBlob] = []
+        var treeOid = git_oid()
+        guard git_oid_fromstr(&treeOid, resolved.tree) == 0 else {
+            throw GitError("git_oid_fromstr", "tree \(resolved.tree)")
+        }
+        try listTree(GitObjectDatabase(repo), treeOid, prefix: [], into: &pending)
+        pending.sort { $0.path.lexicographicallyPrecedes($1.path) }
+        // Read in pack order (see PackOrder); results still land in path order.
+        let packs = PackOrder(objectsDirectory: String(cString: git_repository_path(repo.pointer)) + "objects")
+        let keys = pending.map { packs.key($0.oid) }
+        return (resolved, pending, pending.indices.sorted { keys[$0] < keys[$1] })
     }
 
     private static func resolve(_ repo: GitRepositoryHandle, _ revision: String) throws -> GitRevision {

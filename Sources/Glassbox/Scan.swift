@@ -1,0 +1,547 @@
+import Foundation
+import GlassboxGit
+
+/// One place where a reader's eye may not see what the compiler sees.
+public struct ScanFinding: Sendable, Equatable {
+    public enum Severity: String, Sendable, Comparable, CaseIterable {
+        case note, warning, error
+        public static func < (a: Severity, b: Severity) -> Bool {
+            allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+        }
+    }
+
+    /// A stable identifier, e.g. `bidi-unterminated`.
+    public var rule: String
+    public var severity: Severity
+    /// The path, escaped as in manifests.
+    public var path: String
+    /// 1-based line and column (in code points), where the finding is in a file's text.
+    public var line: Int?
+    public var column: Int?
+    /// The offending code points, e.g. `U+202E RIGHT-TO-LEFT OVERRIDE`.
+    public var codePoints: [String]
+    public var message: String
+
+    public init(_ rule: String, _ severity: Severity, path: [UInt8], line: Int? = nil, column: Int? = nil,
+                codePoints: [String] = [], _ message: String) {
+        self.rule = rule
+        self.severity = severity
+        self.path = Escaping.escape(path)
+        self.line = line
+        self.column = column
+        self.codePoints = codePoints
+        self.message = message
+    }
+}
+
+/// The scan rules, with their default severity and a one-line description (SARIF reads these).
+public enum ScanRules {
+    public static let all: [(id: String, severity: ScanFinding.Severity, description: String)] = [
+        ("bidi-unterminated", .error, "A bidi embedding, override or isolate is left open at the end of a line, string or comment (Trojan Source, CVE-2021-42574)."),
+        ("bidi-control", .warning, "A bidi control character (reported in --strict mode)."),
+        ("invisible-character", .error, "An invisible or default-ignorable character in code."),
+        ("misplaced-bom", .error, "A byte order mark that is not at the start of the file."),
+        ("mixed-script-identifier", .warning, "An identifier mixes letters of different scripts (UTS #39)."),
+        ("confusable-identifiers", .error, "Two identifiers in one file look alike: their UTS #39 skeletons are equal (CVE-2021-42694)."),
+        ("gitattributes-filter", .error, "A filter, ident or working-tree-encoding attribute makes the checked-out bytes differ from the git objects."),
+        ("gitattributes-eol", .warning, "A text or eol attribute converts line endings on checkout."),
+        ("gitattributes-export", .warning, "export-subst or export-ignore makes the git archive tarball differ from the tag."),
+        ("symlink-absolute", .error, "A symlink with an absolute target."),
+        ("symlink-escapes", .error, "A symlink whose target leaves the tree."),
+        ("symlink-dangling", .warning, "A symlink whose target is not in the tree."),
+        ("symlink-chain", .note, "A symlink whose target is another symlink."),
+        ("path-case-collision", .error, "Paths that collide on a case-insensitive file system."),
+        ("path-normalization-collision", .error, "Paths that collide on a Unicode-normalising file system (NFC/NFD)."),
+        ("path-windows-reserved", .warning, "A Windows-reserved name (CON, NUL, COM1, …)."),
+        ("path-trailing-dot-space", .warning, "A name ending in a dot or a space, which Windows drops."),
+        ("path-git-lookalike", .error, "A name that some file system treats as .git (.GIT, .git., git~1)."),
+        ("path-control-character", .error, "A control character in a path."),
+        ("binary-executable", .warning, "An executable or object file (ELF, PE, Mach-O, static archive) committed as source."),
+        ("binary-large", .note, "A large binary blob."),
+        ("lfs-pointer", .warning, "A Git LFS pointer: the content is not in the repository."),
+        ("long-lines", .note, "Very long lines, typical of minified or generated code."),
+        ("submodule-missing", .warning, "A submodule whose pinned commit is not in the repository, so its content cannot be reviewed."),
+    ]
+
+    static func severity(_ rule: String) -> ScanFinding.Severity { all.first { $0.id == rule }!.severity }
+}
+
+/// Options that change what is reported.
+public struct ScanOptions: Sendable {
+    /// Report every bidi control and invisible character, not only unterminated or in code.
+    public var strict = false
+    /// Files larger than this are binary blobs worth a note.
+    public var largeBinaryBytes: UInt64 = 1 << 20
+    /// Lines longer than this (in bytes) in a text file are reported.
+    public var longLineBytes = 1000
+    public init() {}
+}
+
+/// The name shown for a code point: `U+202E RIGHT-TO-LEFT OVERRIDE`.
+func describeCodePoint(_ v: UInt32) -> String {
+    let hexDigits = String(v, radix: 16, uppercase: true)
+    let code = "U+" + String(repeating: "0", count: max(0, 4 - hexDigits.count)) + hexDigits
+    let name = UnicodeTables.name(v) ?? Unicode.Scalar(v)?.properties.name
+    return name.map { "\(code) \($0)" } ?? code
+}
+
+// MARK: - File content
+
+/// Scans one file's content: bidi controls, invisible characters, identifiers, and opaque content.
+public func scanContent(path: [UInt8], kind: EntryKind, size: UInt64, content: [UInt8], options: ScanOptions) -> [ScanFinding] {
+    var findings: [ScanFinding] = []
+    if let opaque = opaqueContent(path: path, size: size, content: content, options: options) {
+        findings += opaque
+        if opaque.contains(where: { $0.rule == "binary-executable" || $0.rule == "binary-large" }) || isBinary(content) {
+            return findings
+        }
+    }
+    if isBinary(content) { return findings }
+    findings += scanText(path: path, content: content, options: options)
+    return findings
+}
+
+/// Binary as git decides it: a NUL in the first 8,000 bytes.
+func isBinary(_ content: [UInt8]) -> Bool { content.prefix(8000).contains(0) }
+
+private func opaqueContent(path: [UInt8], size: UInt64, content: [UInt8], options: ScanOptions) -> [ScanFinding]? {
+    var out: [ScanFinding] = []
+    let magic: [(bytes: [UInt8], what: String)] = [
+        ([0x7F, 0x45, 0x4C, 0x46], "an ELF executable or object"), ([0x4D, 0x5A], "a PE (Windows) executable"),
+        ([0xFE, 0xED, 0xFA, 0xCE], "a Mach-O binary"), ([0xFE, 0xED, 0xFA, 0xCF], "a Mach-O binary"),
+        ([0xCE, 0xFA, 0xED, 0xFE], "a Mach-O binary"), ([0xCF, 0xFA, 0xED, 0xFE], "a Mach-O binary"),
+        ([0xCA, 0xFE, 0xBA, 0xBE], "a Mach-O universal binary"), (Array("!<arch>\n".utf8), "a static library archive"),
+    ]
+    if let hit = magic.first(where: { content.starts(with: $0.bytes) }),
+       hit.bytes != [0x4D, 0x5A] || isBinary(content) {   // "MZ" starts some text files too
+        out.append(ScanFinding("binary-executable", .warning, path: path, "\(hit.what), committed where source is expected"))
+    }
+    if content.starts(with: Array("version https://git-lfs.github.com/spec/v1\n".utf8)) && size < 1024 {
+        out.append(ScanFinding("lfs-pointer", .warning, path: path, "a Git LFS pointer: the real content is stored elsewhere and cannot be reviewed here"))
+    }
+    if size >= options.largeBinaryBytes && isBinary(content) {
+        out.append(ScanFinding("binary-large", .note, path: path, "a binary blob of \(size) bytes"))
+    }
+    return out.isEmpty ? nil : out
+}
+
+/// Where in a line's text the scanner is, for bidi termination.
+private enum Context: Equatable { case code, string(UInt32), lineComment, blockComment }
+
+private func scanText(path: [UInt8], content: [UInt8], options: ScanOptions) -> [ScanFinding] {
+    var findings: [ScanFinding] = []
+    let hashComments = usesHashComments(path)
+    var identifiers: [String: (line: Int, column: Int)] = [:]
+    var scalars: [UInt32] = []
+    var line = 1
+    var longLinesReported = 0
+
+    // Decode UTF-8 leniently: invalid bytes are skipped (a text file with them is unusual,
+    // but the scan must not stop).
+    var lineStart = 0
+    var index = 0
+    func flushLine(_ end: Int) {
+        if end - lineStart > options.longLineBytes && longLinesReported < 1 {
+            longLinesReported += 1
+            findings.append(ScanFinding("long-lines", .note, path: path, line: line,
+                                        "a line of \(end - lineStart) bytes: minified or generated code is hard to review"))
+        }
+        scanLine(scalars, line: line)
+        scalars.removeAll(keepingCapacity: true)
+    }
+    var context = Context.code
+
+    func scanLine(_ text: [UInt32], line: Int) {
+        // Open bidi controls: (kind, column, code point), with the context they opened in.
+        var open: [(kind: UnicodeTables.BidiKind, column: Int, value: UInt32)] = []
+        var contextOpen: [(kind: UnicodeTables.BidiKind, column: Int, value: UInt32)] = []
+        func reportOpen(_ list: [(kind: UnicodeTables.BidiKind, column: Int, value: UInt32)], _ where_: String) {
+            guard let first = list.first else { return }
+            findings.append(ScanFinding("bidi-unterminated", .error, path: path, line: line, column: first.column,
+                                        codePoints: list.map { describeCodePoint($0.value) },
+                                        "bidi control left open at the end of \(where_): the text shown is reordered"))
+        }
+        var identifier: [UInt32] = []
+        var identifierColumn = 0
+        func endIdentifier() {
+            if !identifier.isEmpty {
+                let text = String(String.UnicodeScalarView(identifier.compactMap(Unicode.Scalar.init)))
+                if identifiers[text] == nil { identifiers[text] = (line, identifierColumn) }
+                identifier.removeAll()
+            }
+        }
+        var i = 0
+        var escapedNext = false
+        // Line comments end with the line; so do strings in the languages this lexer models.
+        if context != .blockComment { context = .code }
+        while i < text.count {
+            let v = text[i]
+            let column = i + 1
+            let scalar = Unicode.Scalar(v)
+            // Context changes (a generic C-like lexer: strings, // and /* */ comments, # where used).
+            switch context {
+            case .code:
+                if v == 0x22 || v == 0x27 || v == 0x60 { context = .string(v); contextOpen = [] }
+                else if v == 0x2F, i + 1 < text.count, text[i + 1] == 0x2F { context = .lineComment; contextOpen = [] }
+                else if v == 0x2F, i + 1 < text.count, text[i + 1] == 0x2A { context = .blockComment; contextOpen = []; i += 1 }
+                else if v == 0x23 && hashComments { context = .lineComment; contextOpen = [] }
+            case let .string(quote):
+                if escapedNext { escapedNext = false }
+                else if v == 0x5C { escapedNext = true }
+                else if v == quote { reportOpen(contextOpen, "a string"); contextOpen = []; context = .code }
+            case .blockComment:
+                if v == 0x2A, i + 1 < text.count, text[i + 1] == 0x2F { reportOpen(contextOpen, "a comment"); contextOpen = []; context = .code; i += 1 }
+            case .lineComment: break
+            }
+            if let kind = UnicodeTables.bidiControlKind(v) {
+                switch kind {
+                case .embedding, .override, .isolate:
+                    open.append((kind, column, v))
+                    if context != .code { contextOpen.append((kind, column, v)) }
+                case .popFormatting:
+                    if let last = open.lastIndex(where: { $0.kind != .isolate }) { open.remove(at: last) }
+                    if let last = contextOpen.lastIndex(where: { $0.kind != .isolate }) { contextOpen.remove(at: last) }
+                case .popIsolate:
+                    // PDI closes the last isolate and every embedding opened after it.
+                    if let last = open.lastIndex(where: { $0.kind == .isolate }) { open.removeSubrange(last...) }
+                    if let last = contextOpen.lastIndex(where: { $0.kind == .isolate }) { contextOpen.removeSubrange(last...) }
+                case .mark: break
+                }
+                if options.strict {
+                    findings.append(ScanFinding("bidi-control", .warning, path: path, line: line, column: column,
+                                                codePoints: [describeCodePoint(v)], "a bidi control character"))
+                }
+                endIdentifier()
+            } else if v == 0xFEFF && !(line == 1 && i == 0) {
+                findings.append(ScanFinding("misplaced-bom", .error, path: path, line: line, column: column,
+                                            codePoints: [describeCodePoint(v)], "a byte order mark inside the text is invisible"))
+            } else if UnicodeTables.isDefaultIgnorable(v) && v != 0xFEFF {
+                // In comments and strings, joiners and variation selectors build emoji: report only in code.
+                if context == .code || options.strict {
+                    findings.append(ScanFinding("invisible-character", .error, path: path, line: line, column: column,
+                                                codePoints: [describeCodePoint(v)],
+                                                context == .code ? "an invisible character in code" : "an invisible character"))
+                }
+            }
+            if context == .code, let scalar, scalar.properties.isXIDContinue || v == 0x24 {
+                if identifier.isEmpty {
+                    if scalar.properties.isXIDStart || v == 0x5F || v == 0x24 { identifier = [v]; identifierColumn = column }
+                } else {
+                    identifier.append(v)
+                }
+            } else if context == .code && UnicodeTables.isDefaultIgnorable(v) && !identifier.isEmpty {
+                identifier.append(v)   // an invisible character inside an identifier stays part of it
+            } else {
+                endIdentifier()
+            }
+            i += 1
+        }
+        endIdentifier()
+        reportOpen(open, "a line")
+    }
+
+    while index < content.count {
+        let b = content[index]
+        if b == 0x0A {
+            flushLine(index)
+            line += 1
+            index += 1
+            lineStart = index
+            continue
+        }
+        let length = b < 0x80 ? 1 : Escaping.validUTF8Length(content, at: index)
+        if length == 0 { index += 1; continue }
+        var v = UInt32(b)
+        if length > 1 {
+            v = UInt32(b) & (0xFF >> (length + 1))
+            for k in 1..<length { v = v << 6 | UInt32(content[index + k] & 0x3F) }
+        }
+        if v != 0x0D { scalars.append(v) }
+        index += length
+    }
+    flushLine(index)
+    findings += identifierFindings(path: path, identifiers)
+    return findings
+}
+
+private func usesHashComments(_ path: [UInt8]) -> Bool {
+    let name = String(decoding: path, as: UTF8.self).lowercased()
+    let suffixes = [".py", ".sh", ".bash", ".rb", ".pl", ".pm", ".yaml", ".yml", ".toml", ".cmake", ".mk", ".r", ".conf", ".cfg", ".ini"]
+    return suffixes.contains { name.hasSuffix($0) } || name.hasSuffix("makefile") || name.hasSuffix("cmakelists.txt")
+}
+
+// MARK: - Identifiers (UTS #39)
+
+/// UTS #39 augments a few scripts so that Japanese and Korean text is not "mixed".
+private let augmented: [String: [String]] = [
+    "Hani": ["Hanb", "Jpan", "Kore"], "Hira": ["Jpan"], "Kana": ["Jpan"], "Hang": ["Kore"], "Bopo": ["Hanb"],
+]
+
+/// The UTS #39 resolved script set of an identifier: empty means mixed-script. Common and
+/// Inherited characters fit any script.
+func resolvedScripts(_ text: String) -> Set<String>? {
+    var resolved: Set<String>?
+    for scalar in text.unicodeScalars {
+        var set = Set(UnicodeTables.scriptExtensionCodes(scalar.value))
+        if set.contains("Zyyy") || set.contains("Zinh") { continue }
+        for code in set { set.formUnion(augmented[code] ?? []) }
+        resolved = resolved.map { $0.intersection(set) } ?? set
+    }
+    return resolved
+}
+
+/// The UTS #39 skeleton: NFD, every character replaced by its prototype, NFD again.
+func skeleton(_ text: String) -> String {
+    var mapped = String.UnicodeScalarView()
+    for scalar in text.decomposedStringWithCanonicalMapping.unicodeScalars {
+        if let prototype = UnicodeTables.confusablePrototype(scalar.value) {
+            mapped.append(contentsOf: prototype.compactMap(Unicode.Scalar.init))
+        } else {
+            mapped.append(scalar)
+        }
+    }
+    return String(mapped).decomposedStringWithCanonicalMapping
+}
+
+private func identifierFindings(path: [UInt8], _ identifiers: [String: (line: Int, column: Int)]) -> [ScanFinding] {
+    var findings: [ScanFinding] = []
+    var bySkeleton: [String: [String]] = [:]
+    for (text, place) in identifiers.sorted(by: { $0.key < $1.key }) {
+        if let scripts = resolvedScripts(text), scripts.isEmpty {
+            let codes = Set(text.unicodeScalars.flatMap { UnicodeTables.scriptExtensions($0.value) })
+                .subtracting(["Common", "Inherited"]).sorted()
+            findings.append(ScanFinding("mixed-script-identifier", .warning, path: path, line: place.line, column: place.column,
+                                        codePoints: text.unicodeScalars.filter { $0.value > 0x7F }.map { describeCodePoint($0.value) },
+                                        "identifier '\(text)' mixes scripts: \(codes.joined(separator: ", "))"))
+        }
+        bySkeleton[skeleton(text), default: []].append(text)
+    }
+    for (_, group) in bySkeleton.sorted(by: { $0.key < $1.key }) where group.count > 1 {
+        // All-ASCII look-alikes (l and 1, rn and m) are ordinary code; a homoglyph attack needs a
+        // character from outside ASCII.
+        guard group.contains(where: { $0.unicodeScalars.contains { $0.value > 0x7F } }) else { continue }
+        for text in group where text.unicodeScalars.contains(where: { $0.value > 0x7F }) {
+            let place = identifiers[text]!
+            let others = group.filter { $0 != text }.map { "'\($0)'" }.joined(separator: ", ")
+            findings.append(ScanFinding("confusable-identifiers", .error, path: path, line: place.line, column: place.column,
+                                        codePoints: text.unicodeScalars.filter { $0.value > 0x7F }.map { describeCodePoint($0.value) },
+                                        "identifier '\(text)' looks like \(others) in the same file"))
+        }
+    }
+    return findings
+}
+
+// MARK: - The tree: paths, symlinks, git attributes, submodules
+
+/// What the tree-wide rules need besides the entries.
+public struct TreeFacts: Sendable {
+    /// Each symlink's target bytes, by path.
+    public var linkTargets: [[UInt8]: [UInt8]] = [:]
+    /// Each `.gitattributes` file's content, by path.
+    public var gitattributes: [[UInt8]: [UInt8]] = [:]
+    /// Submodules whose pinned commit is not in the repository.
+    public var missingSubmodules: [[UInt8]] = []
+    public init() {}
+}
+
+/// Scans paths, symlinks, git attributes and submodules of a whole tree.
+public func scanTree(_ entries: [TreeEntry], facts: TreeFacts) -> [ScanFinding] {
+    var findings: [ScanFinding] = []
+    let paths = Set(entries.map(\.path))
+    var directories = Set<[UInt8]>()
+    for entry in entries {
+        var prefix = entry.path[...]
+        while let slash = prefix.lastIndex(of: UInt8(ascii: "/")) {
+            prefix = prefix[..<slash]
+            if !directories.insert(Array(prefix)).inserted { break }
+        }
+    }
+    findings += pathFindings(paths.union(directories))
+    findings += symlinkFindings(entries, facts.linkTargets, paths: paths, directories: directories)
+    findings += gitattributeFindings(entries, facts.gitattributes)
+    for path in facts.missingSubmodules {
+        findings.append(ScanFinding("submodule-missing", .warning, path: path,
+                                    "the pinned commit is not in this repository: the submodule's content cannot be reviewed"))
+    }
+    return findings
+}
+
+private func pathFindings(_ all: Set<[UInt8]>) -> [ScanFinding] {
+    var findings: [ScanFinding] = []
+    let sorted = all.sorted { $0.lexicographicallyPrecedes($1) }
+    var byCase: [String: [[UInt8]]] = [:]
+    var byNFC: [String: [[UInt8]]] = [:]
+    let reserved = Set(["CON", "PRN", "AUX", "NUL", "COM¹", "COM²", "COM³", "LPT¹", "LPT²", "LPT³"]
+        + (1...9).flatMap { ["COM\($0)", "LPT\($0)"] })
+    for path in sorted {
+        let text = String(decoding: path, as: UTF8.self)
+        byCase[text.lowercased(), default: []].append(path)
+        byNFC[text.precomposedStringWithCanonicalMapping, default: []].append(path)
+        let name = Array(path.split(separator: UInt8(ascii: "/")).last ?? [])
+        let nameText = String(decoding: name, as: UTF8.self)
+        if path.contains(where: { $0 < 0x20 || $0 == 0x7F }) || text.unicodeScalars.contains(where: { (0x80...0x9F).contains($0.value) }) {
+            findings.append(ScanFinding("path-control-character", .error, path: path, "a control character in the name"))
+        }
+        let base = nameText.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? nameText
+        if reserved.contains(base.uppercased().trimmingCharacters(in: .whitespaces)) {
+            findings.append(ScanFinding("path-windows-reserved", .warning, path: path, "'\(nameText)' is a reserved device name on Windows"))
+        }
+        if nameText.hasSuffix(".") || nameText.hasSuffix(" ") {
+            findings.append(ScanFinding("path-trailing-dot-space", .warning, path: path, "Windows drops a trailing dot or space from '\(nameText)'"))
+        }
+        let visible = String(String.UnicodeScalarView(nameText.unicodeScalars.filter { !UnicodeTables.isDefaultIgnorable($0.value) }))
+        let trimmed = visible.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: ". "))
+        if name != Array(".git".utf8) && (trimmed == "git" && visible.lowercased().hasPrefix(".git") || visible.lowercased() == "git~1") {
+            findings.append(ScanFinding("path-git-lookalike", .error, path: path,
+                                        "'\(Escaping.escape(name))' is read as .git on some file systems (case-insensitive, NTFS or HFS+)"))
+        }
+    }
+    for (_, group) in byCase.sorted(by: { $0.key < $1.key }) where group.count > 1 {
+        for path in group {
+            findings.append(ScanFinding("path-case-collision", .error, path: path,
+                                        "collides on a case-insensitive file system with " + group.filter { $0 != path }.map { "'\(Escaping.escape($0))'" }.joined(separator: ", ")))
+        }
+    }
+    for (_, group) in byNFC.sorted(by: { $0.key < $1.key }) where group.count > 1 {
+        for path in group {
+            findings.append(ScanFinding("path-normalization-collision", .error, path: path,
+                                        "the same name after Unicode normalisation as " + group.filter { $0 != path }.map { "'\(Escaping.escape($0))'" }.joined(separator: ", ")))
+        }
+    }
+    return findings
+}
+
+/// `target` resolved against the symlink's directory, or nil when it climbs out of the tree.
+func resolveLink(_ path: [UInt8], _ target: [UInt8]) -> [UInt8]? {
+    var parts = path.split(separator: UInt8(ascii: "/")).dropLast().map(Array.init)
+    for component in target.split(separator: UInt8(ascii: "/")) {
+        if component.elementsEqual([0x2E]) { continue }
+        if component.elementsEqual([0x2E, 0x2E]) {
+            if parts.isEmpty { return nil }
+            parts.removeLast()
+        } else {
+            parts.append(Array(component))
+        }
+    }
+    return Array(parts.joined(separator: [UInt8(ascii: "/")]))
+}
+
+private func symlinkFindings(_ entries: [TreeEntry], _ targets: [[UInt8]: [UInt8]], paths: Set<[UInt8]>,
+                             directories: Set<[UInt8]>) -> [ScanFinding] {
+    var findings: [ScanFinding] = []
+    let links = Set(entries.filter { $0.kind == .link }.map(\.path))
+    for entry in entries where entry.kind == .link {
+        guard let target = targets[entry.path] else { continue }
+        let shownTarget = Escaping.escape(target)
+        if target.first == UInt8(ascii: "/") {
+            findings.append(ScanFinding("symlink-absolute", .error, path: entry.path, "points to the absolute path '\(shownTarget)', outside the release"))
+            continue
+        }
+        guard let resolved = resolveLink(entry.path, target) else {
+            findings.append(ScanFinding("symlink-escapes", .error, path: entry.path, "points to '\(shownTarget)', which climbs out of the tree"))
+            continue
+        }
+        if links.contains(resolved) {
+            findings.append(ScanFinding("symlink-chain", .note, path: entry.path, "points to '\(shownTarget)', itself a symlink"))
+        } else if !paths.contains(resolved) && !directories.contains(resolved) && !resolved.isEmpty {
+            findings.append(ScanFinding("symlink-dangling", .warning, path: entry.path, "points to '\(shownTarget)', which is not in the tree"))
+        }
+    }
+    return findings
+}
+
+private func gitattributeFindings(_ entries: [TreeEntry], _ files: [[UInt8]: [UInt8]]) -> [ScanFinding] {
+    var findings: [ScanFinding] = []
+    for (file, content) in files.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+        let directory = Array(file.split(separator: UInt8(ascii: "/")).dropLast().joined(separator: [UInt8(ascii: "/")]))
+        let prefix = directory.isEmpty ? [] : directory + [UInt8(ascii: "/")]
+        for (number, rawLine) in content.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
+            let line = String(decoding: rawLine, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            guard words.count >= 2 else { continue }
+            var problems: [(rule: String, attribute: String)] = []
+            for attribute in words.dropFirst() {
+                let name = attribute.split(separator: "=", maxSplits: 1).first.map(String.init) ?? attribute
+                switch name {
+                case "filter", "ident", "working-tree-encoding": problems.append(("gitattributes-filter", attribute))
+                case "text", "eol", "crlf": problems.append(("gitattributes-eol", attribute))
+                case "export-subst", "export-ignore": problems.append(("gitattributes-export", attribute))
+                default: break
+                }
+            }
+            if problems.isEmpty { continue }
+            let pattern = Array(words[0].utf8)
+            for entry in entries where entry.path.starts(with: prefix) && entry.kind != .submodule {
+                let relative = Array(entry.path.dropFirst(prefix.count))
+                guard attributePatternMatches(pattern, relative) else { continue }
+                for problem in problems {
+                    findings.append(ScanFinding(problem.rule, ScanRules.severity(problem.rule), path: entry.path,
+                                                "'\(problem.attribute)' from \(Escaping.escape(file)):\(number + 1) (\(words[0])): "
+                                                + (problem.rule == "gitattributes-export" ? "the git archive tarball differs from the tag"
+                                                   : "the checked-out bytes differ from the git objects")))
+                }
+            }
+        }
+    }
+    return findings
+}
+
+/// gitattributes pattern matching: a pattern without a slash matches the name at any depth;
+/// with one, the path relative to the attributes file (a leading slash anchors). `*` and `?`
+/// stay within a component, `**` crosses them, `[...]` is a class.
+func attributePatternMatches(_ pattern: [UInt8], _ path: [UInt8]) -> Bool {
+    var pattern = pattern
+    if !pattern.contains(UInt8(ascii: "/")) {
+        let name = Array(path.split(separator: UInt8(ascii: "/")).last ?? [])
+        return globMatch(pattern[...], name[...])
+    }
+    if pattern.first == UInt8(ascii: "/") { pattern.removeFirst() }
+    return globMatch(pattern[...], path[...])
+}
+
+private func globMatch(_ p: ArraySlice<UInt8>, _ s: ArraySlice<UInt8>) -> Bool {
+    guard let c = p.first else { return s.isEmpty }
+    let rest = p.dropFirst()
+    switch c {
+    case UInt8(ascii: "*"):
+        if rest.first == UInt8(ascii: "*") {
+            var after = rest.dropFirst()
+            if after.first == UInt8(ascii: "/") { after = after.dropFirst(); if globMatch(after, s) { return true } }
+            for i in s.indices where globMatch(after, s[i...]) { return true }
+            return globMatch(after, s[s.endIndex...])
+        }
+        var i = s.startIndex
+        while true {
+            if globMatch(rest, s[i...]) { return true }
+            if i == s.endIndex || s[i] == UInt8(ascii: "/") { return false }
+            i += 1
+        }
+    case UInt8(ascii: "?"):
+        guard let first = s.first, first != UInt8(ascii: "/") else { return false }
+        return globMatch(rest, s.dropFirst())
+    case UInt8(ascii: "["):
+        guard let close = rest.firstIndex(of: UInt8(ascii: "]")), let first = s.first else { return false }
+        var set = rest[rest.startIndex..<close]
+        let negate = set.first == UInt8(ascii: "!") || set.first == UInt8(ascii: "^")
+        if negate { set = set.dropFirst() }
+        var matched = false
+        var j = set.startIndex
+        while j < set.endIndex {
+            if j + 2 < set.endIndex, set[j + 1] == UInt8(ascii: "-") {
+                if (set[j]...set[j + 2]).contains(first) { matched = true }
+                j += 3
+            } else {
+                if set[j] == first { matched = true }
+                j += 1
+            }
+        }
+        return matched != negate && globMatch(rest[(close + 1)...], s.dropFirst())
+    case UInt8(ascii: "\\"):
+        guard let escaped = rest.first, s.first == escaped else { return false }
+        return globMatch(rest.dropFirst(), s.dropFirst())
+    default:
+        guard s.first == c else { return false }
+        return globMatch(rest, s.dropFirst())
+    }
+}
