@@ -5,7 +5,7 @@ let package = Package(
     name: "Glassbox",
     platforms: [.macOS(.v13)],
     products: [
-        .executable(name: "glassbox", targets: ["glassbox"]),
+        .executable(name: "glassbox", targets: ["GlassboxTool"]),
         .executable(name: "verify-release", targets: ["verify-release"]),
         .library(name: "Glassbox", targets: ["Glassbox"]),
     ],
@@ -28,11 +28,12 @@ let package = Package(
             "Glassbox", "GlassboxGit", "GlassboxCrypto",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        // Not Sources/glassbox: that would collide with Sources/Glassbox on case-insensitive disks.
-        .executableTarget(name: "glassbox", dependencies: ["GlassboxCLI"], path: "Sources/glassbox-tool"),
+        // Not "glassbox": the target and its folder would collide with Glassbox on case-insensitive
+        // disks. The product still builds the `glassbox` executable.
+        .executableTarget(name: "GlassboxTool", dependencies: ["GlassboxCLI"], path: "Sources/glassbox-tool"),
         .executableTarget(name: "verify-release", dependencies: ["GlassboxCLI"]),
         .testTarget(name: "GlassboxTests", dependencies: ["Glassbox", "GlassboxGit", "GlassboxCrypto"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["glassbox", "verify-release"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["GlassboxTool", "verify-release"]),
     ],
     swiftLanguageModes: [.v6]
 )

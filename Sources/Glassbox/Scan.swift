@@ -260,9 +260,25 @@ private func scanText(path: [UInt8], content: [UInt8], options: ScanOptions) -> 
         index += length
     }
     flushLine(index)
-    findings += identifierFindings(path: path, identifiers)
+    // Identifiers only mean something in code; data files (a list of confusables, say) are
+    // full of look-alikes by design.
+    if isSourceCode(path) { findings += identifierFindings(path: path, identifiers) }
     return findings
 }
+
+/// Whether a file is source code, by its extension, for the identifier rules.
+func isSourceCode(_ path: [UInt8]) -> Bool {
+    let name = String(decoding: path.split(separator: UInt8(ascii: "/")).last ?? [], as: UTF8.self).lowercased()
+    guard let dot = name.lastIndex(of: ".") else { return false }
+    return sourceExtensions.contains(String(name[name.index(after: dot)...]))
+}
+
+private let sourceExtensions: Set<String> = [
+    "c", "h", "cc", "cpp", "cxx", "hh", "hpp", "hxx", "m", "mm", "swift", "go", "rs", "java", "kt", "kts",
+    "scala", "cs", "fs", "js", "mjs", "cjs", "ts", "tsx", "jsx", "py", "rb", "php", "pl", "pm", "lua", "sh",
+    "bash", "zsh", "ps1", "sql", "r", "jl", "dart", "ex", "exs", "erl", "hs", "ml", "zig", "nim", "v", "sv",
+    "vhd", "vhdl", "asm", "s", "groovy", "gradle", "cmake", "tf",
+]
 
 private func usesHashComments(_ path: [UInt8]) -> Bool {
     let name = String(decoding: path, as: UTF8.self).lowercased()
