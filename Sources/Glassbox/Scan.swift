@@ -97,8 +97,39 @@ public func scanContent(path: [UInt8], kind: EntryKind, size: UInt64, content: [
         }
     }
     if isBinary(content) { return findings }
+    // Every text rule but line length needs a character outside ASCII: one pass over the bytes
+    // finds both, and most files are done here.
+    let (longLine, hasNonASCII) = asciiPass(content, limit: options.longLineBytes)
+    if !hasNonASCII {
+        if let (line, length) = longLine {
+            findings.append(ScanFinding("long-lines", .note, path: path, line: line,
+                                        "a line of \(length) bytes: minified or generated code is hard to review"))
+        }
+        return findings
+    }
     findings += scanText(path: path, content: content, options: options)
     return findings
+}
+
+/// The first line longer than `limit` (its number and length), and whether any byte is outside ASCII.
+private func asciiPass(_ content: [UInt8], limit: Int) -> (longLine: (Int, Int)?, nonASCII: Bool) {
+    content.withContiguousStorageIfAvailable { bytes in
+        var line = 1
+        var start = 0
+        var long: (Int, Int)?
+        var high: UInt8 = 0
+        for index in 0..<bytes.count {
+            let byte = bytes[index]
+            high |= byte
+            if byte == 0x0A {
+                if long == nil && index - start > limit { long = (line, index - start) }
+                line += 1
+                start = index + 1
+            }
+        }
+        if long == nil && bytes.count - start > limit { long = (line, bytes.count - start) }
+        return (long, high >= 0x80)
+    }!
 }
 
 /// Binary as git decides it: a NUL in the first 8,000 bytes.
@@ -223,9 +254,9 @@ private func scanText(path: [UInt8], content: [UInt8], options: ScanOptions) -> 
                                                 context == .code ? "an invisible character in code" : "an invisible character"))
                 }
             }
-            if context == .code, let scalar, scalar.properties.isXIDContinue || v == 0x24 {
+            if context == .code, let scalar, isIdentifierContinue(scalar) {
                 if identifier.isEmpty {
-                    if scalar.properties.isXIDStart || v == 0x5F || v == 0x24 { identifier = [v]; identifierColumn = column }
+                    if isIdentifierStart(scalar) { identifier = [v]; identifierColumn = column }
                 } else {
                     identifier.append(v)
                 }
@@ -280,6 +311,16 @@ private let sourceExtensions: Set<String> = [
     "vhd", "vhdl", "asm", "s", "groovy", "gradle", "cmake", "tf",
 ]
 
+private func isIdentifierStart(_ s: Unicode.Scalar) -> Bool {
+    if s.isASCII { return (0x41...0x5A).contains(s.value) || (0x61...0x7A).contains(s.value) || s == "_" || s == "$" }
+    return s.properties.isXIDStart
+}
+
+private func isIdentifierContinue(_ s: Unicode.Scalar) -> Bool {
+    if s.isASCII { return isIdentifierStart(s) || (0x30...0x39).contains(s.value) }
+    return s.properties.isXIDContinue
+}
+
 private func usesHashComments(_ path: [UInt8]) -> Bool {
     let name = String(decoding: path, as: UTF8.self).lowercased()
     let suffixes = [".py", ".sh", ".bash", ".rb", ".pl", ".pm", ".yaml", ".yml", ".toml", ".cmake", ".mk", ".r", ".conf", ".cfg", ".ini"]
@@ -321,9 +362,11 @@ func skeleton(_ text: String) -> String {
 
 private func identifierFindings(path: [UInt8], _ identifiers: [String: (line: Int, column: Int)]) -> [ScanFinding] {
     var findings: [ScanFinding] = []
+    // Both rules need a character outside ASCII in some identifier.
+    guard identifiers.keys.contains(where: { $0.utf8.contains { $0 >= 0x80 } }) else { return [] }
     var bySkeleton: [String: [String]] = [:]
     for (text, place) in identifiers.sorted(by: { $0.key < $1.key }) {
-        if let scripts = resolvedScripts(text), scripts.isEmpty {
+        if text.utf8.contains(where: { $0 >= 0x80 }), let scripts = resolvedScripts(text), scripts.isEmpty {
             let codes = Set(text.unicodeScalars.flatMap { UnicodeTables.scriptExtensions($0.value) })
                 .subtracting(["Common", "Inherited"]).sorted()
             findings.append(ScanFinding("mixed-script-identifier", .warning, path: path, line: place.line, column: place.column,
@@ -385,46 +428,71 @@ public func scanTree(_ entries: [TreeEntry], facts: TreeFacts) -> [ScanFinding] 
 private func pathFindings(_ all: Set<[UInt8]>) -> [ScanFinding] {
     var findings: [ScanFinding] = []
     let sorted = all.sorted { $0.lexicographicallyPrecedes($1) }
-    var byCase: [String: [[UInt8]]] = [:]
-    var byNFC: [String: [[UInt8]]] = [:]
-    let reserved = Set(["CON", "PRN", "AUX", "NUL", "COM¹", "COM²", "COM³", "LPT¹", "LPT²", "LPT³"]
-        + (1...9).flatMap { ["COM\($0)", "LPT\($0)"] })
+    var byCase: [[UInt8]: [[UInt8]]] = [:]
+    var byNFC: [[UInt8]: [[UInt8]]] = [:]
     for path in sorted {
-        let text = String(decoding: path, as: UTF8.self)
-        byCase[text.lowercased(), default: []].append(path)
-        byNFC[text.precomposedStringWithCanonicalMapping, default: []].append(path)
+        let ascii = !path.contains { $0 >= 0x80 }
+        // ASCII paths fold and normalise without Foundation; only the rest need Unicode work.
+        let folded = ascii ? path.map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }
+            : Array(String(decoding: path, as: UTF8.self).lowercased().utf8)
+        byCase[folded, default: []].append(path)
+        if !ascii {
+            byNFC[Array(String(decoding: path, as: UTF8.self).precomposedStringWithCanonicalMapping.utf8), default: []].append(path)
+        }
         let name = Array(path.split(separator: UInt8(ascii: "/")).last ?? [])
-        let nameText = String(decoding: name, as: UTF8.self)
-        if path.contains(where: { $0 < 0x20 || $0 == 0x7F }) || text.unicodeScalars.contains(where: { (0x80...0x9F).contains($0.value) }) {
+        if path.contains(where: { $0 < 0x20 || $0 == 0x7F })
+            || (!ascii && String(decoding: path, as: UTF8.self).unicodeScalars.contains { (0x80...0x9F).contains($0.value) }) {
             findings.append(ScanFinding("path-control-character", .error, path: path, "a control character in the name"))
         }
-        let base = nameText.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? nameText
-        if reserved.contains(base.uppercased().trimmingCharacters(in: .whitespaces)) {
-            findings.append(ScanFinding("path-windows-reserved", .warning, path: path, "'\(nameText)' is a reserved device name on Windows"))
+        if isWindowsReserved(name) {
+            findings.append(ScanFinding("path-windows-reserved", .warning, path: path,
+                                        "'\(Escaping.escape(name))' is a reserved device name on Windows"))
         }
-        if nameText.hasSuffix(".") || nameText.hasSuffix(" ") {
-            findings.append(ScanFinding("path-trailing-dot-space", .warning, path: path, "Windows drops a trailing dot or space from '\(nameText)'"))
+        if name.last == UInt8(ascii: ".") || name.last == UInt8(ascii: " ") {
+            findings.append(ScanFinding("path-trailing-dot-space", .warning, path: path,
+                                        "Windows drops a trailing dot or space from '\(Escaping.escape(name))'"))
         }
-        let visible = String(String.UnicodeScalarView(nameText.unicodeScalars.filter { !UnicodeTables.isDefaultIgnorable($0.value) }))
-        let trimmed = visible.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: ". "))
-        if name != Array(".git".utf8) && (trimmed == "git" && visible.lowercased().hasPrefix(".git") || visible.lowercased() == "git~1") {
+        if looksLikeGitDirectory(name) {
             findings.append(ScanFinding("path-git-lookalike", .error, path: path,
                                         "'\(Escaping.escape(name))' is read as .git on some file systems (case-insensitive, NTFS or HFS+)"))
         }
     }
-    for (_, group) in byCase.sorted(by: { $0.key < $1.key }) where group.count > 1 {
+    // A non-ASCII name can normalise to an ASCII one (U+212A KELVIN SIGN is K).
+    for (key, group) in byNFC where all.contains(key) && !group.contains(key) { byNFC[key] = group + [key] }
+    for (_, group) in byCase.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where group.count > 1 {
         for path in group {
             findings.append(ScanFinding("path-case-collision", .error, path: path,
                                         "collides on a case-insensitive file system with " + group.filter { $0 != path }.map { "'\(Escaping.escape($0))'" }.joined(separator: ", ")))
         }
     }
-    for (_, group) in byNFC.sorted(by: { $0.key < $1.key }) where group.count > 1 {
-        for path in group {
+    for (_, group) in byNFC.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where group.count > 1 {
+        for path in group.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             findings.append(ScanFinding("path-normalization-collision", .error, path: path,
                                         "the same name after Unicode normalisation as " + group.filter { $0 != path }.map { "'\(Escaping.escape($0))'" }.joined(separator: ", ")))
         }
     }
     return findings
+}
+
+private let reservedNames: Set<String> = Set(["CON", "PRN", "AUX", "NUL", "COM¹", "COM²", "COM³", "LPT¹", "LPT²", "LPT³"]
+    + (1...9).flatMap { ["COM\($0)", "LPT\($0)"] })
+
+/// CON, NUL, COM1 … with or without an extension, as Windows reserves them.
+private func isWindowsReserved(_ name: [UInt8]) -> Bool {
+    let base = name.split(separator: UInt8(ascii: "."), maxSplits: 1, omittingEmptySubsequences: false).first ?? []
+    guard (3...5).contains(base.count) else { return false }
+    return reservedNames.contains(String(decoding: base, as: UTF8.self).uppercased().trimmingCharacters(in: .whitespaces))
+}
+
+/// `.git` in another spelling: other case, trailing dots or spaces, invisible characters (HFS+
+/// ignores them), or the 8.3 short name `git~1` (NTFS).
+private func looksLikeGitDirectory(_ name: [UInt8]) -> Bool {
+    guard name != Array(".git".utf8), name.count >= 4, name.count < 64 else { return false }
+    let text = String(decoding: name, as: UTF8.self)
+    let visible = String(String.UnicodeScalarView(text.unicodeScalars.filter { !UnicodeTables.isDefaultIgnorable($0.value) })).lowercased()
+    if visible == "git~1" { return true }
+    guard visible.hasPrefix(".git") else { return false }
+    return visible.dropFirst(4).allSatisfy { $0 == "." || $0 == " " }
 }
 
 /// `target` resolved against the symlink's directory, or nil when it climbs out of the tree.

@@ -69,7 +69,7 @@ func scanSource(repo: String?, rev: String, dir: String?, options: ScanOptions, 
         var attributes: [UInt8]?
     }
     let visit: @Sendable (ContentVisit) -> Visited = { item in
-        let entry = TreeEntry(path: item.path, kind: item.kind, size: UInt64(item.content.count), digest: [])
+        let entry = TreeEntry(path: item.path, kind: item.kind, size: item.size, digest: [])
         let name = item.path.split(separator: UInt8(ascii: "/")).last.map(Array.init) ?? []
         switch item.kind {
         case .link:
@@ -78,7 +78,7 @@ func scanSource(repo: String?, rev: String, dir: String?, options: ScanOptions, 
             return Visited(entry: entry, findings: [])
         case .file, .exec:
             return Visited(entry: entry,
-                           findings: scanContent(path: item.path, kind: item.kind, size: UInt64(item.content.count),
+                           findings: scanContent(path: item.path, kind: item.kind, size: item.size,
                                                  content: item.content, options: options),
                            attributes: name == Array(".gitattributes".utf8) ? item.content : nil)
         }

@@ -40,11 +40,29 @@ public enum DirectoryReader {
                             workers: Int = defaultWorkerCount,
                             progress: ProgressHandler? = nil) throws -> [TreeEntry] {
         let rootBytes = Array(root.utf8)
+        let (files, links) = try list(root: root, workers: workers)
+        let toHash = files
+        let hashed = try parallelMap(
+            count: files.count, workers: workers,
+            makeState: { ReadBuffer() }, progress: progress
+        ) { buffer, index -> TreeEntry in
+            let path = toHash[index]
+            let (kind, size, digest) = try hashFile(join(rootBytes, path), buffer)
+            return TreeEntry(path: path, kind: kind, size: size, digest: digest)
+        }
+        var all = hashed
+        all += links
+        all.sort { $0.path.lexicographicallyPrecedes($1.path) }
+        return all
+    }
+
+    /// Every regular file's path, and every symlink read, under `root`: directories are listed
+    /// level by level, each level's directories in parallel.
+    private static func list(root: String, workers: Int) throws -> (files: [[UInt8]], links: [TreeEntry]) {
+        let rootBytes = Array(root.utf8)
         var info = stat()
         guard stat(root, &info) == 0 else { throw ReadError.errno(rootBytes, "cannot open directory") }
         guard info.st_mode & S_IFMT == S_IFDIR else { throw ReadError(root, "not a directory") }
-
-        // Directories are listed level by level, each level's directories in parallel.
         var files: [[UInt8]] = []
         var links: [TreeEntry] = []
         var level: [[UInt8]] = [[]]
@@ -60,17 +78,32 @@ public enum DirectoryReader {
                 level += item.directories
             }
         }
+        return (files, links)
+    }
 
-        let toHash = files
-        let hashed = try parallelMap(
-            count: files.count, workers: workers,
-            makeState: { ReadBuffer() }, progress: progress
-        ) { buffer, index -> TreeEntry in
-            let path = toHash[index]
-            let (kind, size, digest) = try hashFile(join(rootBytes, path), buffer)
-            return TreeEntry(path: path, kind: kind, size: size, digest: digest)
+    /// A regular file's kind (exec bit) and whole content.
+    private static func readWhole(_ path: [UInt8], _ buffer: ReadBuffer) throws -> (EntryKind, [UInt8], UInt64) {
+        let fd = withCPath(path) { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+        guard fd >= 0 else { throw ReadError.errno(path, "cannot open") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            throw ReadError(path, "changed while being read: no longer a regular file")
         }
-        return (hashed + links).sorted { $0.path.lexicographicallyPrecedes($1.path) }
+        var out: [UInt8] = []
+        out.reserveCapacity(min(Int(st.st_size), 1 << 20))
+        while true {
+            // A binary file (a NUL early on, as git decides) needs only its start to be scanned.
+            if out.count >= 8000 && out.prefix(8000).contains(0) { break }
+            let count = Glibc.read(fd, buffer.pointer, buffer.size)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw ReadError.errno(path, "cannot read")
+            }
+            if count == 0 { break }
+            out.append(contentsOf: UnsafeRawBufferPointer(start: buffer.pointer, count: count))
+        }
+        return (st.st_mode & S_IXUSR != 0 ? .exec : .file, out, UInt64(st.st_size))
     }
 
     private struct Listing: Sendable {
@@ -114,10 +147,17 @@ public enum DirectoryReader {
     /// `workers` threads, in path order of results.
     public static func visit<R: Sendable>(root: String, workers: Int = defaultWorkerCount,
                                           _ body: @Sendable (ContentVisit) throws -> R) throws -> [R] {
-        let entries = try read(root: root, workers: workers)
-        return try parallelMap(count: entries.count, workers: workers, makeState: { () }, progress: nil) { _, index in
-            let entry = entries[index]
-            return try body(ContentVisit(path: entry.path, kind: entry.kind, content: try content(root: root, path: entry.path)))
+        let (files, links) = try list(root: root, workers: workers)
+        let all = (files.map { ($0, true) } + links.map { ($0.path, false) }).sorted { $0.0.lexicographicallyPrecedes($1.0) }
+        let rootBytes = Array(root.utf8)
+        return try parallelMap(count: all.count, workers: workers, makeState: { ReadBuffer() }, progress: nil) { buffer, index in
+            let (path, isFile) = all[index]
+            if !isFile {
+                let target = try content(root: root, path: path)
+                return try body(ContentVisit(path: path, kind: .link, content: target, size: UInt64(target.count)))
+            }
+            let (kind, bytes, size) = try readWhole(join(rootBytes, path), buffer)
+            return try body(ContentVisit(path: path, kind: kind, content: bytes, size: size))
         }
     }
 

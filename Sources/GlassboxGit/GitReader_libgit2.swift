@@ -149,8 +149,11 @@ public struct GitRevision: Sendable, Equatable {
 public struct ContentVisit: Sendable {
     public var path: [UInt8]
     public var kind: EntryKind
-    /// A file's bytes or a symlink's target; empty for a submodule.
+    /// A file's bytes or a symlink's target; empty for a submodule. A binary file (a NUL in
+    /// its first 8,000 bytes) may be cut short.
     public var content: [UInt8]
+    /// The full size of the content.
+    public var size: UInt64
 }
 
 /// A release tree read from a git object database, never from a checkout.
@@ -240,11 +243,11 @@ public enum GitReader {
             withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: item.oid) }
             if item.kind == .submodule {
                 let present = git_odb_exists(odb.pointer, &oid) == 1
-                return (try body(ContentVisit(path: item.path, kind: .submodule, content: [])), !present)
+                return (try body(ContentVisit(path: item.path, kind: .submodule, content: [], size: 0)), !present)
             }
             let object = try odb.readVerified(oid, GIT_OBJECT_BLOB, what: "blob for '\(String(decoding: item.path, as: UTF8.self))'")
             let content = object.data.map { Array(UnsafeRawBufferPointer(start: $0, count: object.size)) } ?? []
-            return (try body(ContentVisit(path: item.path, kind: item.kind, content: content)), false)
+            return (try body(ContentVisit(path: item.path, kind: item.kind, content: content, size: UInt64(object.size))), false)
         }
         let missing = results.indices.filter { results[$0].1 }.map { work[$0].path }
         return (resolved, results.map(\.0), missing)
