@@ -64,20 +64,28 @@ public struct FileProof: Sendable {
         guard let head = String(validating: bytes[0..<blank], as: UTF8.self) else {
             throw FormatError(line: nil, "the proof lines are not UTF-8")
         }
-        let lines = head.split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.count >= 3, lines[0] == FileProof.header else {
+        var lines = head.split(separator: "\n", omittingEmptySubsequences: false)[...]
+        guard lines.count >= 2, lines.first == Substring(FileProof.header) else {
             throw FormatError(line: 1, "expected '\(FileProof.header)'")
         }
-        guard lines[1].hasPrefix("extra "), let extra = decodeBase64(lines[1].dropFirst(6)), !extra.isEmpty else {
-            throw FormatError(line: 2, "expected 'extra' and the base64 of the file's entry line")
+        lines = lines.dropFirst()
+        // The extra line is optional: a log proof's entry is the manifest the reviewer holds.
+        var extra: [UInt8] = []
+        if lines.first!.hasPrefix("extra ") {
+            guard let decoded = decodeBase64(lines.first!.dropFirst(6)), !decoded.isEmpty else {
+                throw FormatError(line: 2, "expected 'extra' and base64 data")
+            }
+            extra = decoded
+            lines = lines.dropFirst()
         }
-        guard lines[2].hasPrefix("index "), let index = parseDecimal(Array(lines[2].dropFirst(6).utf8)) else {
-            throw FormatError(line: 3, "expected 'index N'")
+        let indexLine = 3 - (extra.isEmpty ? 1 : 0)
+        guard let first = lines.first, first.hasPrefix("index "), let index = parseDecimal(Array(first.dropFirst(6).utf8)) else {
+            throw FormatError(line: indexLine, "expected 'index N'")
         }
         var hashes: [[UInt8]] = []
-        for (offset, line) in lines.dropFirst(3).enumerated() {
+        for (offset, line) in lines.dropFirst().enumerated() {
             guard let hash = decodeBase64(line), hash.count == 32 else {
-                throw FormatError(line: 4 + offset, "expected the base64 of a 32-byte hash")
+                throw FormatError(line: indexLine + 1 + offset, "expected the base64 of a 32-byte hash")
             }
             hashes.append(hash)
         }

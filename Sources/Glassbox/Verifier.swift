@@ -6,7 +6,7 @@ public struct Finding: Sendable, Equatable {
     public enum Severity: String, Sendable { case failure, note }
     /// The group a report puts it in.
     public enum Category: String, Sendable, CaseIterable {
-        case signature, integrity, source, artifact, proof, scan
+        case signature, integrity, source, artifact, proof, log, scan
     }
 
     public var severity: Severity
@@ -182,5 +182,77 @@ public func scanVerificationFindings(_ findings: [ScanFinding], failOn: ScanFind
         let fails = failOn.map { f.severity >= $0 } ?? false
         return Finding(fails ? .failure : .note, .scan, f.rule, subject: f.path + place,
                        "\(f.severity.rawValue): \(f.message)\(points)")
+    }
+}
+
+/// What a transparency-log check needs: the proof, the keys, and what was seen before.
+public struct LogCheck: Sendable {
+    public var proof: FileProof
+    public var logKey: VerifierKey
+    public var witnesses: [CosignatureKey]
+    public var witnessThreshold: Int
+    /// The last checkpoint seen by this reviewer, if any, and a consistency proof from it.
+    public var lastSeen: Checkpoint?
+    public var consistency: ConsistencyProof?
+
+    public init(proof: FileProof, logKey: VerifierKey, witnesses: [CosignatureKey], witnessThreshold: Int,
+                lastSeen: Checkpoint?, consistency: ConsistencyProof?) {
+        self.proof = proof
+        self.logKey = logKey
+        self.witnesses = witnesses
+        self.witnessThreshold = witnessThreshold
+        self.lastSeen = lastSeen
+        self.consistency = consistency
+    }
+}
+
+/// Checks that `entry` (a manifest's note text) is in the log: the inclusion proof under the
+/// checkpoint, the log's signature, enough witness cosignatures, and consistency with the last
+/// checkpoint seen. Returns the checkpoint when it may become the new last-seen one.
+public func verifyLogInclusion(entry: [UInt8], _ check: LogCheck) -> (checkpoint: Checkpoint?, findings: [Finding]) {
+    var findings: [Finding] = []
+    let note = check.proof.note
+    let checkpoint: Checkpoint
+    do { checkpoint = try Checkpoint(parsing: note.text) } catch {
+        return (nil, [Finding(.failure, .log, "bad-checkpoint", "the log proof's checkpoint does not parse: \(error)")])
+    }
+    do { _ = try note.open(with: [check.logKey]) } catch {
+        findings.append(Finding(.failure, .log, "log-signature", subject: check.logKey.name, "the checkpoint is not signed by the log key"))
+    }
+    do {
+        try Merkle.verifyInclusion(index: check.proof.index, size: checkpoint.size, leafHash: Merkle.leafHash(entry),
+                                   proof: check.proof.hashes, root: checkpoint.root)
+    } catch {
+        findings.append(Finding(.failure, .log, "not-in-log", "the release is not in the log at index \(check.proof.index): \(error)"))
+    }
+    let cosigned = check.witnesses.filter { $0.verify(note.signatures, checkpointText: note.text) != nil }
+    if cosigned.count < check.witnessThreshold {
+        findings.append(Finding(.failure, .log, "witness-threshold-not-met",
+                                "\(cosigned.count) of the \(check.witnessThreshold) required witness cosignatures"
+                                + (cosigned.isEmpty ? "" : " (\(cosigned.map(\.name).joined(separator: ", ")))")))
+    }
+    if let old = check.lastSeen, let refusal = checkConsistency(old: old, new: checkpoint, proof: check.consistency) {
+        findings.append(Finding(.failure, .log, "inconsistent-with-last-seen", refusal))
+    }
+    return (findings.isEmpty ? checkpoint : nil, findings)
+}
+
+/// Why `new` cannot follow `old` in the same log, or nil when it does (equal, or proven by `proof`).
+public func checkConsistency(old: Checkpoint, new: Checkpoint, proof: ConsistencyProof?) -> String? {
+    let both = "last seen \(old.summary); now \(new.summary)"
+    if old.origin != new.origin { return "a different log origin: \(both)" }
+    if new.size < old.size { return "rollback: the tree is smaller than one seen before: \(both)" }
+    if new.size == old.size {
+        return constantTimeEquals(old.root, new.root) ? nil : "split view: same size, different root: \(both)"
+    }
+    if old.size == 0 { return nil }
+    guard let proof, proof.oldSize == old.size, proof.newSize == new.size else {
+        return "no consistency proof from size \(old.size) to \(new.size): \(both)"
+    }
+    do {
+        try Merkle.verifyConsistency(size1: old.size, size2: new.size, proof: proof.hashes, root1: old.root, root2: new.root)
+        return nil
+    } catch {
+        return "split view: the tree does not extend the one seen before (\(error)): \(both)"
     }
 }

@@ -24,6 +24,9 @@ struct KeygenCommand: ParsableCommand {
     @Flag(name: .long, help: "Replace existing key files.")
     var force = false
 
+    @Flag(name: .long, help: "A witness key: Ed25519, its .pub a C2SP cosignature (type 0x04) verifier key.")
+    var witness = false
+
     func run() throws {
         try runReporting {
             guard let algorithm = SignatureAlgorithm(rawValue: algorithm) else {
@@ -32,11 +35,13 @@ struct KeygenCommand: ParsableCommand {
             for path in [output + ".key", output + ".pub"] where FileManager.default.fileExists(atPath: path) && !force {
                 throw UserError("\(path) already exists", hint: "choose another prefix, or pass --force to replace it")
             }
+            if witness && algorithm != .ed25519 { throw UserError("witness keys are Ed25519 (tlog-cosignature/v1)") }
             let key = try PrivateKey.generate(algorithm)
-            let signer = try NoteSigner(name: name, privateKey: key)
+            let vkey = witness ? try Witness(name: name, privateKey: key).key.description
+                : try NoteSigner(name: name, privateKey: key).verifier.description
             try writeOutput(try key.pkcs8PEM(passphrase: try readPassphrase(passphraseFile)), to: output + ".key", mode: 0o600)
-            try writeOutput(Array("\(signer.verifier)\n".utf8), to: output + ".pub", mode: 0o644)
-            print(signer.verifier)
+            try writeOutput(Array("\(vkey)\n".utf8), to: output + ".pub", mode: 0o644)
+            print(vkey)
             return Exit.verified
         }
     }

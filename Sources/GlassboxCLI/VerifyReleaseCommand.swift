@@ -56,6 +56,24 @@ public struct VerifyReleaseCommand: ParsableCommand {
     @Flag(name: .long, help: "Scan strictly: every bidi control and invisible character.")
     var strictScan = false
 
+    @Option(name: .long, help: "A log inclusion proof for the manifest (from `glassbox log prove`).")
+    var logProof: String?
+
+    @Option(name: .long, help: "The transparency log's verifier key (.pub file or vkey text).")
+    var logKey: String?
+
+    @Option(name: .long, help: "A witness's cosignature key (type 0x04 vkey; repeatable).")
+    var witness: [String] = []
+
+    @Option(name: .long, help: "How many of the --witness keys must have cosigned (default: all).")
+    var witnessThreshold: Int?
+
+    @Option(name: .long, help: "The last log checkpoint this reviewer saw; checked for consistency and updated.")
+    var state: String?
+
+    @Option(name: .long, help: "A consistency proof from the state's checkpoint to the proof's (from `glassbox log consistency`).")
+    var logConsistency: String?
+
     public init() {}
 
     public func validate() throws {
@@ -70,6 +88,10 @@ public struct VerifyReleaseCommand: ParsableCommand {
         if dir != nil && rev != nil { throw ValidationError("--rev goes with --repo") }
         if file != nil { throw ValidationError("a FILE argument goes with --proof") }
         if let failOn, ScanFinding.Severity(rawValue: failOn) == nil { throw ValidationError("--fail-on takes note, warning or error") }
+        if (logProof == nil) != (logKey == nil) { throw ValidationError("--log-proof and --log-key go together") }
+        if logProof == nil && (!witness.isEmpty || state != nil || logConsistency != nil) {
+            throw ValidationError("--witness, --state and --log-consistency need --log-proof")
+        }
     }
 
     public func run() throws {
@@ -104,6 +126,19 @@ public struct VerifyReleaseCommand: ParsableCommand {
         } else {
             findings.append(Finding(.note, .scan, "scan-skipped", "the hidden-content scan was skipped (--skip-scan-unsafe)"))
         }
+        var newState: Checkpoint?
+        var logLine: String?
+        if let logProof, let logKey {
+            let check = try loadLogCheck(logProof, logKey)
+            let (checkpoint, logFindings) = verifyLogInclusion(entry: parsed.noteText, check)
+            findings += logFindings
+            newState = checkpoint
+            if let cp = try? Checkpoint(parsing: check.proof.note.text) {
+                let cosigners = check.witnesses.filter { $0.verify(check.proof.note.signatures, checkpointText: check.proof.note.text) != nil }
+                logLine = "\(cp.origin): index \(check.proof.index) of \(cp.size); cosigned by \(cosigners.count) of \(check.witnessThreshold) required witnesses"
+                    + (cosigners.isEmpty ? "" : " (\(cosigners.map(\.name).joined(separator: ", ")))")
+            }
+        }
         var artifactsChecked = 0
         if !artifacts.isEmpty {
             let observed = try observeArtifacts(artifacts, workers: workers ?? defaultWorkerCount)
@@ -121,6 +156,9 @@ public struct VerifyReleaseCommand: ParsableCommand {
                                                  artifactsListed: parsed.header.artifacts.count,
                                                  artifactsChecked: artifactsChecked))
         report.scanRan = !skipScanUnsafe
+        report.log = logLine
+        // The state moves forward only when the whole release verified.
+        if report.verified, let state, let newState { try writeOutput(newState.text, to: state) }
         return report
     }
 
@@ -137,6 +175,33 @@ public struct VerifyReleaseCommand: ParsableCommand {
                                   verified: verified,
                                   checked: .init(source: "file \(file!) as \(result.entry.map { Escaping.escape($0.path) } ?? "?")",
                                                  entriesListed: 1, entriesFound: 1, artifactsListed: 0, artifactsChecked: 0))
+    }
+}
+
+extension VerifyReleaseCommand {
+    func loadLogCheck(_ proofPath: String, _ keyArgument: String) throws -> LogCheck {
+        let proof: FileProof
+        do { proof = try FileProof(parsing: try readFile(proofPath)) } catch let error as FormatError {
+            throw UserError("\(proofPath)\(error.line.map { ":\($0)" } ?? ""): \(error.message)")
+        }
+        func text(_ argument: String) throws -> String {
+            FileManager.default.fileExists(atPath: argument) ? String(decoding: try readFile(argument), as: UTF8.self) : argument
+        }
+        let logKey = try parseVKey(try text(keyArgument), keyArgument)
+        let witnesses = try witness.map { argument in
+            do { return try CosignatureKey(parsing: try text(argument).trimmingCharacters(in: .whitespacesAndNewlines)) } catch {
+                throw UserError("\(argument): \(error)")
+            }
+        }
+        var lastSeen: Checkpoint?
+        if let state, FileManager.default.fileExists(atPath: state) {
+            do { lastSeen = try Checkpoint(parsing: try readFile(state)) } catch { throw UserError("\(state): \(error)") }
+        }
+        let consistency = try logConsistency.map { path in
+            do { return try ConsistencyProof(parsing: try readFile(path)) } catch { throw UserError("\(path): \(error)") }
+        }
+        return LogCheck(proof: proof, logKey: logKey, witnesses: witnesses,
+                        witnessThreshold: witnessThreshold ?? witnesses.count, lastSeen: lastSeen, consistency: consistency)
     }
 }
 
@@ -182,6 +247,8 @@ struct VerificationReport: Encodable {
     var checked: Checked
     /// Whether the hidden-content scan ran.
     var scanRan = false
+    /// The transparency-log check, when one was asked for.
+    var log: String?
     var findings: [Item]
 
     init(header: ReleaseHeader?, verdict: SignatureVerdict?, findings: [Finding], verified: Bool, checked: Checked) {
@@ -213,6 +280,7 @@ struct VerificationReport: Encodable {
         let names = signers.map { String($0.split(separator: "+").first ?? "") }
         lines.append("signers    \(signers.count) of \(threshold ?? 0) required\(names.isEmpty ? "" : ": " + names.joined(separator: ", "))")
         lines.append("checked    \(checked.source): \(checked.entriesListed) entries listed, \(checked.entriesFound) found")
+        if let log { lines.append("log        \(log)") }
         let scanned = findings.filter { $0.category == "scan" && $0.code != "scan-skipped" }
         if scanRan {
             let failing = scanned.filter { $0.severity == "failure" }.count

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import Glassbox
+import GlassboxCrypto
+
+/// `glassbox witness`: a transparency center cosigning the log's checkpoints.
+struct WitnessCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "witness", abstract: "Cosign log checkpoints as a witness (C2SP tlog-cosignature/v1).",
+        subcommands: [Cosign.self])
+
+    struct Cosign: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a checkpoint against the last one this witness cosigned, then print a cosignature line.",
+            discussion: "Refuses a rollback (a smaller tree) or a fork (a different root, or an older tree that is not a prefix): exit 1.")
+
+        @Option(name: .long, help: "The witness's Ed25519 key (its name from the .pub beside it, made with keygen --witness).") var key: String
+        @Option(name: .long, help: "The witness's state: the last checkpoint it cosigned for this log.") var state: String
+        @Option(name: .long, help: "The log's verifier key (.pub or vkey text).") var logKey: String
+        @Argument(help: "The log's signed checkpoint.") var checkpoint: String
+        @Option(name: .long, help: "A consistency proof from the state's size to the checkpoint's.") var proof: String?
+
+        func run() throws {
+            try runReporting {
+                let witness = try loadWitness(key)
+                let logVKey = try parseVKey(FileManager.default.fileExists(atPath: logKey)
+                                            ? String(decoding: try readFile(logKey), as: UTF8.self) : logKey, logKey)
+                let note: SignedNote
+                do { note = try SignedNote(parsing: try readFile(checkpoint)) } catch { throw UserError("\(checkpoint): \(error)") }
+                do { _ = try note.open(with: [logVKey]) } catch {
+                    print("glassbox: witness: REFUSED: \(checkpoint) is not signed by the log key \(logVKey.name)")
+                    return Exit.failed
+                }
+                let new = try Checkpoint(parsing: note.text)
+                if FileManager.default.fileExists(atPath: state) {
+                    let old = try Checkpoint(parsing: try readFile(state))
+                    let consistency = try proof.map { try ConsistencyProof(parsing: try readFile($0)) }
+                    if let refusal = checkConsistency(old: old, new: new, proof: consistency) {
+                        print("glassbox: witness: REFUSED: \(refusal)")
+                        return Exit.failed
+                    }
+                }
+                let line = try witness.cosign(note.text, timestamp: UInt64(Date().timeIntervalSince1970))
+                try writeOutput(new.text, to: state)
+                print(String(decoding: line, as: UTF8.self))
+                return Exit.verified
+            }
+        }
+    }
+}
+
+/// A witness key: an Ed25519 PEM key whose name is in the type-0x04 vkey beside it.
+func loadWitness(_ keyPath: String) throws -> Witness {
+    let key: PrivateKey
+    do { key = try PrivateKey.fromPEM(try readFile(keyPath), passphrase: nil) } catch let error as CryptoError {
+        throw UserError("\(keyPath): cannot read the private key: \(error.message)")
+    }
+    let pubPath = (keyPath.hasSuffix(".key") ? String(keyPath.dropLast(4)) : keyPath) + ".pub"
+    let vkey: CosignatureKey
+    do { vkey = try CosignatureKey(parsing: String(decoding: try readFile(pubPath), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) } catch {
+        throw UserError("\(pubPath):1: \(error)", hint: "make witness keys with `glassbox keygen --witness`")
+    }
+    let witness = try Witness(name: vkey.name, privateKey: key)
+    guard witness.key == vkey else { throw UserError("\(pubPath) is not the public key of \(keyPath)") }
+    return witness
+}
