@@ -72,24 +72,8 @@ extension DirectoryReader {
         let full = Array(root.utf8) + [UInt8(ascii: "/")] + path
         var st = stat()
         guard withCPath(full, { lstat($0, &st) }) == 0 else { throw ReadError.errno(full, "cannot stat") }
-        if st.st_mode & S_IFMT == S_IFLNK {
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            let count = withCPath(full) { p in buffer.withUnsafeMutableBytes { readlink(p, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) } }
-            guard count >= 0 else { throw ReadError.errno(full, "cannot read symlink") }
-            return Array(buffer[0..<count])
-        }
+        if st.st_mode & S_IFMT == S_IFLNK { return try readLink(full) }
         guard st.st_mode & S_IFMT == S_IFREG else { throw ReadError(full, "is not a regular file") }
-        let fd = withCPath(full) { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
-        guard fd >= 0 else { throw ReadError.errno(full, "cannot open") }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; throw ReadError.errno(full, "cannot read") }
-            if n == 0 { break }
-            out += chunk[0..<n]
-        }
-        return out
+        return try readWhole(full, ReadBuffer(), stopAtBinary: false).1
     }
 }

@@ -81,8 +81,9 @@ public enum DirectoryReader {
         return (files, links)
     }
 
-    /// A regular file's kind (exec bit) and whole content.
-    private static func readWhole(_ path: [UInt8], _ buffer: ReadBuffer) throws -> (EntryKind, [UInt8], UInt64) {
+    /// A regular file's kind (exec bit), content and size. With `stopAtBinary`, a binary file
+    /// (a NUL in its first 8,000 bytes) is read no further than its start.
+    static func readWhole(_ path: [UInt8], _ buffer: ReadBuffer, stopAtBinary: Bool = true) throws -> (EntryKind, [UInt8], UInt64) {
         let fd = withCPath(path) { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
         guard fd >= 0 else { throw ReadError.errno(path, "cannot open") }
         defer { close(fd) }
@@ -94,7 +95,7 @@ public enum DirectoryReader {
         out.reserveCapacity(min(Int(st.st_size), 1 << 20))
         while true {
             // A binary file (a NUL early on, as git decides) needs only its start to be scanned.
-            if out.count >= 8000 && out.prefix(8000).contains(0) { break }
+            if stopAtBinary && out.count >= 8000 && out.prefix(8000).contains(0) { break }
             let count = Glibc.read(fd, buffer.pointer, buffer.size)
             if count < 0 {
                 if errno == EINTR { continue }
@@ -173,7 +174,7 @@ public enum DirectoryReader {
             let (kind, size, digest) = try hashFile(full, ReadBuffer())
             return TreeEntry(path: name, kind: kind, size: size, digest: digest)
         case S_IFLNK:
-            let target = try readLinkAt(full)
+            let target = try readLink(full)
             return TreeEntry(path: name, kind: .link, size: UInt64(target.count), digest: SHA256.hash(target))
         case S_IFDIR: throw ReadError(path, "is a directory")
         default: throw ReadError(path, "is not a regular file or symlink")
@@ -199,15 +200,6 @@ public enum DirectoryReader {
         }
     }
 
-    private static func readLinkAt(_ path: [UInt8]) throws -> [UInt8] {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = withCPath(path) { cPath in
-            buffer.withUnsafeMutableBytes { readlink(cPath, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
-        }
-        guard count >= 0 else { throw ReadError.errno(path, "cannot read symlink") }
-        return Array(buffer[0..<count])
-    }
-
     private static func readLink(_ directory: OpaquePointer, _ name: [UInt8], _ shownPath: [UInt8]) throws -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: 4096)
         let count = withCPath(name) { cName in
@@ -217,7 +209,7 @@ public enum DirectoryReader {
         return Array(buffer[0..<count])
     }
 
-    private static func readLink(_ path: [UInt8]) throws -> [UInt8] {
+    static func readLink(_ path: [UInt8]) throws -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: 4096)
         let count = withCPath(path) { cPath in
             buffer.withUnsafeMutableBytes { readlink(cPath, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
@@ -259,7 +251,7 @@ func withCPath<T>(_ path: [UInt8], _ body: (UnsafePointer<CChar>) throws -> T) r
 
 /// One worker's read buffer: files are hashed in fixed-size chunks, so memory does not grow
 /// with file size.
-private final class ReadBuffer {
+final class ReadBuffer {
     let size = 1 << 20
     let pointer: UnsafeMutableRawPointer
     init() { pointer = .allocate(byteCount: size, alignment: 64) }
