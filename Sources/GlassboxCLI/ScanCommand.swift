@@ -62,43 +62,54 @@ struct ScanCommand: ParsableCommand {
 
 /// Scans a git revision or a directory: every file's content in parallel, then the tree rules.
 func scanSource(repo: String?, rev: String, dir: String?, options: ScanOptions, workers: Int) throws -> [ScanFinding] {
-    struct Visited: Sendable {
-        var entry: TreeEntry
-        var findings: [ScanFinding]
-        var linkTarget: [UInt8]?
-        var attributes: [UInt8]?
+    let collector = ScanCollector(options: options)
+    if let repo {
+        _ = try GitReader.visit(repositoryPath: repo, revision: rev, workers: workers) { collector.inspect($0) }
+    } else {
+        _ = try DirectoryReader.visit(root: dir!, workers: workers) { collector.inspect($0) }
     }
-    let visit: @Sendable (ContentVisit) -> Visited = { item in
+    return collector.findings()
+}
+
+/// Gathers what the scan needs from each path's content, from worker threads, so a scan can
+/// ride along with any pass that reads the tree (verify-release hashes and scans in one pass).
+final class ScanCollector: @unchecked Sendable {
+    private let options: ScanOptions
+    private let lock = NSLock()
+    private var entries: [TreeEntry] = []
+    private var contentFindings: [ScanFinding] = []
+    private var facts = TreeFacts()
+
+    init(options: ScanOptions) { self.options = options }
+
+    func inspect(_ item: ContentVisit) {
         let entry = TreeEntry(path: item.path, kind: item.kind, size: item.size, digest: [])
+        var found: [ScanFinding] = []
+        if item.kind == .file || item.kind == .exec {
+            found = scanContent(path: item.path, kind: item.kind, size: item.size, content: item.content, options: options)
+        }
         let name = item.path.split(separator: UInt8(ascii: "/")).last.map(Array.init) ?? []
-        switch item.kind {
-        case .link:
-            return Visited(entry: entry, findings: [], linkTarget: item.content)
-        case .submodule:
-            return Visited(entry: entry, findings: [])
-        case .file, .exec:
-            return Visited(entry: entry,
-                           findings: scanContent(path: item.path, kind: item.kind, size: item.size,
-                                                 content: item.content, options: options),
-                           attributes: name == Array(".gitattributes".utf8) ? item.content : nil)
+        lock.withLock {
+            entries.append(entry)
+            contentFindings += found
+            switch item.kind {
+            case .link: facts.linkTargets[item.path] = item.content
+            case .submodule: if !item.isPresent { facts.missingSubmodules.append(item.path) }
+            case .file, .exec: if name == Array(".gitattributes".utf8) { facts.gitattributes[item.path] = item.content }
+            }
         }
     }
-    var facts = TreeFacts()
-    let visited: [Visited]
-    if let repo {
-        let result = try GitReader.visit(repositoryPath: repo, revision: rev, workers: workers, visit)
-        visited = result.results
-        facts.missingSubmodules = result.missingSubmodules
-    } else {
-        visited = try DirectoryReader.visit(root: dir!, workers: workers, visit)
+
+    /// Every finding, content and tree rules together, in path order.
+    func findings() -> [ScanFinding] {
+        lock.withLock {
+            let sortedEntries = entries.sorted { $0.path.lexicographicallyPrecedes($1.path) }
+            facts.missingSubmodules.sort { $0.lexicographicallyPrecedes($1) }
+            var all = contentFindings + scanTree(sortedEntries, facts: facts)
+            all.sort { ($0.path, $0.line ?? 0, $0.column ?? 0, $0.rule, $0.message) < ($1.path, $1.line ?? 0, $1.column ?? 0, $1.rule, $1.message) }
+            return all
+        }
     }
-    for item in visited {
-        if let target = item.linkTarget { facts.linkTargets[item.entry.path] = target }
-        if let attributes = item.attributes { facts.gitattributes[item.entry.path] = attributes }
-    }
-    var findings = visited.flatMap(\.findings) + scanTree(visited.map(\.entry), facts: facts)
-    findings.sort { ($0.path, $0.line ?? 0, $0.column ?? 0, $0.rule) < ($1.path, $1.line ?? 0, $1.column ?? 0, $1.rule) }
-    return findings
 }
 
 /// What `scan` prints: text grouped by severity, JSON, or SARIF.

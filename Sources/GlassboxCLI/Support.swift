@@ -230,14 +230,15 @@ struct SourceOptions: ParsableArguments {
         var defaultVersion: String
     }
 
-    /// Reads the tree. `fallbackRevision` is used when `--rev` is absent.
-    func read(fallbackRevision: String = "HEAD") throws -> Snapshot {
+    /// Reads the tree. `fallbackRevision` is used when `--rev` is absent; `inspect` sees every
+    /// path's content in the same pass.
+    func read(fallbackRevision: String = "HEAD", inspect: (@Sendable (ContentVisit) -> Void)? = nil) throws -> Snapshot {
         let progress = quiet ? nil : Progress.handler()
         defer { if progress != nil { Progress.finish() } }
         let workerCount = workers ?? defaultWorkerCount
         if let repo {
             let snapshot = try GitReader.read(repositoryPath: repo, revision: rev ?? fallbackRevision,
-                                              workers: workerCount, progress: progress)
+                                              workers: workerCount, progress: progress, inspect: inspect)
             let r = snapshot.revision
             var version = String(r.commit.prefix(12))
             if let tag = r.tagName, let text = String(validating: tag, as: UTF8.self) {
@@ -251,7 +252,7 @@ struct SourceOptions: ParsableArguments {
                             defaultName: r.repositoryName, defaultVersion: version)
         }
         let path = dir!
-        let entries = try DirectoryReader.read(root: path, workers: workerCount, progress: progress)
+        let entries = try DirectoryReader.read(root: path, workers: workerCount, progress: progress, inspect: inspect)
         let name = URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent
         return Snapshot(entries: entries, source: .directory, defaultName: name.isEmpty ? "release" : name,
                         defaultVersion: "unversioned")

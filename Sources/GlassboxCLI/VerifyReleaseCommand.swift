@@ -112,17 +112,20 @@ public struct VerifyReleaseCommand: ParsableCommand {
         var fallback = "HEAD"
         if case let .git(commit, _, _, _) = try loadManifestHeader(manifestPath).source { fallback = commit }
         let source = SourceOptions(repo: repo, rev: rev, dir: dir, workers: workers, quiet: quiet)
-        let snapshot = try source.read(fallbackRevision: fallback)
+        // One pass over the tree both hashes it and scans it.
+        var options = ScanOptions()
+        options.strict = strictScan
+        let collector: ScanCollector? = skipScanUnsafe ? nil : ScanCollector(options: options)
+        var inspect: (@Sendable (ContentVisit) -> Void)?
+        if let collector { inspect = { collector.inspect($0) } }
+        let snapshot = try source.read(fallbackRevision: fallback, inspect: inspect)
         let (parsed, differences) = try compareWithManifest(manifestPath, actual: snapshot.entries)
         let (release, verdict, integrity) = verifySignedManifest(parsed, policy: policy, day: todayUTC())
         var findings = integrity
         findings += sourceFindings(differences)
-        if !skipScanUnsafe {
-            var options = ScanOptions()
-            options.strict = strictScan
-            let scanned = try scanSource(repo: repo, rev: rev ?? fallback, dir: dir, options: options,
-                                         workers: workers ?? defaultWorkerCount)
-            findings += scanVerificationFindings(scanned, failOn: failOn.flatMap(ScanFinding.Severity.init) ?? policy.scanFailOn)
+        if let collector {
+            findings += scanVerificationFindings(collector.findings(),
+                                                 failOn: failOn.flatMap(ScanFinding.Severity.init) ?? policy.scanFailOn)
         } else {
             findings.append(Finding(.note, .scan, "scan-skipped", "the hidden-content scan was skipped (--skip-scan-unsafe)"))
         }

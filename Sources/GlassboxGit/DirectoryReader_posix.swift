@@ -36,9 +36,12 @@ public enum DirectoryReader {
     /// Lists and hashes every path under `root`.
     /// - Throws: `ReadError` naming the path for special files (fifo, socket, device), unreadable
     ///   files or directories, and names a release cannot hold.
+    ///   `inspect`, when given, sees every path's content in the same pass (see `ContentVisit`),
+    ///   from worker threads.
     public static func read(root: String,
                             workers: Int = defaultWorkerCount,
-                            progress: ProgressHandler? = nil) throws -> [TreeEntry] {
+                            progress: ProgressHandler? = nil,
+                            inspect: (@Sendable (ContentVisit) -> Void)? = nil) throws -> [TreeEntry] {
         let rootBytes = Array(root.utf8)
         let (files, links) = try list(root: root, workers: workers)
         let toHash = files
@@ -47,8 +50,19 @@ public enum DirectoryReader {
             makeState: { ReadBuffer() }, progress: progress
         ) { buffer, index -> TreeEntry in
             let path = toHash[index]
-            let (kind, size, digest) = try hashFile(join(rootBytes, path), buffer)
+            guard let inspect else {
+                let (kind, size, digest) = try hashFile(join(rootBytes, path), buffer)
+                return TreeEntry(path: path, kind: kind, size: size, digest: digest)
+            }
+            var content: [UInt8] = []
+            let (kind, size, digest) = try hashFile(join(rootBytes, path), buffer, keep: &content)
+            inspect(ContentVisit(path: path, kind: kind, content: content, size: size))
             return TreeEntry(path: path, kind: kind, size: size, digest: digest)
+        }
+        if let inspect {
+            for link in links {
+                inspect(ContentVisit(path: link.path, kind: .link, content: try readLink(join(rootBytes, link.path)), size: link.size))
+            }
         }
         var all = hashed
         all += links
@@ -218,7 +232,10 @@ public enum DirectoryReader {
         return Array(buffer[0..<count])
     }
 
-    private static func hashFile(_ path: [UInt8], _ buffer: ReadBuffer) throws -> (EntryKind, UInt64, [UInt8]) {
+    /// Hashes a file in chunks. With `keep`, the content is also kept for an inspector: all of
+    /// it for text, the first chunk for a binary file (a NUL in its first 8,000 bytes).
+    private static func hashFile(_ path: [UInt8], _ buffer: ReadBuffer, keep: UnsafeMutablePointer<[UInt8]>? = nil)
+        throws -> (EntryKind, UInt64, [UInt8]) {
         let fd = withCPath(path) { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
         guard fd >= 0 else { throw ReadError.errno(path, "cannot open") }
         defer { close(fd) }
@@ -236,6 +253,9 @@ public enum DirectoryReader {
             }
             if count == 0 { break }
             hasher.update(UnsafeRawPointer(buffer.pointer), count: count)
+            if let keep, total == 0 || !keep.pointee.prefix(8000).contains(0) {
+                keep.pointee.append(contentsOf: UnsafeRawBufferPointer(start: buffer.pointer, count: count))
+            }
             total += UInt64(count)
         }
         return (st.st_mode & S_IXUSR != 0 ? .exec : .file, total, hasher.finish())

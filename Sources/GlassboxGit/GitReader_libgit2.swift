@@ -154,6 +154,8 @@ public struct ContentVisit: Sendable {
     public var content: [UInt8]
     /// The full size of the content.
     public var size: UInt64
+    /// For a submodule: whether its pinned commit is in the repository.
+    public var isPresent: Bool = true
 }
 
 /// A release tree read from a git object database, never from a checkout.
@@ -209,9 +211,12 @@ public enum GitReader {
     /// that each open their own repository handle.
     /// - Throws: `GitError` for an unknown revision, a missing or corrupt object, or a tree
     ///   with an invalid or duplicate name (`..`, `.git`, names containing `/`).
+    ///   `inspect`, when given, sees every path's content in the same pass (see `ContentVisit`),
+    ///   from worker threads.
     public static func read(repositoryPath: String, revision: String,
                             workers: Int = defaultWorkerCount,
-                            progress: ProgressHandler? = nil) throws -> GitSnapshot {
+                            progress: ProgressHandler? = nil,
+                            inspect: (@Sendable (ContentVisit) -> Void)? = nil) throws -> GitSnapshot {
         let (resolved, work, readOrder) = try plan(repositoryPath, revision)
         let entries = try parallelMap(
             count: work.count, workers: workers, order: readOrder,
@@ -220,37 +225,42 @@ public enum GitReader {
         ) { odb, index -> TreeEntry in
             let item = work[index]
             if item.kind == .submodule {
+                if let inspect {
+                    var oid = git_oid()
+                    withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: item.oid) }
+                    inspect(ContentVisit(path: item.path, kind: .submodule, content: [], size: 0,
+                                         isPresent: git_odb_exists(odb.pointer, &oid) == 1))
+                }
                 return TreeEntry(path: item.path, kind: .submodule, size: 0, digest: item.oid)
             }
-            return try hashBlob(odb, item)
+            return try hashBlob(odb, item, inspect: inspect)
         }
         return GitSnapshot(revision: resolved, entries: entries)
     }
 
-    /// Calls `body` with every path's content (a blob's bytes, a symlink's target; nothing for a
-    /// submodule), read in pack order on `workers` threads, each object's id checked. Also
-    /// names the submodules whose pinned commit is not in this repository.
+    /// Calls `body` with every path's content (a blob's bytes, a symlink's target; for a
+    /// submodule, whether its commit is here), read in pack order on `workers` threads, each
+    /// object's id checked.
     public static func visit<R: Sendable>(repositoryPath: String, revision: String, workers: Int = defaultWorkerCount,
                                           _ body: @Sendable (ContentVisit) throws -> R)
-        throws -> (revision: GitRevision, results: [R], missingSubmodules: [[UInt8]]) {
+        throws -> (revision: GitRevision, results: [R]) {
         let (resolved, work, readOrder) = try plan(repositoryPath, revision)
         let results = try parallelMap(
             count: work.count, workers: workers, order: readOrder,
             makeState: { try GitObjectDatabase(GitRepositoryHandle(path: repositoryPath)) }, progress: nil
-        ) { odb, index -> (R, Bool) in
+        ) { odb, index -> R in
             let item = work[index]
             var oid = git_oid()
             withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: item.oid) }
             if item.kind == .submodule {
                 let present = git_odb_exists(odb.pointer, &oid) == 1
-                return (try body(ContentVisit(path: item.path, kind: .submodule, content: [], size: 0)), !present)
+                return try body(ContentVisit(path: item.path, kind: .submodule, content: [], size: 0, isPresent: present))
             }
             let object = try odb.readVerified(oid, GIT_OBJECT_BLOB, what: "blob for '\(String(decoding: item.path, as: UTF8.self))'")
             let content = object.data.map { Array(UnsafeRawBufferPointer(start: $0, count: object.size)) } ?? []
-            return (try body(ContentVisit(path: item.path, kind: item.kind, content: content, size: UInt64(object.size))), false)
+            return try body(ContentVisit(path: item.path, kind: item.kind, content: content, size: UInt64(object.size)))
         }
-        let missing = results.indices.filter { results[$0].1 }.map { work[$0].path }
-        return (resolved, results.map(\.0), missing)
+        return (resolved, results)
     }
 
     /// The revision, every path with its object id in path order, and the pack order to read them in.
@@ -358,12 +368,17 @@ public enum GitReader {
         }
     }
 
-    private static func hashBlob(_ odb: GitObjectDatabase, _ item: PendingBlob) throws -> TreeEntry {
+    private static func hashBlob(_ odb: GitObjectDatabase, _ item: PendingBlob,
+                                 inspect: (@Sendable (ContentVisit) -> Void)? = nil) throws -> TreeEntry {
         var oid = git_oid()
         withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: item.oid) }
         let sha256 = DigestHasher(.sha256)
         let object = try odb.readVerified(oid, GIT_OBJECT_BLOB, what: "blob for '\(String(decoding: item.path, as: UTF8.self))'",
                                           sha256: sha256)
+        if let inspect {
+            let content = object.data.map { Array(UnsafeRawBufferPointer(start: $0, count: object.size)) } ?? []
+            inspect(ContentVisit(path: item.path, kind: item.kind, content: content, size: UInt64(object.size)))
+        }
         return TreeEntry(path: item.path, kind: item.kind, size: UInt64(object.size), digest: sha256.finish())
     }
 }
