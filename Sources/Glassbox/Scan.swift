@@ -99,9 +99,9 @@ public func scanContent(path: [UInt8], kind: EntryKind, size: UInt64, content: [
     if isBinary(content) { return findings }
     // Every text rule but line length needs a character outside ASCII: one pass over the bytes
     // finds both, and most files are done here.
-    let (longLine, hasNonASCII) = asciiPass(content, limit: options.longLineBytes)
-    if !hasNonASCII {
-        if let (line, length) = longLine {
+    if !hasNonASCII(content) {
+        // Long lines matter in source files (minified code), not in data.
+        if isSourceCode(path), let (line, length) = firstLongLine(content, limit: options.longLineBytes) {
             findings.append(ScanFinding("long-lines", .note, path: path, line: line,
                                         "a line of \(length) bytes: minified or generated code is hard to review"))
         }
@@ -111,25 +111,25 @@ public func scanContent(path: [UInt8], kind: EntryKind, size: UInt64, content: [
     return findings
 }
 
-/// The first line longer than `limit` (its number and length), and whether any byte is outside ASCII.
-private func asciiPass(_ content: [UInt8], limit: Int) -> (longLine: (Int, Int)?, nonASCII: Bool) {
+/// Whether any byte is outside ASCII: a branch-free OR over the bytes, which vectorises.
+private func hasNonASCII(_ content: [UInt8]) -> Bool {
     content.withContiguousStorageIfAvailable { bytes in
-        var line = 1
-        var start = 0
-        var long: (Int, Int)?
         var high: UInt8 = 0
-        for index in 0..<bytes.count {
-            let byte = bytes[index]
-            high |= byte
-            if byte == 0x0A {
-                if long == nil && index - start > limit { long = (line, index - start) }
-                line += 1
-                start = index + 1
-            }
-        }
-        if long == nil && bytes.count - start > limit { long = (line, bytes.count - start) }
-        return (long, high >= 0x80)
+        for byte in bytes { high |= byte }
+        return high >= 0x80
     }!
+}
+
+/// The first line longer than `limit`: its number and length.
+private func firstLongLine(_ content: [UInt8], limit: Int) -> (Int, Int)? {
+    var line = 1
+    var start = content.startIndex
+    while let end = content[start...].firstIndex(of: 0x0A) {
+        if end - start > limit { return (line, end - start) }
+        line += 1
+        start = end + 1
+    }
+    return content.endIndex - start > limit ? (line, content.endIndex - start) : nil
 }
 
 /// Binary as git decides it: a NUL in the first 8,000 bytes.
@@ -427,10 +427,10 @@ public func scanTree(_ entries: [TreeEntry], facts: TreeFacts) -> [ScanFinding] 
 
 private func pathFindings(_ all: Set<[UInt8]>) -> [ScanFinding] {
     var findings: [ScanFinding] = []
-    let sorted = all.sorted { $0.lexicographicallyPrecedes($1) }
     var byCase: [[UInt8]: [[UInt8]]] = [:]
     var byNFC: [[UInt8]: [[UInt8]]] = [:]
-    for path in sorted {
+    // No global sort: the caller sorts the findings, and groups are sorted below.
+    for path in all {
         let ascii = !path.contains { $0 >= 0x80 }
         // ASCII paths fold and normalise without Foundation; only the rest need Unicode work.
         let folded = ascii ? path.map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }
@@ -459,13 +459,13 @@ private func pathFindings(_ all: Set<[UInt8]>) -> [ScanFinding] {
     }
     // A non-ASCII name can normalise to an ASCII one (U+212A KELVIN SIGN is K).
     for (key, group) in byNFC where all.contains(key) && !group.contains(key) { byNFC[key] = group + [key] }
-    for (_, group) in byCase.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where group.count > 1 {
-        for path in group {
+    for (_, group) in byCase where group.count > 1 {
+        for path in group.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             findings.append(ScanFinding("path-case-collision", .error, path: path,
                                         "collides on a case-insensitive file system with " + group.filter { $0 != path }.map { "'\(Escaping.escape($0))'" }.joined(separator: ", ")))
         }
     }
-    for (_, group) in byNFC.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where group.count > 1 {
+    for (_, group) in byNFC where group.count > 1 {
         for path in group.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             findings.append(ScanFinding("path-normalization-collision", .error, path: path,
                                         "the same name after Unicode normalisation as " + group.filter { $0 != path }.map { "'\(Escaping.escape($0))'" }.joined(separator: ", ")))
