@@ -415,7 +415,7 @@ public func scanTree(_ entries: [TreeEntry], facts: TreeFacts) -> [ScanFinding] 
             if !directories.insert(Array(prefix)).inserted { break }
         }
     }
-    findings += pathFindings(paths.union(directories))
+    findings += pathFindings(paths, directories)
     findings += symlinkFindings(entries, facts.linkTargets, paths: paths, directories: directories)
     findings += gitattributeFindings(entries, facts.gitattributes)
     for path in facts.missingSubmodules {
@@ -425,17 +425,24 @@ public func scanTree(_ entries: [TreeEntry], facts: TreeFacts) -> [ScanFinding] 
     return findings
 }
 
-private func pathFindings(_ all: Set<[UInt8]>) -> [ScanFinding] {
+private func pathFindings(_ files: Set<[UInt8]>, _ directories: Set<[UInt8]>) -> [ScanFinding] {
+    pathFindings(files, directories, contains: { files.contains($0) || directories.contains($0) })
+}
+
+private func pathFindings(_ files: Set<[UInt8]>, _ directories: Set<[UInt8]>, contains: ([UInt8]) -> Bool) -> [ScanFinding] {
     var findings: [ScanFinding] = []
     var byCase: [[UInt8]: [[UInt8]]] = [:]
     var byNFC: [[UInt8]: [[UInt8]]] = [:]
     // No global sort: the caller sorts the findings, and groups are sorted below.
-    for path in all {
+    for path in [files, directories].joined() {
         let ascii = !path.contains { $0 >= 0x80 }
-        // ASCII paths fold and normalise without Foundation; only the rest need Unicode work.
-        let folded = ascii ? path.map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }
-            : Array(String(decoding: path, as: UTF8.self).lowercased().utf8)
-        byCase[folded, default: []].append(path)
+        // Two paths can only collide when folding changes one of them, so only those are kept:
+        // memory stays small for the usual all-lowercase tree.
+        if !ascii || path.contains(where: { (0x41...0x5A).contains($0) }) {
+            let folded = ascii ? path.map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }
+                : Array(String(decoding: path, as: UTF8.self).lowercased().utf8)
+            byCase[folded, default: []].append(path)
+        }
         if !ascii {
             byNFC[Array(String(decoding: path, as: UTF8.self).precomposedStringWithCanonicalMapping.utf8), default: []].append(path)
         }
@@ -457,8 +464,10 @@ private func pathFindings(_ all: Set<[UInt8]>) -> [ScanFinding] {
                                         "'\(Escaping.escape(name))' is read as .git on some file systems (case-insensitive, NTFS or HFS+)"))
         }
     }
-    // A non-ASCII name can normalise to an ASCII one (U+212A KELVIN SIGN is K).
-    for (key, group) in byNFC where all.contains(key) && !group.contains(key) { byNFC[key] = group + [key] }
+    // A folded or normalised name can equal a path that was not folded (an ASCII lowercase one;
+    // U+212A KELVIN SIGN normalises to K).
+    for (key, group) in byCase where contains(key) && !group.contains(key) { byCase[key] = group + [key] }
+    for (key, group) in byNFC where contains(key) && !group.contains(key) { byNFC[key] = group + [key] }
     for (_, group) in byCase where group.count > 1 {
         for path in group.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             findings.append(ScanFinding("path-case-collision", .error, path: path,

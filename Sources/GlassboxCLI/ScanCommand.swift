@@ -63,12 +63,13 @@ struct ScanCommand: ParsableCommand {
 /// Scans a git revision or a directory: every file's content in parallel, then the tree rules.
 func scanSource(repo: String?, rev: String, dir: String?, options: ScanOptions, workers: Int) throws -> [ScanFinding] {
     let collector = ScanCollector(options: options)
-    if let repo {
-        _ = try GitReader.visit(repositoryPath: repo, revision: rev, workers: workers) { collector.inspect($0) }
-    } else {
-        _ = try DirectoryReader.visit(root: dir!, workers: workers) { collector.inspect($0) }
+    let visit: @Sendable (ContentVisit) -> TreeEntry = { item in
+        collector.inspect(item)
+        return TreeEntry(path: item.path, kind: item.kind, size: item.size, digest: [])
     }
-    return collector.findings()
+    let entries = try repo.map { try GitReader.visit(repositoryPath: $0, revision: rev, workers: workers, visit).results }
+        ?? DirectoryReader.visit(root: dir!, workers: workers, visit)
+    return collector.findings(entries: entries)
 }
 
 /// Gathers what the scan needs from each path's content, from worker threads, so a scan can
@@ -76,21 +77,18 @@ func scanSource(repo: String?, rev: String, dir: String?, options: ScanOptions, 
 final class ScanCollector: @unchecked Sendable {
     private let options: ScanOptions
     private let lock = NSLock()
-    private var entries: [TreeEntry] = []
     private var contentFindings: [ScanFinding] = []
     private var facts = TreeFacts()
 
     init(options: ScanOptions) { self.options = options }
 
     func inspect(_ item: ContentVisit) {
-        let entry = TreeEntry(path: item.path, kind: item.kind, size: item.size, digest: [])
         var found: [ScanFinding] = []
         if item.kind == .file || item.kind == .exec {
             found = scanContent(path: item.path, kind: item.kind, size: item.size, content: item.content, options: options)
         }
         let name = item.path.split(separator: UInt8(ascii: "/")).last.map(Array.init) ?? []
         lock.withLock {
-            entries.append(entry)
             contentFindings += found
             switch item.kind {
             case .link: facts.linkTargets[item.path] = item.content
@@ -100,12 +98,12 @@ final class ScanCollector: @unchecked Sendable {
         }
     }
 
-    /// Every finding, content and tree rules together, in path order.
-    func findings() -> [ScanFinding] {
+    /// Every finding, content and tree rules together, in path order. `entries` is the tree
+    /// the reader produced, sorted by path (the collector does not keep a second copy).
+    func findings(entries: [TreeEntry]) -> [ScanFinding] {
         lock.withLock {
-            let sortedEntries = entries.sorted { $0.path.lexicographicallyPrecedes($1.path) }
             facts.missingSubmodules.sort { $0.lexicographicallyPrecedes($1) }
-            var all = contentFindings + scanTree(sortedEntries, facts: facts)
+            var all = contentFindings + scanTree(entries, facts: facts)
             all.sort { ($0.path, $0.line ?? 0, $0.column ?? 0, $0.rule, $0.message) < ($1.path, $1.line ?? 0, $1.column ?? 0, $1.rule, $1.message) }
             return all
         }

@@ -124,7 +124,7 @@ public struct VerifyReleaseCommand: ParsableCommand {
         var findings = integrity
         findings += sourceFindings(differences)
         if let collector {
-            findings += scanVerificationFindings(collector.findings(),
+            findings += scanVerificationFindings(collector.findings(entries: snapshot.entries),
                                                  failOn: failOn.flatMap(ScanFinding.Severity.init) ?? policy.scanFailOn)
         } else {
             findings.append(Finding(.note, .scan, "scan-skipped", "the hidden-content scan was skipped (--skip-scan-unsafe)"))
