@@ -99,9 +99,10 @@ public func scanContent(path: [UInt8], kind: EntryKind, size: UInt64, content: [
     if isBinary(content) { return findings }
     // Every text rule but line length needs a character outside ASCII: one pass over the bytes
     // finds both, and most files are done here.
-    if !hasNonASCII(content) {
+    let profile = textProfile(content, limit: options.longLineBytes)
+    if !profile.nonASCII {
         // Long lines matter in source files (minified code), not in data.
-        if isSourceCode(path), let (line, length) = firstLongLine(content, limit: options.longLineBytes) {
+        if profile.maybeLongLine, isSourceCode(path), let (line, length) = firstLongLine(content, limit: options.longLineBytes) {
             findings.append(ScanFinding("long-lines", .note, path: path, line: line,
                                         "a line of \(length) bytes: minified or generated code is hard to review"))
         }
@@ -111,12 +112,27 @@ public func scanContent(path: [UInt8], kind: EntryKind, size: UInt64, content: [
     return findings
 }
 
-/// Whether any byte is outside ASCII: a branch-free OR over the bytes, which vectorises.
-private func hasNonASCII(_ content: [UInt8]) -> Bool {
+/// One branch-free pass that vectorises: whether any byte is outside ASCII, and whether some
+/// block of `limit / 2` bytes holds no newline (a line longer than `limit` always covers such
+/// a block, so only then is the exact, slower line scan needed).
+private func textProfile(_ content: [UInt8], limit: Int) -> (nonASCII: Bool, maybeLongLine: Bool) {
     content.withContiguousStorageIfAvailable { bytes in
         var high: UInt8 = 0
-        for byte in bytes { high |= byte }
-        return high >= 0x80
+        var maybe = false
+        let block = max(1, limit / 2)
+        var start = 0
+        while start < bytes.count {
+            let end = min(start + block, bytes.count)
+            var newlines = 0
+            for index in start..<end {
+                let byte = bytes[index]
+                high |= byte
+                newlines &+= byte == 0x0A ? 1 : 0
+            }
+            if newlines == 0 && end - start == block { maybe = true }
+            start = end
+        }
+        return (high >= 0x80, maybe)
     }!
 }
 
@@ -446,7 +462,7 @@ private func pathFindings(_ files: Set<[UInt8]>, _ directories: Set<[UInt8]>, co
         if !ascii {
             byNFC[Array(String(decoding: path, as: UTF8.self).precomposedStringWithCanonicalMapping.utf8), default: []].append(path)
         }
-        let name = Array(path.split(separator: UInt8(ascii: "/")).last ?? [])
+        let name = Array(path[(path.lastIndex(of: UInt8(ascii: "/")).map { $0 + 1 } ?? path.startIndex)...])
         if path.contains(where: { $0 < 0x20 || $0 == 0x7F })
             || (!ascii && String(decoding: path, as: UTF8.self).unicodeScalars.contains { (0x80...0x9F).contains($0.value) }) {
             findings.append(ScanFinding("path-control-character", .error, path: path, "a control character in the name"))
@@ -488,6 +504,8 @@ private let reservedNames: Set<String> = Set(["CON", "PRN", "AUX", "NUL", "COM¹
 
 /// CON, NUL, COM1 … with or without an extension, as Windows reserves them.
 private func isWindowsReserved(_ name: [UInt8]) -> Bool {
+    // Every reserved name starts with C, P, A, N or L: most names are out at the first byte.
+    guard let first = name.first, "CPANLcpanl".utf8.contains(first) else { return false }
     let base = name.split(separator: UInt8(ascii: "."), maxSplits: 1, omittingEmptySubsequences: false).first ?? []
     guard (3...5).contains(base.count) else { return false }
     return reservedNames.contains(String(decoding: base, as: UTF8.self).uppercased().trimmingCharacters(in: .whitespaces))
@@ -497,6 +515,9 @@ private func isWindowsReserved(_ name: [UInt8]) -> Bool {
 /// ignores them), or the 8.3 short name `git~1` (NTFS).
 private func looksLikeGitDirectory(_ name: [UInt8]) -> Bool {
     guard name != Array(".git".utf8), name.count >= 4, name.count < 64 else { return false }
+    // Every spelling holds the letters g, i, t (in either case), or characters outside ASCII.
+    let lower = name.map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }
+    guard lower.contains(where: { $0 >= 0x80 }) || lower.firstRange(of: Array("git".utf8)) != nil else { return false }
     let text = String(decoding: name, as: UTF8.self)
     let visible = String(String.UnicodeScalarView(text.unicodeScalars.filter { !UnicodeTables.isDefaultIgnorable($0.value) })).lowercased()
     if visible == "git~1" { return true }
@@ -586,7 +607,7 @@ private func gitattributeFindings(_ entries: [TreeEntry], _ files: [[UInt8]: [UI
 func attributePatternMatches(_ pattern: [UInt8], _ path: [UInt8]) -> Bool {
     var pattern = pattern
     if !pattern.contains(UInt8(ascii: "/")) {
-        let name = Array(path.split(separator: UInt8(ascii: "/")).last ?? [])
+        let name = Array(path[(path.lastIndex(of: UInt8(ascii: "/")).map { $0 + 1 } ?? path.startIndex)...])
         return globMatch(pattern[...], name[...])
     }
     if pattern.first == UInt8(ascii: "/") { pattern.removeFirst() }
