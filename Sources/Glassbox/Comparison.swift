@@ -59,10 +59,9 @@ public struct TreeComparer {
         }
         let a = actual[next]
         next += 1
-        let sameContent = e.size == a.size && e.digest == a.digest
-        let regular: Set<EntryKind> = [.file, .exec]
+        let sameContent = e.hasSameContent(as: a)
         if e.kind != a.kind {
-            if regular.contains(e.kind) && regular.contains(a.kind) {
+            if e.kind.isRegularFile && a.kind.isRegularFile {
                 differences.append(Difference(kind: .modeChanged, path: e.path, expected: e, actual: a))
                 if !sameContent { differences.append(Difference(kind: .modified, path: e.path, expected: e, actual: a)) }
             } else {
@@ -95,9 +94,8 @@ public struct EntryStatistics: Sendable, Equatable {
     /// The bytes of file, executable and symlink content.
     public var totalBytes: UInt64 = 0
 
-    public init(_ entries: [TreeEntry] = []) {
+    public init() {
         for kind in EntryKind.allCases { countByKind[kind] = 0 }
-        for entry in entries { add(entry) }
     }
 
     /// Counts one more entry.

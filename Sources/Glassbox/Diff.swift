@@ -32,11 +32,9 @@ public func diffReleases(old: [TreeEntry], new: [TreeEntry]) -> [Change] {
         switch d.kind {
         case .missing: removed.append(d.expected!)
         case .extra: added.append(d.actual!)
-        case .modified: changes.append(Change(kind: .modified, path: d.path, old: d.expected, new: d.actual))
-        case .kindChanged: changes.append(Change(kind: .kindChanged, path: d.path, old: d.expected, new: d.actual))
-        case .modeChanged: changes.append(Change(kind: .modeChanged, path: d.path, old: d.expected, new: d.actual))
-        case .retargeted: changes.append(Change(kind: .retargeted, path: d.path, old: d.expected, new: d.actual))
-        case .submoduleMoved: changes.append(Change(kind: .submoduleMoved, path: d.path, old: d.expected, new: d.actual))
+        default:
+            // The in-place kinds (modified, kind-changed, …) have the same names in both.
+            changes.append(Change(kind: Change.Kind(rawValue: d.kind.rawValue)!, path: d.path, old: d.expected, new: d.actual))
         }
     }
     // Rename candidates: the same content on both sides. Submodules are pins, not content.

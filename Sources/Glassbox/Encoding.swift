@@ -65,24 +65,6 @@ private func hexValue(_ c: UInt8) -> UInt8? {
     }
 }
 
-/// Decodes lowercase hex of exactly `count` bytes, or nil.
-public func decodeHex(_ text: some Collection<UInt8>, count: Int) -> [UInt8]? {
-    guard text.count == count * 2 else { return nil }
-    var out = [UInt8]()
-    out.reserveCapacity(count)
-    var high: UInt8?
-    for c in text {
-        let v: UInt8
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): v = c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): v = c - UInt8(ascii: "a") + 10
-        default: return nil
-        }
-        if let h = high { out.append(h << 4 | v); high = nil } else { high = v }
-    }
-    return out
-}
-
 /// Path and value escaping for manifest lines.
 ///
 /// Every byte string has exactly one escaped form, and unescaping is its inverse:

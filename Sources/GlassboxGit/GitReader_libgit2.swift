@@ -199,14 +199,6 @@ private struct PendingBlob: Sendable {
 
 /// Reads release trees from git repositories with libgit2.
 public enum GitReader {
-    /// Resolves `revision` (tag, annotated tag, branch, full or abbreviated commit id) in the
-    /// repository at `repositoryPath`.
-    /// - Throws: `GitError` when the path is not a repository or the revision names no commit.
-    public static func resolve(repositoryPath: String, revision: String) throws -> GitRevision {
-        let repo = try GitRepositoryHandle(path: repositoryPath)
-        return try resolve(repo, revision)
-    }
-
     /// Reads every path of `revision`'s tree and hashes every blob, on `workers` threads
     /// that each open their own repository handle.
     /// - Throws: `GitError` for an unknown revision, a missing or corrupt object, or a tree

@@ -36,6 +36,16 @@ public struct TreeEntry: Sendable, Hashable {
         self.size = size
         self.stored = InlineDigest(digest)
     }
+
+    /// Whether `other` has the same size and digest, compared in place.
+    public func hasSameContent(as other: TreeEntry) -> Bool {
+        size == other.size && stored == other.stored
+    }
+}
+
+extension EntryKind {
+    /// A regular file, executable or not.
+    public var isRegularFile: Bool { self == .file || self == .exec }
 }
 
 /// Up to 32 bytes stored in place. Precondition: at most 32 bytes.

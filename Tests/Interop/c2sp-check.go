@@ -59,6 +59,18 @@ func (r hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	return out, nil
 }
 
+func parseHashes(lines []string) []tlog.Hash {
+	var hashes []tlog.Hash
+	for _, l := range lines {
+		h, err := tlog.ParseHash(l)
+		if err != nil {
+			fail("hash: %v", err)
+		}
+		hashes = append(hashes, h)
+	}
+	return hashes
+}
+
 func checkpointOf(n *note.Note) (int64, tlog.Hash) {
 	text := strings.Split(n.Text, "\n")
 	size, err := strconv.ParseInt(text[1], 10, 64)
@@ -101,24 +113,8 @@ func main() {
 		if err != nil {
 			fail("index: %v", err)
 		}
-		var proof tlog.RecordProof
-		for _, l := range lines[3:] {
-			h, err := tlog.ParseHash(l)
-			if err != nil {
-				fail("hash: %v", err)
-			}
-			proof = append(proof, h)
-		}
-		n := openNote(os.Args[2], checkpoint)
-		text := strings.Split(n.Text, "\n")
-		size, err := strconv.ParseInt(text[1], 10, 64)
-		if err != nil {
-			fail("checkpoint size: %v", err)
-		}
-		root, err := tlog.ParseHash(text[2])
-		if err != nil {
-			fail("checkpoint root: %v", err)
-		}
+		proof := tlog.RecordProof(parseHashes(lines[3:]))
+		size, root := checkpointOf(openNote(os.Args[2], checkpoint))
 		if err := tlog.CheckRecord(proof, size, root, index, tlog.RecordHash(leaf)); err != nil {
 			fail("tlog.CheckRecord: %v", err)
 		}
@@ -130,14 +126,7 @@ func main() {
 			fail("not a tlog-proof@v1 without extra")
 		}
 		index, _ := strconv.ParseInt(strings.TrimPrefix(lines[1], "index "), 10, 64)
-		var proof tlog.RecordProof
-		for _, l := range lines[2:] {
-			h, err := tlog.ParseHash(l)
-			if err != nil {
-				fail("hash: %v", err)
-			}
-			proof = append(proof, h)
-		}
+		proof := tlog.RecordProof(parseHashes(lines[2:]))
 		entry, err := os.ReadFile(os.Args[4])
 		if err != nil {
 			fail("%v", err)
@@ -207,14 +196,7 @@ func main() {
 		}
 		oldSize, oldRoot := checkpointOf(openNote(strings.TrimSpace(string(vkey)), oldNote))
 		newSize, newRoot := checkpointOf(openNote(strings.TrimSpace(string(vkey)), newNote))
-		var proof tlog.TreeProof
-		for _, l := range strings.Split(strings.TrimSpace(string(proofText)), "\n")[3:] {
-			h, err := tlog.ParseHash(l)
-			if err != nil {
-				fail("hash: %v", err)
-			}
-			proof = append(proof, h)
-		}
+		proof := tlog.TreeProof(parseHashes(strings.Split(strings.TrimSpace(string(proofText)), "\n")[3:]))
 		if err := tlog.CheckTree(proof, newSize, newRoot, oldSize, oldRoot); err != nil {
 			fail("tlog.CheckTree: %v", err)
 		}
