@@ -63,12 +63,9 @@ struct ScanCommand: ParsableCommand {
 /// Scans a git revision or a directory: every file's content in parallel, then the tree rules.
 func scanSource(repo: String?, rev: String, dir: String?, options: ScanOptions, workers: Int) throws -> [ScanFinding] {
     let collector = ScanCollector(options: options)
-    let visit: @Sendable (ContentVisit) -> TreeEntry = { item in
-        collector.inspect(item)
-        return TreeEntry(path: item.path, kind: item.kind, size: item.size, digest: [])
-    }
-    let entries = try repo.map { try GitReader.visit(repositoryPath: $0, revision: rev, workers: workers, visit).results }
-        ?? DirectoryReader.visit(root: dir!, workers: workers, visit)
+    let inspect: ContentInspector = { collector.inspect($0) }
+    let entries = try repo.map { try GitReader.visit(repositoryPath: $0, revision: rev, workers: workers, inspect: inspect).entries }
+        ?? DirectoryReader.visit(root: dir!, workers: workers, inspect: inspect)
     return collector.findings(entries: entries)
 }
 
@@ -82,22 +79,51 @@ final class ScanCollector: @unchecked Sendable {
 
     init(options: ScanOptions) { self.options = options }
 
-    func inspect(_ item: ContentVisit) {
-        var found: [ScanFinding] = []
-        if item.kind == .file || item.kind == .exec {
-            found = scanContent(path: item.path, kind: item.kind, size: item.size, content: item.content, options: options)
-        }
-        let name = item.path.split(separator: UInt8(ascii: "/")).last.map(Array.init) ?? []
-        lock.withLock {
-            contentFindings += found
-            switch item.kind {
-            case .link: facts.linkTargets[item.path] = item.content
-            case .submodule: if !item.isPresent { facts.missingSubmodules.append(item.path) }
-            case .file, .exec: if name == Array(".gitattributes".utf8) { facts.gitattributes[item.path] = item.content }
-            }
+    /// Where one path's content goes: files are gathered and scanned when they end.
+    func inspect(_ item: ContentVisit) -> (any ContentSink)? {
+        switch item.kind {
+        case .link:
+            lock.withLock { facts.linkTargets[item.path] = item.linkTarget }
+            return nil
+        case .submodule:
+            if !item.isPresent { lock.withLock { facts.missingSubmodules.append(item.path) } }
+            return nil
+        case .file, .exec:
+            return FileGatherer(item, self)
         }
     }
 
+    fileprivate func finished(_ item: ContentVisit, content: [UInt8]) {
+        let found = scanContent(path: item.path, kind: item.kind, size: item.size, content: content, options: options)
+        let name = item.path.split(separator: UInt8(ascii: "/")).last.map(Array.init) ?? []
+        lock.withLock {
+            contentFindings += found
+            if name == Array(".gitattributes".utf8) { facts.gitattributes[item.path] = content }
+        }
+    }
+}
+
+/// Gathers one file's content for the scan: all of a text file, the start of a binary one (a NUL
+/// in its first 8,000 bytes).
+private final class FileGatherer: ContentSink {
+    private let item: ContentVisit
+    private let collector: ScanCollector
+    private var content: [UInt8] = []
+
+    init(_ item: ContentVisit, _ collector: ScanCollector) {
+        self.item = item
+        self.collector = collector
+    }
+
+    func consume(_ chunk: UnsafeRawBufferPointer) -> Bool {
+        content.append(contentsOf: chunk)
+        return !content.prefix(8000).contains(0)
+    }
+
+    func finish() { collector.finished(item, content: content) }
+}
+
+extension ScanCollector {
     /// Every finding, content and tree rules together, in path order. `entries` is the tree
     /// the reader produced, sorted by path (the collector does not keep a second copy).
     func findings(entries: [TreeEntry]) -> [ScanFinding] {

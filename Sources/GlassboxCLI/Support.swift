@@ -232,7 +232,7 @@ struct SourceOptions: ParsableArguments {
 
     /// Reads the tree. `fallbackRevision` is used when `--rev` is absent; `inspect` sees every
     /// path's content in the same pass.
-    func read(fallbackRevision: String = "HEAD", inspect: (@Sendable (ContentVisit) -> Void)? = nil) throws -> Snapshot {
+    func read(fallbackRevision: String = "HEAD", inspect: ContentInspector? = nil) throws -> Snapshot {
         let progress = quiet ? nil : Progress.handler()
         defer { if progress != nil { Progress.finish() } }
         let workerCount = workers ?? defaultWorkerCount

@@ -116,7 +116,7 @@ public struct VerifyReleaseCommand: ParsableCommand {
         var options = ScanOptions()
         options.strict = strictScan
         let collector: ScanCollector? = skipScanUnsafe ? nil : ScanCollector(options: options)
-        var inspect: (@Sendable (ContentVisit) -> Void)?
+        var inspect: ContentInspector?
         if let collector { inspect = { collector.inspect($0) } }
         let snapshot = try source.read(fallbackRevision: fallback, inspect: inspect)
         let (parsed, differences) = try compareWithManifest(manifestPath, actual: snapshot.entries)

@@ -41,27 +41,21 @@ public enum DirectoryReader {
     public static func read(root: String,
                             workers: Int = defaultWorkerCount,
                             progress: ProgressHandler? = nil,
-                            inspect: (@Sendable (ContentVisit) -> Void)? = nil) throws -> [TreeEntry] {
+                            inspect: ContentInspector? = nil) throws -> [TreeEntry] {
         let rootBytes = Array(root.utf8)
         let (files, links) = try list(root: root, workers: workers)
-        let toHash = files
         let hashed = try parallelMap(
             count: files.count, workers: workers,
             makeState: { ReadBuffer() }, progress: progress
         ) { buffer, index -> TreeEntry in
-            let path = toHash[index]
-            guard let inspect else {
-                let (kind, size, digest) = try hashFile(join(rootBytes, path), buffer)
-                return TreeEntry(path: path, kind: kind, size: size, digest: digest)
-            }
-            var content: [UInt8] = []
-            let (kind, size, digest) = try hashFile(join(rootBytes, path), buffer, keep: &content)
-            inspect(ContentVisit(path: path, kind: kind, content: content, size: size))
+            let path = files[index]
+            let (kind, size, digest) = try hashFile(join(rootBytes, path), buffer, shownAs: path, inspect: inspect)
             return TreeEntry(path: path, kind: kind, size: size, digest: digest)
         }
         if let inspect {
             for link in links {
-                inspect(ContentVisit(path: link.path, kind: .link, content: try readLink(join(rootBytes, link.path)), size: link.size))
+                let target = try readLink(join(rootBytes, link.path))
+                inspect(ContentVisit(path: link.path, kind: .link, size: link.size, linkTarget: target))?.finish()
             }
         }
         var all = hashed
@@ -158,22 +152,25 @@ public enum DirectoryReader {
         return out
     }
 
-    /// Calls `body` with every path's content (a file's bytes, a symlink's target), on
-    /// `workers` threads, in path order of results.
-    public static func visit<R: Sendable>(root: String, workers: Int = defaultWorkerCount,
-                                          _ body: @Sendable (ContentVisit) throws -> R) throws -> [R] {
+    /// Shows every path's content (a file's bytes, a symlink's target) to `inspect`, on
+    /// `workers` threads, without hashing. Returns every path with its kind and size (no
+    /// content digest), in path order.
+    public static func visit(root: String, workers: Int = defaultWorkerCount,
+                             inspect: @escaping ContentInspector) throws -> [TreeEntry] {
         let (files, links) = try list(root: root, workers: workers)
-        let all = (files.map { ($0, true) } + links.map { ($0.path, false) }).sorted { $0.0.lexicographicallyPrecedes($1.0) }
         let rootBytes = Array(root.utf8)
-        return try parallelMap(count: all.count, workers: workers, makeState: { ReadBuffer() }, progress: nil) { buffer, index in
-            let (path, isFile) = all[index]
-            if !isFile {
-                let target = try content(root: root, path: path)
-                return try body(ContentVisit(path: path, kind: .link, content: target, size: UInt64(target.count)))
-            }
-            let (kind, bytes, size) = try readWhole(join(rootBytes, path), buffer)
-            return try body(ContentVisit(path: path, kind: kind, content: bytes, size: size))
+        var entries = try parallelMap(count: files.count, workers: workers, makeState: { ReadBuffer() }, progress: nil) { buffer, index in
+            let path = files[index]
+            let (kind, size, _) = try hashFile(join(rootBytes, path), buffer, shownAs: path, inspect: inspect, hash: false)
+            return TreeEntry(path: path, kind: kind, size: size, digest: [])
         }
+        for link in links {
+            let target = try readLink(join(rootBytes, link.path))
+            inspect(ContentVisit(path: link.path, kind: .link, size: link.size, linkTarget: target))?.finish()
+            entries.append(TreeEntry(path: link.path, kind: .link, size: link.size, digest: []))
+        }
+        entries.sort { $0.path.lexicographicallyPrecedes($1.path) }
+        return entries
     }
 
     /// Reads one file or symlink, named by its base name.
@@ -232,9 +229,10 @@ public enum DirectoryReader {
         return Array(buffer[0..<count])
     }
 
-    /// Hashes a file in chunks. With `keep`, the content is also kept for an inspector: all of
-    /// it for text, the first chunk for a binary file (a NUL in its first 8,000 bytes).
-    private static func hashFile(_ path: [UInt8], _ buffer: ReadBuffer, keep: UnsafeMutablePointer<[UInt8]>? = nil)
+    /// Hashes a file in chunks. With `inspect`, each chunk is also shown to the sink it returns
+    /// for the file (`shownAs` is the path in the tree); without `hash`, nothing is hashed.
+    private static func hashFile(_ path: [UInt8], _ buffer: ReadBuffer, shownAs relative: [UInt8] = [],
+                                 inspect: ContentInspector? = nil, hash: Bool = true)
         throws -> (EntryKind, UInt64, [UInt8]) {
         let fd = withCPath(path) { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
         guard fd >= 0 else { throw ReadError.errno(path, "cannot open") }
@@ -243,7 +241,10 @@ public enum DirectoryReader {
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
             throw ReadError(path, "changed while being read: no longer a regular file")
         }
-        let hasher = SHA256.Hasher()
+        let kind: EntryKind = st.st_mode & S_IXUSR != 0 ? .exec : .file
+        var sink = inspect?(ContentVisit(path: relative, kind: kind, size: UInt64(st.st_size)))
+        defer { sink?.finish() }
+        let hasher = hash ? SHA256.Hasher() : nil
         var total: UInt64 = 0
         while true {
             let count = Glibc.read(fd, buffer.pointer, buffer.size)
@@ -252,13 +253,15 @@ public enum DirectoryReader {
                 throw ReadError.errno(path, "cannot read")
             }
             if count == 0 { break }
-            hasher.update(UnsafeRawPointer(buffer.pointer), count: count)
-            if let keep, total == 0 || !keep.pointee.prefix(8000).contains(0) {
-                keep.pointee.append(contentsOf: UnsafeRawBufferPointer(start: buffer.pointer, count: count))
+            hasher?.update(UnsafeRawPointer(buffer.pointer), count: count)
+            if let current = sink, !current.consume(UnsafeRawBufferPointer(start: buffer.pointer, count: count)) {
+                current.finish()
+                sink = nil
+                if hasher == nil { break }
             }
             total += UInt64(count)
         }
-        return (st.st_mode & S_IXUSR != 0 ? .exec : .file, total, hasher.finish())
+        return (kind, hasher == nil ? UInt64(st.st_size) : total, hasher?.finish() ?? [])
     }
 }
 

@@ -91,6 +91,7 @@ final class GitObject {
     deinit { git_odb_object_free(pointer) }
     var size: Int { git_odb_object_size(pointer) }
     var data: UnsafeRawPointer? { git_odb_object_data(pointer) }
+    var bytes: [UInt8] { data.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? [] }
 }
 
 extension GitObjectDatabase {
@@ -145,19 +146,6 @@ public struct GitRevision: Sendable, Equatable {
     public var repositoryName: String
 }
 
-/// One path's content, as a scanner sees it.
-public struct ContentVisit: Sendable {
-    public var path: [UInt8]
-    public var kind: EntryKind
-    /// A file's bytes or a symlink's target; empty for a submodule. A binary file (a NUL in
-    /// its first 8,000 bytes) may be cut short.
-    public var content: [UInt8]
-    /// The full size of the content.
-    public var size: UInt64
-    /// For a submodule: whether its pinned commit is in the repository.
-    public var isPresent: Bool = true
-}
-
 /// A release tree read from a git object database, never from a checkout.
 public struct GitSnapshot: Sendable {
     public var revision: GitRevision
@@ -208,7 +196,7 @@ public enum GitReader {
     public static func read(repositoryPath: String, revision: String,
                             workers: Int = defaultWorkerCount,
                             progress: ProgressHandler? = nil,
-                            inspect: (@Sendable (ContentVisit) -> Void)? = nil) throws -> GitSnapshot {
+                            inspect: ContentInspector? = nil) throws -> GitSnapshot {
         let (resolved, work, readOrder) = try plan(repositoryPath, revision)
         let entries = try parallelMap(
             count: work.count, workers: workers, order: readOrder,
@@ -220,8 +208,8 @@ public enum GitReader {
                 if let inspect {
                     var oid = git_oid()
                     withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: item.oid) }
-                    inspect(ContentVisit(path: item.path, kind: .submodule, content: [], size: 0,
-                                         isPresent: git_odb_exists(odb.pointer, &oid) == 1))
+                    inspect(ContentVisit(path: item.path, kind: .submodule, size: 0,
+                                         isPresent: git_odb_exists(odb.pointer, &oid) == 1))?.finish()
                 }
                 return TreeEntry(path: item.path, kind: .submodule, size: 0, digest: item.oid)
             }
@@ -230,29 +218,29 @@ public enum GitReader {
         return GitSnapshot(revision: resolved, entries: entries)
     }
 
-    /// Calls `body` with every path's content (a blob's bytes, a symlink's target; for a
-    /// submodule, whether its commit is here), read in pack order on `workers` threads, each
-    /// object's id checked.
-    public static func visit<R: Sendable>(repositoryPath: String, revision: String, workers: Int = defaultWorkerCount,
-                                          _ body: @Sendable (ContentVisit) throws -> R)
-        throws -> (revision: GitRevision, results: [R]) {
+    /// Shows every path's content (a blob's bytes, a symlink's target; for a submodule, whether
+    /// its commit is here) to `inspect`, read in pack order on `workers` threads, each object's
+    /// id checked. Returns every path with its kind and size (no content digest), in path order.
+    public static func visit(repositoryPath: String, revision: String, workers: Int = defaultWorkerCount,
+                             inspect: @escaping ContentInspector) throws -> (revision: GitRevision, entries: [TreeEntry]) {
         let (resolved, work, readOrder) = try plan(repositoryPath, revision)
-        let results = try parallelMap(
+        let entries = try parallelMap(
             count: work.count, workers: workers, order: readOrder,
             makeState: { try GitObjectDatabase(GitRepositoryHandle(path: repositoryPath)) }, progress: nil
-        ) { odb, index -> R in
+        ) { odb, index -> TreeEntry in
             let item = work[index]
             var oid = git_oid()
             withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: item.oid) }
             if item.kind == .submodule {
                 let present = git_odb_exists(odb.pointer, &oid) == 1
-                return try body(ContentVisit(path: item.path, kind: .submodule, content: [], size: 0, isPresent: present))
+                inspect(ContentVisit(path: item.path, kind: .submodule, size: 0, isPresent: present))?.finish()
+                return TreeEntry(path: item.path, kind: .submodule, size: 0, digest: [])
             }
             let object = try odb.readVerified(oid, GIT_OBJECT_BLOB, what: "blob for '\(String(decoding: item.path, as: UTF8.self))'")
-            let content = object.data.map { Array(UnsafeRawBufferPointer(start: $0, count: object.size)) } ?? []
-            return try body(ContentVisit(path: item.path, kind: item.kind, content: content, size: UInt64(object.size)))
+            deliver(object, item, to: inspect)
+            return TreeEntry(path: item.path, kind: item.kind, size: UInt64(object.size), digest: [])
         }
-        return (resolved, results)
+        return (resolved, entries)
     }
 
     /// The revision, every path with its object id in path order, and the pack order to read them in.
@@ -361,17 +349,29 @@ public enum GitReader {
     }
 
     private static func hashBlob(_ odb: GitObjectDatabase, _ item: PendingBlob,
-                                 inspect: (@Sendable (ContentVisit) -> Void)? = nil) throws -> TreeEntry {
+                                 inspect: ContentInspector? = nil) throws -> TreeEntry {
         var oid = git_oid()
         withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: item.oid) }
         let sha256 = DigestHasher(.sha256)
         let object = try odb.readVerified(oid, GIT_OBJECT_BLOB, what: "blob for '\(String(decoding: item.path, as: UTF8.self))'",
                                           sha256: sha256)
-        if let inspect {
-            let content = object.data.map { Array(UnsafeRawBufferPointer(start: $0, count: object.size)) } ?? []
-            inspect(ContentVisit(path: item.path, kind: item.kind, content: content, size: UInt64(object.size)))
-        }
+        if let inspect { deliver(object, item, to: inspect) }
         return TreeEntry(path: item.path, kind: item.kind, size: UInt64(object.size), digest: sha256.finish())
+    }
+}
+
+/// Shows a blob (or a symlink's target) to `inspect`, in chunks of at most 1 MiB.
+private func deliver(_ object: GitObject, _ item: PendingBlob, to inspect: ContentInspector) {
+    let visit = ContentVisit(path: item.path, kind: item.kind, size: UInt64(object.size),
+                             linkTarget: item.kind == .link ? object.bytes : [])
+    guard let sink = inspect(visit) else { return }
+    defer { sink.finish() }
+    guard item.kind != .link, let base = object.data else { return }
+    var offset = 0
+    while offset < object.size {
+        let count = min(1 << 20, object.size - offset)
+        if !sink.consume(UnsafeRawBufferPointer(start: base + offset, count: count)) { return }
+        offset += count
     }
 }
 
