@@ -1,7 +1,15 @@
 import GlassboxGit
 
-/// One way a tree differs from what a manifest lists.
-public struct Difference: Sendable, Equatable {
+/// One way a tree differs from what a manifest lists. Each case carries exactly the entries it
+/// is about, so nothing that reads a difference has to assume which side is there.
+public enum Difference: Sendable, Equatable {
+    /// Listed but absent.
+    case missing(listed: TreeEntry)
+    /// Present but not listed.
+    case extra(found: TreeEntry)
+    /// Listed and present, but not the same: how is `kind`.
+    case changed(Kind, listed: TreeEntry, found: TreeEntry)
+
     /// What changed, in the words a report uses.
     public enum Kind: String, Sendable, CaseIterable {
         /// Same kind, different content.
@@ -20,12 +28,38 @@ public struct Difference: Sendable, Equatable {
         case submoduleMoved = "submodule-moved"
     }
 
-    public var kind: Kind
-    public var path: [UInt8]
+    public var kind: Kind {
+        switch self {
+        case .missing: .missing
+        case .extra: .extra
+        case let .changed(kind, _, _): kind
+        }
+    }
+
+    /// The raw path the difference is about.
+    public var path: [UInt8] {
+        switch self {
+        case let .missing(listed): listed.path
+        case let .extra(found): found.path
+        case let .changed(_, listed, _): listed.path
+        }
+    }
+
     /// What the manifest lists, when it lists the path.
-    public var expected: TreeEntry?
+    public var listed: TreeEntry? {
+        switch self {
+        case let .missing(listed), let .changed(_, listed, _): listed
+        case .extra: nil
+        }
+    }
+
     /// What the tree holds, when it holds the path.
-    public var actual: TreeEntry?
+    public var found: TreeEntry? {
+        switch self {
+        case let .extra(found), let .changed(_, _, found): found
+        case .missing: nil
+        }
+    }
 }
 
 /// Compares a tree with the entries a manifest lists and returns every difference, in path
@@ -50,11 +84,11 @@ public struct TreeComparer {
     /// The next expected entry. Precondition: after every earlier one in path order.
     public mutating func expect(_ e: TreeEntry) {
         while next < actual.count && actual[next].path.lexicographicallyPrecedes(e.path) {
-            differences.append(Difference(kind: .extra, path: actual[next].path, expected: nil, actual: actual[next]))
+            differences.append(.extra(found: actual[next]))
             next += 1
         }
         guard next < actual.count, actual[next].path == e.path else {
-            differences.append(Difference(kind: .missing, path: e.path, expected: e, actual: nil))
+            differences.append(.missing(listed: e))
             return
         }
         let a = actual[next]
@@ -62,10 +96,10 @@ public struct TreeComparer {
         let sameContent = e.hasSameContent(as: a)
         if e.kind != a.kind {
             if e.kind.isRegularFile && a.kind.isRegularFile {
-                differences.append(Difference(kind: .modeChanged, path: e.path, expected: e, actual: a))
-                if !sameContent { differences.append(Difference(kind: .modified, path: e.path, expected: e, actual: a)) }
+                differences.append(.changed(.modeChanged, listed: e, found: a))
+                if !sameContent { differences.append(.changed(.modified, listed: e, found: a)) }
             } else {
-                differences.append(Difference(kind: .kindChanged, path: e.path, expected: e, actual: a))
+                differences.append(.changed(.kindChanged, listed: e, found: a))
             }
             return
         }
@@ -75,13 +109,13 @@ public struct TreeComparer {
         case .link: .retargeted
         case .submodule: .submoduleMoved
         }
-        differences.append(Difference(kind: kind, path: e.path, expected: e, actual: a))
+        differences.append(.changed(kind, listed: e, found: a))
     }
 
     /// Every difference, once all expected entries were given: the rest of the tree is extra.
     public mutating func finish() -> [Difference] {
         while next < actual.count {
-            differences.append(Difference(kind: .extra, path: actual[next].path, expected: nil, actual: actual[next]))
+            differences.append(.extra(found: actual[next]))
             next += 1
         }
         return differences

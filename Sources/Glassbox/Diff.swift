@@ -8,6 +8,19 @@ public struct Change: Sendable, Equatable {
         case modeChanged = "mode-changed"
         case retargeted
         case submoduleMoved = "submodule-moved"
+
+        /// The change for an in-place difference between two trees.
+        init(_ kind: Difference.Kind) {
+            switch kind {
+            case .modified: self = .modified
+            case .kindChanged: self = .kindChanged
+            case .modeChanged: self = .modeChanged
+            case .retargeted: self = .retargeted
+            case .submoduleMoved: self = .submoduleMoved
+            case .missing: self = .removed
+            case .extra: self = .added
+            }
+        }
     }
 
     public var kind: Kind
@@ -29,12 +42,11 @@ public func diffReleases(old: [TreeEntry], new: [TreeEntry]) -> [Change] {
     var removed: [TreeEntry] = []
     var added: [TreeEntry] = []
     for d in compare(expected: old, actual: new) {
-        switch d.kind {
-        case .missing: removed.append(d.expected!)
-        case .extra: added.append(d.actual!)
-        default:
-            // The in-place kinds (modified, kind-changed, …) have the same names in both.
-            changes.append(Change(kind: Change.Kind(rawValue: d.kind.rawValue)!, path: d.path, old: d.expected, new: d.actual))
+        switch d {
+        case let .missing(listed): removed.append(listed)
+        case let .extra(found): added.append(found)
+        case let .changed(kind, listed, found):
+            changes.append(Change(kind: Change.Kind(kind), path: listed.path, old: listed, new: found))
         }
     }
     // Rename candidates: the same content on both sides. Submodules are pins, not content.

@@ -16,6 +16,8 @@ import GlassboxGit
 /// authenticates it against the signed root.
 public struct FileProof: Sendable {
     public static let header = "c2sp.org/tlog-proof@v1"
+    /// The largest proof file accepted, in bytes.
+    public static let maxSize = 1 << 20
 
     /// The entry line, the Merkle leaf.
     public var entryLine: [UInt8]
@@ -57,7 +59,7 @@ public struct FileProof: Sendable {
     /// Parses a proof file strictly.
     /// - Throws: `FormatError` naming the line.
     public init(parsing bytes: [UInt8]) throws {
-        guard bytes.count <= 1 << 20 else { throw FormatError(line: nil, "the proof is larger than 1 MiB") }
+        guard bytes.count <= FileProof.maxSize else { throw FormatError(line: nil, "the proof is larger than 1 MiB") }
         guard let blank = (0..<max(0, bytes.count - 1)).first(where: { bytes[$0] == 0x0A && bytes[$0 + 1] == 0x0A }) else {
             throw FormatError(line: nil, "no empty line between the proof and the checkpoint")
         }
@@ -109,7 +111,7 @@ public struct FileProof: Sendable {
         do {
             parsed = try Manifest.parseNoteText(note.text)
         } catch {
-            return (nil, nil, nil, [Finding(.failure, .proof, "bad-checkpoint", "the checkpoint is not a Glassbox release note: \(error)")])
+            return (nil, nil, nil, [Finding(.failure, .proof, .badCheckpoint, "the checkpoint is not a Glassbox release note: \(error)")])
         }
         let verdict = checkSignatures(text: note.text, signatureLines: note.signatureLines,
                                       origin: parsed.header.origin, policy: policy, day: day)
@@ -118,14 +120,14 @@ public struct FileProof: Sendable {
         do {
             entry = try Manifest.parseEntry(entryLine[...], lineNumber: 0)
         } catch {
-            findings.append(Finding(.failure, .proof, "bad-entry", "the proof's entry line is malformed: \(error)"))
+            findings.append(Finding(.failure, .proof, .badEntry, "the proof's entry line is malformed: \(error)"))
             return (nil, parsed.header, verdict, findings)
         }
         do {
             try Merkle.verifyInclusion(index: index, size: parsed.count, leafHash: Merkle.leafHash(entryLine),
                                        proof: hashes, root: parsed.root)
         } catch {
-            findings.append(Finding(.failure, .proof, "not-included", subject: Escaping.escape(entry.path),
+            findings.append(Finding(.failure, .proof, .notIncluded, subject: Escaping.escape(entry.path),
                                     "the inclusion proof does not lead to the signed root: \(error)"))
         }
         if let actual {

@@ -62,24 +62,26 @@ public struct Manifest: Sendable {
     public static let formatLine = "glassbox-manifest v1"
     /// The longest line a manifest may have, in bytes.
     public static let maxLineLength = 65_536
+    /// The longest note text a manifest may have, in bytes (room for many thousand artifacts).
+    public static let maxNoteText = 16 << 20
     /// The most signature lines a manifest may carry (as in golang.org/x/mod/sumdb/note).
     public static let maxSignatures = 100
 
-    public var header: ReleaseHeader
+    public let header: ReleaseHeader
     /// The entry count the note text states.
-    public var count: UInt64
+    public let count: UInt64
     /// The root the note text states.
-    public var root: [UInt8]
+    public let root: [UInt8]
     /// The exact note text bytes, through the LF ending its last line; signatures cover these.
-    public var noteText: [UInt8]
+    public let noteText: [UInt8]
     /// The signature lines as read, without LF, in file order.
-    public var signatureLines: [[UInt8]]
+    public let signatureLines: [[UInt8]]
     /// The entries, sorted by raw path bytes (empty when they were streamed to a callback).
-    public var entries: [TreeEntry]
+    public let entries: [TreeEntry]
     /// The number of entry lines.
-    public var entryCount: UInt64
+    public let entryCount: UInt64
     /// The root recomputed from the entry lines.
-    public var computedRoot: [UInt8]
+    let computedRoot: [UInt8]
 
     /// Builds the manifest of `entries`.
     /// - Throws: `FormatError` if the entries are not sorted and unique, a path is not a valid
@@ -109,6 +111,25 @@ public struct Manifest: Sendable {
         self.entries = entries
         self.signatureLines = []
         self.noteText = Manifest.noteText(header: header, count: count, root: root)
+    }
+
+    /// A parsed manifest, exactly as read.
+    init(header: ReleaseHeader, count: UInt64, root: [UInt8], noteText: [UInt8], signatureLines: [[UInt8]],
+         entries: [TreeEntry], entryCount: UInt64, computedRoot: [UInt8]) {
+        self.header = header
+        self.count = count
+        self.root = root
+        self.noteText = noteText
+        self.signatureLines = signatureLines
+        self.entries = entries
+        self.entryCount = entryCount
+        self.computedRoot = computedRoot
+    }
+
+    /// This manifest with one more signature line (over the same note text).
+    public func adding(signatureLine: [UInt8]) -> Manifest {
+        Manifest(header: header, count: count, root: root, noteText: noteText, signatureLines: signatureLines + [signatureLine],
+                 entries: entries, entryCount: entryCount, computedRoot: computedRoot)
     }
 
     /// The exact bytes of the note text for this header, count and root.

@@ -38,6 +38,8 @@ extension Manifest {
 
         // The note text: origin, count, root, extension lines, then an empty line.
         var noteLines: [String] = []
+        // The signed bytes are kept exactly as read, never rebuilt from the parsed strings.
+        var noteText: [UInt8] = []
         var sawEmptyLine = false
         while let line = try nextLine() {
             if line.isEmpty { sawEmptyLine = true; break }
@@ -48,13 +50,17 @@ extension Manifest {
                 throw FormatError(line: lineNumber, "the note text contains a control character")
             }
             noteLines.append(text)
+            noteText += line
+            noteText.append(0x0A)
+            guard noteText.count <= maxNoteText else {
+                throw FormatError(line: lineNumber, "the note text is longer than \(maxNoteText) bytes")
+            }
         }
         if lineNumber == 0 { throw FormatError(line: nil, "the file is empty") }
         guard sawEmptyLine, !noteLines.isEmpty else {
             throw FormatError(line: lineNumber, "the note text is not followed by an empty line")
         }
         let (header, count, root) = try parseNoteLines(noteLines)
-        let noteText = Array(noteLines.map { $0 + "\n" }.joined().utf8)
 
         // Signature lines, then entry lines.
         var signatures: [[UInt8]] = []
@@ -85,15 +91,9 @@ extension Manifest {
             if let onEntry { try onEntry(entry) } else { entries.append(entry) }
         }
 
-        var manifest = try Manifest(header: header, entries: [])
-        manifest.count = count
-        manifest.root = root
-        manifest.noteText = noteText
-        manifest.signatureLines = signatures
-        manifest.entries = entries
-        manifest.entryCount = entryCount
-        manifest.computedRoot = builder.root
-        return manifest
+        try validate(origin: header.origin, line: 1)
+        return Manifest(header: header, count: count, root: root, noteText: noteText, signatureLines: signatures,
+                        entries: entries, entryCount: entryCount, computedRoot: builder.root)
     }
 
     /// Parses a note text (origin, count, root, extension lines), as a manifest or a proof

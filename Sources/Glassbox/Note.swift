@@ -8,19 +8,29 @@ public struct VerifierKey: Sendable, Hashable, CustomStringConvertible {
     /// The public key material after the type byte.
     public let material: [UInt8]
     let publicKey: PublicKey
+    /// The key itself, however it was encoded (see `PublicKey.canonicalBytes`): two entries
+    /// with equal `canonicalKey` are one signer, whatever their names or encodings.
+    public let canonicalKey: [UInt8]
 
     /// The vkey string.
     public var description: String {
         "\(name)+\(hexID(keyID))+\(base64([algorithm.typeByte] + material))"
     }
 
+    // Names compare as bytes: Swift's String equality would call canonically equivalent
+    // spellings ("café" in NFC and NFD) equal, and a trust decision must not.
     public static func == (a: VerifierKey, b: VerifierKey) -> Bool {
-        a.name == b.name && a.keyID == b.keyID && a.algorithm == b.algorithm && a.material == b.material
+        a.name.utf8.elementsEqual(b.name.utf8) && a.keyID == b.keyID && a.algorithm == b.algorithm && a.material == b.material
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(name)
+        hasher.combine(Array(name.utf8))
         hasher.combine(keyID)
+    }
+
+    /// Whether a signature line's name and key ID select this key (names as bytes).
+    func matches(_ signature: NoteSignature) -> Bool {
+        keyID == signature.keyID && name.utf8.elementsEqual(signature.name.utf8)
     }
 
     /// The verifier key for `publicKey` under `name`, with the key ID C2SP recommends.
@@ -31,6 +41,7 @@ public struct VerifierKey: Sendable, Hashable, CustomStringConvertible {
         self.algorithm = publicKey.algorithm
         self.material = publicKey.encoded
         self.publicKey = publicKey
+        self.canonicalKey = try publicKey.canonicalBytes()
         self.keyID = VerifierKey.keyID(name: name, algorithm: publicKey.algorithm, material: publicKey.encoded)
     }
 
@@ -68,6 +79,9 @@ public struct VerifierKey: Sendable, Hashable, CustomStringConvertible {
         self.algorithm = key.algorithm
         self.material = material
         self.publicKey = key
+        do { self.canonicalKey = try key.canonicalBytes() } catch let error as CryptoError {
+            throw NoteError.badKey("the public key is malformed: \(error.message)")
+        }
     }
 
     /// Ed25519: SHA-256(name ‖ LF ‖ 0x01 ‖ key)[:4]; ECDSA: SHA-256(DER SPKI)[:4] (C2SP signed-note).
@@ -241,7 +255,7 @@ public struct SignedNote: Sendable {
         var outcomes: [Outcome] = []
         var seen = Set<VerifierKey>()
         for signature in signatures {
-            guard let key = keys.first(where: { $0.name == signature.name && $0.keyID == signature.keyID }),
+            guard let key = keys.first(where: { $0.matches(signature) }),
                   seen.insert(key).inserted else { continue }
             outcomes.append(key.verify(signature: signature.signature, text: text) ? .valid(key) : .invalid(key))
         }

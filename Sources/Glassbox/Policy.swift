@@ -1,3 +1,5 @@
+import Foundation
+
 /// Who a reviewer trusts to sign releases: plain text, one directive a line.
 ///
 /// ```
@@ -24,17 +26,20 @@ public struct TrustPolicy: Sendable, Equatable {
             self.notAfter = notAfter
         }
 
-        /// Whether this key may sign `origin`.
+        /// Whether this key may sign `origin`. Origins compare as bytes, never as Unicode
+        /// text: canonically equivalent spellings are different origins.
         public func allows(origin: String) -> Bool {
             origins.isEmpty || origins.contains { pattern in
-                pattern.hasSuffix("*") ? origin.hasPrefix(pattern.dropLast()) : origin == pattern
+                pattern.hasSuffix("*") ? origin.utf8.starts(with: pattern.utf8.dropLast())
+                    : origin.utf8.elementsEqual(pattern.utf8)
             }
         }
 
-        /// Why the key does not count on `day` (YYYY-MM-DD), or nil when it does.
+        /// Why the key does not count on `day` (YYYY-MM-DD), or nil when it does. Days are
+        /// checked dates of one fixed shape, so their bytes order as the days do.
         public func dateProblem(on day: String) -> String? {
-            if let notBefore, day < notBefore { return "not valid before \(notBefore)" }
-            if let notAfter, day > notAfter { return "retired after \(notAfter)" }
+            if let notBefore, day.utf8.lexicographicallyPrecedes(notBefore.utf8) { return "not valid before \(notBefore)" }
+            if let notAfter, notAfter.utf8.lexicographicallyPrecedes(day.utf8) { return "retired after \(notAfter)" }
             return nil
         }
     }
@@ -114,8 +119,9 @@ public struct TrustPolicy: Sendable, Equatable {
                 if let a = key.notBefore, let b = key.notAfter, a > b {
                     throw FormatError(line: number, "not-before \(a) is after not-after \(b)")
                 }
-                guard !keys.contains(where: { $0.verifier.name == verifier.name && $0.verifier.keyID == verifier.keyID }) else {
-                    throw FormatError(line: number, "the key \(verifier.name)+\(hexID(verifier.keyID)) is listed twice")
+                if let other = keys.first(where: { $0.verifier.canonicalKey == verifier.canonicalKey }) {
+                    throw FormatError(line: number, "the key \(verifier.name)+\(hexID(verifier.keyID)) is the same public key as "
+                                      + "\(other.verifier.name)+\(hexID(other.verifier.keyID)); one key is one signer, whatever its names")
                 }
                 keys.append(key)
             default:
@@ -147,14 +153,36 @@ public struct TrustPolicy: Sendable, Equatable {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    private static func day(_ text: String, line: Int) throws -> String {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-              let m = Int(parts[1]), let d = Int(parts[2]), Int(parts[0]) != nil, (1...12).contains(m), (1...31).contains(d) else {
-            throw FormatError(line: line, "'\(text)' is not a date YYYY-MM-DD")
+    /// The first listed key that is the same public key as an earlier one, if any.
+    public static func repeatedKey(in keys: [VerifierKey]) -> (first: VerifierKey, again: VerifierKey)? {
+        for (index, key) in keys.enumerated() {
+            if let earlier = keys[..<index].first(where: { $0.canonicalKey == key.canonicalKey }) { return (earlier, key) }
         }
+        return nil
+    }
+
+    /// A calendar day, exactly `YYYY-MM-DD` in ASCII digits, that exists.
+    static func day(_ text: String, line: Int) throws -> String {
+        guard isValidDay(text) else { throw FormatError(line: line, "'\(text)' is not a date YYYY-MM-DD") }
         return text
     }
-}
 
-import Foundation
+    /// Whether `text` is exactly `YYYY-MM-DD` with ASCII digits naming a day that exists.
+    public static func isValidDay(_ text: String) -> Bool {
+        let b = Array(text.utf8)
+        guard b.count == 10, b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-") else { return false }
+        func number(_ range: Range<Int>) -> Int? {
+            var value = 0
+            for i in range {
+                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b[i]) else { return nil }
+                value = value * 10 + Int(b[i] - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+              year >= 1, (1...12).contains(month), day >= 1 else { return false }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let length = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+        return day <= length
+    }
+}

@@ -9,39 +9,98 @@ public struct Finding: Sendable, Equatable {
         case signature, integrity, source, artifact, proof, log, scan
     }
 
-    public var severity: Severity
-    public var category: Category
-    /// A stable identifier, such as `bad-signature` or `modified`.
-    public var code: String
-    /// The path or key the finding is about, escaped for display.
-    public var subject: String?
-    public var message: String
+    /// What was found, as a stable identifier (the raw value is what reports and JSON show).
+    public enum Code: String, Sendable, CaseIterable {
+        // signature
+        case malformedSignature = "malformed-signature"
+        case badSignature = "bad-signature"
+        case keyOutsideValidity = "key-outside-validity"
+        case keyNotAllowedForOrigin = "key-not-allowed-for-origin"
+        case sameKeyAgain = "same-key-again"
+        case thresholdNotMet = "threshold-not-met"
+        // integrity
+        case countMismatch = "count-mismatch"
+        case rootMismatch = "root-mismatch"
+        case manifestChanged = "manifest-changed"
+        case commitMismatch = "commit-mismatch"
+        case treeMismatch = "tree-mismatch"
+        case treeNotRead = "tree-not-read"
+        case commitNotChecked = "commit-not-checked"
+        // source
+        case modified, missing, extra, retargeted
+        case kindChanged = "kind-changed"
+        case modeChanged = "mode-changed"
+        case submoduleMoved = "submodule-moved"
+        case nestedGit = "nested-git"
+        case rootGitSkipped = "root-git-skipped"
+        case submoduleCheckout = "submodule-checkout"
+        // artifact
+        case unlisted
+        case notAFile = "not-a-file"
+        case sameName = "same-name"
+        case notChecked = "not-checked"
+        // proof
+        case badCheckpoint = "bad-checkpoint"
+        case badEntry = "bad-entry"
+        case notIncluded = "not-included"
+        case pathMismatch = "path-mismatch"
+        // log
+        case logSignature = "log-signature"
+        case notInLog = "not-in-log"
+        case witnessThresholdNotMet = "witness-threshold-not-met"
+        case inconsistentWithLastSeen = "inconsistent-with-last-seen"
+        // scan
+        case scanFinding = "scan"
+        case scanSkipped = "scan-skipped"
+    }
 
-    public init(_ severity: Severity, _ category: Category, _ code: String, subject: String? = nil, _ message: String) {
+    public let severity: Severity
+    public let category: Category
+    public let code: Code
+    /// For a scan finding, the scan rule that fired (e.g. `bidi-control`).
+    public let rule: String?
+    /// The path or key the finding is about, escaped for display.
+    public let subject: String?
+    public let message: String
+
+    init(_ severity: Severity, _ category: Category, _ code: Code, rule: String? = nil, subject: String? = nil, _ message: String) {
         self.severity = severity
         self.category = category
         self.code = code
+        self.rule = rule
         self.subject = subject
         self.message = message
     }
+
+    /// The identifier a report shows: the scan rule for scan findings, the code otherwise.
+    public var name: String { rule ?? code.rawValue }
 }
 
-/// The result of checking a manifest's signatures against a trust policy.
+/// The result of checking a note's signatures against a trust policy.
 public struct SignatureVerdict: Sendable {
-    /// The keys whose valid signature counted toward the threshold.
-    public var counted: [VerifierKey]
-    public var threshold: Int
-    public var findings: [Finding]
+    /// The keys whose valid signature counted toward the threshold: distinct public keys.
+    public let counted: [VerifierKey]
+    public let threshold: Int
+    public let findings: [Finding]
     public var met: Bool { counted.count >= threshold }
 }
 
-/// A manifest whose signatures met the policy and whose entries hash to its signed root.
-/// Only `verifySignedManifest` makes one.
+/// A manifest whose signatures met the policy and whose entry lines hash to its signed count
+/// and root. Only `ReleaseVerifier` makes one.
 public struct VerifiedRelease: Sendable {
-    public let manifest: Manifest
+    public let header: ReleaseHeader
+    /// The exact signed note text bytes.
+    public let noteText: [UInt8]
+    public let count: UInt64
+    public let root: [UInt8]
     public let signers: [VerifierKey]
-    fileprivate init(manifest: Manifest, signers: [VerifierKey]) {
-        self.manifest = manifest
+
+    /// Internal: only the core's verifiers, after checking, make one.
+    init(header: ReleaseHeader, noteText: [UInt8], count: UInt64, root: [UInt8], signers: [VerifierKey]) {
+        self.header = header
+        self.noteText = noteText
+        self.count = count
+        self.root = root
         self.signers = signers
     }
 }
@@ -49,7 +108,8 @@ public struct VerifiedRelease: Sendable {
 /// Checks the signatures over a note text against `policy` on `day` (YYYY-MM-DD, UTC).
 ///
 /// Unknown keys are ignored; a bad signature by a trusted key is a failure; a valid signature
-/// by a key outside its dates or its origins is a note and does not count.
+/// by a key outside its dates or its origins is a note and does not count; one public key
+/// counts once, however many names or encodings it is listed or signed under.
 public func checkSignatures(text: [UInt8], signatureLines: [[UInt8]], origin: String,
                             policy: TrustPolicy, day: String) -> SignatureVerdict {
     var findings: [Finding] = []
@@ -58,67 +118,72 @@ public func checkSignatures(text: [UInt8], signatureLines: [[UInt8]], origin: St
     do {
         note = try SignedNote(text: text, signatureLines: signatureLines, firstSignatureLine: 0)
     } catch {
-        findings.append(Finding(.failure, .signature, "malformed-signature", "\(error)"))
+        findings.append(Finding(.failure, .signature, .malformedSignature, "\(error)"))
         return SignatureVerdict(counted: [], threshold: policy.threshold, findings: findings)
     }
     for outcome in note.verify(with: policy.keys.map(\.verifier)) {
         switch outcome {
         case let .invalid(key):
-            findings.append(Finding(.failure, .signature, "bad-signature", subject: key.name,
+            findings.append(Finding(.failure, .signature, .badSignature, subject: key.name,
                                     "the signature by trusted key \(key.name)+\(hexID(key.keyID)) does not verify"))
         case let .valid(key):
-            let entry = policy.keys.first { $0.verifier == key }!
+            guard let entry = policy.keys.first(where: { $0.verifier == key }) else { continue }
             if let problem = entry.dateProblem(on: day) {
-                findings.append(Finding(.note, .signature, "key-outside-validity", subject: key.name,
+                findings.append(Finding(.note, .signature, .keyOutsideValidity, subject: key.name,
                                         "valid signature by \(key.name), but the key is \(problem); it does not count"))
             } else if !entry.allows(origin: origin) {
-                findings.append(Finding(.note, .signature, "key-not-allowed-for-origin", subject: key.name,
+                findings.append(Finding(.note, .signature, .keyNotAllowedForOrigin, subject: key.name,
                                         "valid signature by \(key.name), but the policy does not let it sign \(origin); it does not count"))
+            } else if let same = counted.first(where: { $0.canonicalKey == key.canonicalKey }) {
+                findings.append(Finding(.note, .signature, .sameKeyAgain, subject: key.name,
+                                        "\(key.name) is the same public key as \(same.name), which already counted; it counts once"))
             } else {
                 counted.append(key)
             }
         }
     }
     if counted.count < policy.threshold {
-        findings.append(Finding(.failure, .signature, "threshold-not-met",
+        findings.append(Finding(.failure, .signature, .thresholdNotMet,
                                 "\(counted.count) of the \(policy.threshold) required trusted signatures"))
     }
     return SignatureVerdict(counted: counted, threshold: policy.threshold, findings: findings)
 }
 
-/// Checks a manifest's signatures and its internal integrity (count and root).
-/// Returns the verified release only when both hold, and every finding either way.
-public func verifySignedManifest(_ manifest: Manifest, policy: TrustPolicy, day: String)
-    -> (release: VerifiedRelease?, verdict: SignatureVerdict, findings: [Finding]) {
-    let verdict = checkSignatures(text: manifest.noteText, signatureLines: manifest.signatureLines,
-                                  origin: manifest.header.origin, policy: policy, day: day)
-    var findings = verdict.findings
-    if manifest.count != manifest.entryCount {
-        findings.append(Finding(.failure, .integrity, "count-mismatch",
-                                "the signed count is \(manifest.count) but the manifest has \(manifest.entryCount) entry lines"))
-    }
-    if !constantTimeEquals(manifest.root, manifest.computedRoot) {
-        findings.append(Finding(.failure, .integrity, "root-mismatch",
-                                "the entry lines hash to \(base64(manifest.computedRoot)), not the signed root \(base64(manifest.root))"))
-    }
-    let ok = verdict.met && !findings.contains { $0.severity == .failure }
-    return (ok ? VerifiedRelease(manifest: manifest, signers: verdict.counted) : nil, verdict, findings)
-}
-
-/// The findings for a tree compared with the manifest's entries.
+/// The findings for a tree compared with a manifest's entries: every one a failure.
 public func sourceFindings(_ differences: [Difference]) -> [Finding] {
     differences.map { d in
-        let path = Escaping.escape(d.path)
-        let message: String = switch d.kind {
-        case .modified: "content differs: \(d.expected!.size) bytes sha256 \(hex(d.expected!.digest)) listed, \(d.actual!.size) bytes sha256 \(hex(d.actual!.digest)) found"
-        case .missing: "listed as \(d.expected!.kind.rawValue) but absent"
-        case .extra: "present (\(d.actual!.kind.rawValue), \(d.actual!.size) bytes) but not listed in the manifest"
-        case .kindChanged: "listed as \(d.expected!.kind.rawValue), found \(d.actual!.kind.rawValue)"
-        case .modeChanged: "executable bit: listed as \(d.expected!.kind.rawValue), found \(d.actual!.kind.rawValue)"
-        case .retargeted: "symlink target differs: sha256 \(hex(d.expected!.digest)) listed, \(hex(d.actual!.digest)) found"
-        case .submoduleMoved: "submodule pinned at \(hex(d.expected!.digest)) listed, \(hex(d.actual!.digest)) found"
+        let message: String
+        let code: Finding.Code
+        switch d {
+        case let .missing(listed):
+            code = .missing
+            message = "listed as \(listed.kind.rawValue) but absent"
+        case let .extra(found):
+            code = .extra
+            message = "present (\(found.kind.rawValue), \(found.size) bytes) but not listed in the manifest"
+        case let .changed(kind, listed, found):
+            switch kind {
+            case .modified:
+                code = .modified
+                message = "content differs: \(listed.size) bytes sha256 \(hex(listed.digest)) listed, \(found.size) bytes sha256 \(hex(found.digest)) found"
+            case .kindChanged:
+                code = .kindChanged
+                message = "listed as \(listed.kind.rawValue), found \(found.kind.rawValue)"
+            case .modeChanged:
+                code = .modeChanged
+                message = "executable bit: listed as \(listed.kind.rawValue), found \(found.kind.rawValue)"
+            case .retargeted:
+                code = .retargeted
+                message = "symlink target differs: sha256 \(hex(listed.digest)) listed, \(hex(found.digest)) found"
+            case .submoduleMoved:
+                code = .submoduleMoved
+                message = "submodule pinned at \(hex(listed.digest)) listed, \(hex(found.digest)) found"
+            case .missing, .extra:
+                code = kind == .missing ? .missing : .extra
+                message = "listed as \(listed.kind.rawValue), found \(found.kind.rawValue)"
+            }
         }
-        return Finding(.failure, .source, d.kind.rawValue, subject: path, message)
+        return Finding(.failure, .source, code, subject: Escaping.escape(d.path), message)
     }
 }
 
@@ -126,50 +191,66 @@ public func sourceFindings(_ differences: [Difference]) -> [Finding] {
 public struct ObservedArtifacts: Sendable {
     /// A path given on the command line: a single file, or a directory of files.
     public struct Given: Sendable {
-        public var path: String
-        public var isDirectory: Bool
+        public let path: String
+        public let isDirectory: Bool
         /// For a file: one item named by its base name. For a directory: every file under it,
         /// named by its path relative to the directory.
-        public var items: [TreeEntry]
-        public init(path: String, isDirectory: Bool, items: [TreeEntry]) {
+        public let items: [TreeEntry]
+        /// For a directory: `.git` entries found in it (reported, never skipped).
+        public let gitEntries: [[UInt8]]
+        public init(path: String, isDirectory: Bool, items: [TreeEntry], gitEntries: [[UInt8]] = []) {
             self.path = path
             self.isDirectory = isDirectory
             self.items = items
+            self.gitEntries = gitEntries
         }
     }
-    public var given: [Given]
+    public let given: [Given]
     public init(given: [Given]) { self.given = given }
+
+    /// How many files were given in all.
+    public var fileCount: Int { given.reduce(0) { $0 + $1.items.count } }
 }
 
-/// Compares observed artifacts with those the manifest lists: missing, modified, and files in a
-/// given directory (or given files) that the manifest does not list.
+/// Compares observed artifacts with those the manifest lists: every file found is compared
+/// (none can hide behind another of the same name), files under one name from two places are
+/// a failure naming both, and so are missing, modified and unlisted files.
 public func artifactFindings(listed: [Artifact], observed: ObservedArtifacts) -> [Finding] {
     var findings: [Finding] = []
-    var found: [[UInt8]: TreeEntry] = [:]
+    var listedByName: [[UInt8]: Artifact] = [:]
+    for artifact in listed { listedByName[artifact.name] = artifact }
+    var seen: [[UInt8]: String] = [:]
     for given in observed.given {
+        for git in given.gitEntries {
+            findings.append(Finding(.failure, .artifact, .unlisted, subject: Escaping.escape(git),
+                                    "a .git entry in the artifact directory \(given.path); nothing unlisted may sit among the artifacts"))
+        }
         for item in given.items {
             let name = Escaping.escape(item.path)
+            let place = given.isDirectory ? "in the artifact directory \(given.path)" : "given as \(given.path)"
+            if let earlier = seen[item.path] {
+                findings.append(Finding(.failure, .artifact, .sameName, subject: name,
+                                        "two artifact files have this name: one \(earlier), one \(place)"))
+            } else {
+                seen[item.path] = place
+            }
             if item.kind == .link {
-                findings.append(Finding(.failure, .artifact, "not-a-file", subject: name, "is a symlink in \(given.path); artifacts are regular files"))
+                findings.append(Finding(.failure, .artifact, .notAFile, subject: name, "is a symlink \(place); artifacts are regular files"))
                 continue
             }
-            found[item.path] = item
-            if !listed.contains(where: { $0.name == item.path }) {
-                findings.append(Finding(.failure, .artifact, "unlisted", subject: name,
-                                        "\(given.isDirectory ? "in the artifact directory \(given.path)" : "given") but not listed in the manifest"))
+            guard let artifact = listedByName[item.path] else {
+                findings.append(Finding(.failure, .artifact, .unlisted, subject: name, "\(place) but not listed in the manifest"))
+                continue
+            }
+            if item.size != artifact.size || !constantTimeEquals(item.digest, artifact.sha256) {
+                findings.append(Finding(.failure, .artifact, .modified, subject: name,
+                                        "\(artifact.size) bytes sha256 \(hex(artifact.sha256)) listed, \(item.size) bytes sha256 \(hex(item.digest)) found \(place)"))
             }
         }
     }
-    for artifact in listed {
-        let name = Escaping.escape(artifact.name)
-        guard let item = found[artifact.name] else {
-            findings.append(Finding(.failure, .artifact, "missing", subject: name, "listed in the manifest but not among the artifacts given"))
-            continue
-        }
-        if item.size != artifact.size || !constantTimeEquals(item.digest, artifact.sha256) {
-            findings.append(Finding(.failure, .artifact, "modified", subject: name,
-                                    "\(artifact.size) bytes sha256 \(hex(artifact.sha256)) listed, \(item.size) bytes sha256 \(hex(item.digest)) found"))
-        }
+    for artifact in listed where seen[artifact.name] == nil {
+        findings.append(Finding(.failure, .artifact, .missing, subject: Escaping.escape(artifact.name),
+                                "listed in the manifest but not among the artifacts given"))
     }
     return findings
 }
@@ -180,30 +261,48 @@ public func scanVerificationFindings(_ findings: [ScanFinding], failOn: ScanFind
         let place = f.line.map { ":\($0)" + (f.column.map { ":\($0)" } ?? "") } ?? ""
         let points = f.codePoints.isEmpty ? "" : " [\(f.codePoints.joined(separator: ", "))]"
         let fails = failOn.map { f.severity >= $0 } ?? false
-        return Finding(fails ? .failure : .note, .scan, f.rule, subject: f.path + place,
+        return Finding(fails ? .failure : .note, .scan, .scanFinding, rule: f.rule, subject: f.path + place,
                        "\(f.severity.rawValue): \(f.message)\(points)")
     }
 }
 
 /// What a transparency-log check needs: the proof, the keys, and what was seen before.
 public struct LogCheck: Sendable {
-    public var proof: FileProof
-    public var logKey: VerifierKey
-    public var witnesses: [CosignatureKey]
-    public var witnessThreshold: Int
+    public let proof: FileProof
+    public let logKey: VerifierKey
+    public let witnesses: [CosignatureKey]
+    public let witnessThreshold: Int
     /// The last checkpoint seen by this reviewer, if any, and a consistency proof from it.
-    public var lastSeen: Checkpoint?
-    public var consistency: ConsistencyProof?
+    public let lastSeen: Checkpoint?
+    public let consistency: ConsistencyProof?
 
-    public init(proof: FileProof, logKey: VerifierKey, witnesses: [CosignatureKey], witnessThreshold: Int,
-                lastSeen: Checkpoint?, consistency: ConsistencyProof?) {
+    /// - Throws: `LogCheckError` when two witness keys are one key, or the threshold is not
+    ///   between 1 and the number of witnesses (0 only when there are none).
+    public init(proof: FileProof, logKey: VerifierKey, witnesses: [CosignatureKey], witnessThreshold: Int?,
+                lastSeen: Checkpoint?, consistency: ConsistencyProof?) throws {
+        for (index, key) in witnesses.enumerated() where witnesses[..<index].contains(where: { $0.publicKey.encoded == key.publicKey.encoded }) {
+            throw LogCheckError("the witness key \(key.name) is given twice (one key counts once)")
+        }
+        let threshold = witnessThreshold ?? witnesses.count
+        if witnesses.isEmpty, threshold != 0 {
+            throw LogCheckError("a witness threshold needs witness keys (--witness)")
+        }
+        if !witnesses.isEmpty, !(1...witnesses.count).contains(threshold) {
+            throw LogCheckError("the witness threshold must be between 1 and the \(witnesses.count) witness keys given, not \(threshold)")
+        }
         self.proof = proof
         self.logKey = logKey
         self.witnesses = witnesses
-        self.witnessThreshold = witnessThreshold
+        self.witnessThreshold = threshold
         self.lastSeen = lastSeen
         self.consistency = consistency
     }
+}
+
+/// Log options that cannot go together.
+public struct LogCheckError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// Checks that `entry` (a manifest's note text) is in the log: the inclusion proof under the
@@ -214,25 +313,25 @@ public func verifyLogInclusion(entry: [UInt8], _ check: LogCheck) -> (checkpoint
     let note = check.proof.note
     let checkpoint: Checkpoint
     do { checkpoint = try Checkpoint(parsing: note.text) } catch {
-        return (nil, [Finding(.failure, .log, "bad-checkpoint", "the log proof's checkpoint does not parse: \(error)")])
+        return (nil, [Finding(.failure, .log, .badCheckpoint, "the log proof's checkpoint does not parse: \(error)")])
     }
     do { _ = try note.open(with: [check.logKey]) } catch {
-        findings.append(Finding(.failure, .log, "log-signature", subject: check.logKey.name, "the checkpoint is not signed by the log key"))
+        findings.append(Finding(.failure, .log, .logSignature, subject: check.logKey.name, "the checkpoint is not signed by the log key"))
     }
     do {
         try Merkle.verifyInclusion(index: check.proof.index, size: checkpoint.size, leafHash: Merkle.leafHash(entry),
                                    proof: check.proof.hashes, root: checkpoint.root)
     } catch {
-        findings.append(Finding(.failure, .log, "not-in-log", "the release is not in the log at index \(check.proof.index): \(error)"))
+        findings.append(Finding(.failure, .log, .notInLog, "the release is not in the log at index \(check.proof.index): \(error)"))
     }
     let cosigned = check.witnesses.filter { $0.verify(note.signatures, checkpointText: note.text) != nil }
     if cosigned.count < check.witnessThreshold {
-        findings.append(Finding(.failure, .log, "witness-threshold-not-met",
+        findings.append(Finding(.failure, .log, .witnessThresholdNotMet,
                                 "\(cosigned.count) of the \(check.witnessThreshold) required witness cosignatures"
                                 + (cosigned.isEmpty ? "" : " (\(cosigned.map(\.name).joined(separator: ", ")))")))
     }
     if let old = check.lastSeen, let refusal = checkConsistency(old: old, new: checkpoint, proof: check.consistency) {
-        findings.append(Finding(.failure, .log, "inconsistent-with-last-seen", refusal))
+        findings.append(Finding(.failure, .log, .inconsistentWithLastSeen, refusal))
     }
     return (findings.isEmpty ? checkpoint : nil, findings)
 }
@@ -240,7 +339,7 @@ public func verifyLogInclusion(entry: [UInt8], _ check: LogCheck) -> (checkpoint
 /// Why `new` cannot follow `old` in the same log, or nil when it does (equal, or proven by `proof`).
 public func checkConsistency(old: Checkpoint, new: Checkpoint, proof: ConsistencyProof?) -> String? {
     let both = "last seen \(old.summary); now \(new.summary)"
-    if old.origin != new.origin { return "a different log origin: \(both)" }
+    if !old.origin.utf8.elementsEqual(new.origin.utf8) { return "a different log origin: \(both)" }
     if new.size < old.size { return "rollback: the tree is smaller than one seen before: \(both)" }
     if new.size == old.size {
         return constantTimeEquals(old.root, new.root) ? nil : "split view: same size, different root: \(both)"

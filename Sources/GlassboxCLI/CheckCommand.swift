@@ -46,13 +46,17 @@ func renderDifferences(_ differences: [Difference]) -> String {
         out += "\(kind.rawValue) (\(group.count)):\n"
         for d in group {
             out += "  \(shown(d.path))"
-            switch d.kind {
+            switch d {
             case .missing: break
-            case .extra: out += "  [\(d.actual!.kind.rawValue), \(d.actual!.size) bytes]"
-            case .kindChanged, .modeChanged: out += "  [\(d.expected!.kind.rawValue) → \(d.actual!.kind.rawValue)]"
-            case .modified: out += "  [\(d.expected!.size) → \(d.actual!.size) bytes, sha256 \(hex(d.expected!.digest).prefix(12))… → \(hex(d.actual!.digest).prefix(12))…]"
-            case .retargeted: out += "  [target sha256 \(hex(d.expected!.digest).prefix(12))… → \(hex(d.actual!.digest).prefix(12))…]"
-            case .submoduleMoved: out += "  [\(hex(d.expected!.digest)) → \(hex(d.actual!.digest))]"
+            case let .extra(found): out += "  [\(found.kind.rawValue), \(found.size) bytes]"
+            case let .changed(kind, listed, found):
+                switch kind {
+                case .kindChanged, .modeChanged: out += "  [\(listed.kind.rawValue) → \(found.kind.rawValue)]"
+                case .modified: out += "  [\(listed.size) → \(found.size) bytes, sha256 \(hex(listed.digest).prefix(12))… → \(hex(found.digest).prefix(12))…]"
+                case .retargeted: out += "  [target sha256 \(hex(listed.digest).prefix(12))… → \(hex(found.digest).prefix(12))…]"
+                case .submoduleMoved: out += "  [\(hex(listed.digest)) → \(hex(found.digest))]"
+                case .missing, .extra: break
+                }
             }
             out += "\n"
         }

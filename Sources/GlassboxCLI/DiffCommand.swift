@@ -124,7 +124,7 @@ struct DiffCommand: ParsableCommand {
         var side = Side(label: "\(argument) (manifest \(manifest.header.origin))", source: .manifest,
                         entries: manifest.entries, header: manifest.header)
         if let policy {
-            let (release, verdict, _) = verifySignedManifest(manifest, policy: policy, day: todayUTC())
+            let (release, verdict, _) = ReleaseVerifier.checkManifest(manifest, policy: policy, day: todayUTC())
             side.trusted = release != nil
             let names = verdict.counted.map(\.name).joined(separator: ", ")
             side.trustNote = release != nil

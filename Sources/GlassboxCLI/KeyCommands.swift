@@ -105,7 +105,7 @@ struct SignCommand: ParsableCommand {
             guard manifest.signatureLines.count < Manifest.maxSignatures else {
                 throw UserError("\(file) already has \(Manifest.maxSignatures) signature lines")
             }
-            manifest.signatureLines.append(try signer.signatureLine(for: manifest.noteText))
+            manifest = manifest.adding(signatureLine: try signer.signatureLine(for: manifest.noteText))
             try writeStreaming(to: file) { sink in try manifest.render(sink) }
             printError("glassbox: signed \(file) as \(signer.verifier.name)+\(String(signer.verifier.description.split(separator: "+")[1]))\n")
             return Exit.verified

@@ -25,9 +25,15 @@ struct UserError: Error {
     }
 }
 
-/// Writes `text` to standard error as is.
+/// Writes `text` to standard error, made safe for a terminal (`Display.text`): messages carry
+/// paths, names and lines from hostile input.
 func printError(_ text: String) {
-    FileHandle.standardError.write(Data(text.utf8))
+    FileHandle.standardError.write(Data(Display.text(text).utf8))
+}
+
+/// Writes `text` to standard output, made safe for a terminal (`Display.text`).
+func say(_ text: String) {
+    FileHandle.standardOutput.write(Data(Display.text(text).utf8))
 }
 
 /// Runs a command body, turning every thrown error into `glassbox: error: …` (and a hint),
@@ -68,16 +74,35 @@ struct FileError: Error, CustomStringConvertible {
     var description: String { "\(path): \(message)" }
 }
 
-/// Reads a whole file.
-func readFile(_ path: String) throws -> [UInt8] {
-    guard let data = FileManager.default.contents(atPath: path) else {
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-            throw FileError(path: path, message: isDirectory.boolValue ? "is a directory" : "cannot be read")
-        }
-        throw FileError(path: path, message: "no such file")
+/// Reads a whole file of at most `limit` bytes, checking its size before reading and never
+/// reading more than `limit + 1` bytes, so a huge or growing file cannot exhaust memory.
+func readFile(_ path: String, limit: Int = 16 << 20) throws -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else {
+        let reason = errno == ENOENT ? "no such file" : "cannot be read: \(String(cString: strerror(errno)))"
+        throw FileError(path: path, message: reason)
     }
-    return [UInt8](data)
+    defer { close(fd) }
+    var st = stat()
+    guard fstat(fd, &st) == 0 else { throw FileError(path: path, message: "cannot be read") }
+    switch st.st_mode & S_IFMT {
+    case S_IFDIR: throw FileError(path: path, message: "is a directory")
+    case S_IFREG:
+        if st.st_size > limit { throw FileError(path: path, message: "is \(st.st_size) bytes; at most \(limit) are read") }
+    default: break   // a pipe or a terminal: the read below is bounded all the same
+    }
+    var out: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 64 << 10)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if count < 0 {
+            if errno == EINTR { continue }
+            throw FileError(path: path, message: "cannot be read: \(String(cString: strerror(errno)))")
+        }
+        if count == 0 { return out }
+        out += chunk[0..<count]
+        if out.count > limit { throw FileError(path: path, message: "is more than \(limit) bytes; at most \(limit) are read") }
+    }
 }
 
 /// Writes `bytes` to `path` atomically (see `writeStreaming`); `nil` or `-` means standard output.
@@ -160,41 +185,6 @@ func compareWithManifest(_ path: String, actual: [TreeEntry]) throws -> (Manifes
     var comparer = TreeComparer(actual: actual)
     let manifest = try loadManifest(path) { comparer.expect($0) }
     return (manifest, comparer.finish())
-}
-
-/// The lines of a file, read in 1 MiB chunks: memory holds one chunk and one line, whatever
-/// the file's size.
-struct FileLines: LineReader {
-    private let handle: FileHandle
-    private var buffer: [UInt8] = []
-    private var position = 0
-    private var atEnd = false
-
-    init(_ handle: FileHandle) { self.handle = handle }
-
-    mutating func nextLine() throws -> ArraySlice<UInt8>? {
-        while true {
-            if let end = buffer[position...].firstIndex(of: 0x0A) {
-                defer { position = end + 1 }
-                return buffer[position..<end]
-            }
-            if buffer.count - position > Manifest.maxLineLength {
-                // Too long to be a line: hand back enough for the parser to say so.
-                defer { position = buffer.count }
-                return buffer[position..<(position + Manifest.maxLineLength + 1)]
-            }
-            if atEnd {
-                guard position == buffer.count else {
-                    throw FormatError(line: nil, "the file does not end with a newline (truncated?)")
-                }
-                return nil
-            }
-            buffer.removeFirst(position)
-            position = 0
-            let chunk = try handle.read(upToCount: 1 << 20) ?? Data()
-            if chunk.isEmpty { atEnd = true } else { buffer += chunk }
-        }
-    }
 }
 
 /// Where the tree to read comes from: `--repo R [--rev REV]` or `--dir D`.
@@ -298,7 +288,7 @@ func readPassphrase(_ path: String?) throws -> [UInt8]? {
 
 /// Reads a trust policy, naming the file and line in any error.
 func loadPolicy(_ path: String) throws -> TrustPolicy {
-    guard let text = String(validating: try readFile(path), as: UTF8.self) else {
+    guard let text = String(validating: try readFile(path, limit: 1 << 20), as: UTF8.self) else {
         throw UserError("\(path): a trust policy is UTF-8 text")
     }
     do {
@@ -309,19 +299,3 @@ func loadPolicy(_ path: String) throws -> TrustPolicy {
     }
 }
 
-/// Reads artifacts given on the command line: files by base name, directories by relative path.
-func observeArtifacts(_ paths: [String], workers: Int) throws -> ObservedArtifacts {
-    var given: [ObservedArtifacts.Given] = []
-    for path in paths {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw FileError(path: path, message: "no such file or directory")
-        }
-        if isDirectory.boolValue {
-            given.append(.init(path: path, isDirectory: true, items: try DirectoryReader.read(root: path, workers: workers)))
-        } else {
-            given.append(.init(path: path, isDirectory: false, items: [try DirectoryReader.readSingle(path: path)]))
-        }
-    }
-    return ObservedArtifacts(given: given)
-}

@@ -38,6 +38,9 @@ public struct VerifyReleaseCommand: ParsableCommand {
     @Argument(help: "With --proof: the file to check.")
     var file: String?
 
+    @Option(name: .long, help: "With --proof: the file's path in the release, when the file given is that path under another name.")
+    var path: String?
+
     @Flag(name: .long, help: "Print JSON (media type \(VerificationReport.mediaType)).")
     var json = false
 
@@ -62,10 +65,10 @@ public struct VerifyReleaseCommand: ParsableCommand {
     @Option(name: .long, help: "The transparency log's verifier key (.pub file or vkey text).")
     var logKey: String?
 
-    @Option(name: .long, help: "A witness's cosignature key (type 0x04 vkey; repeatable).")
+    @Option(name: .long, help: "A witness's cosignature key (type 0x04 vkey; repeatable, each key once).")
     var witness: [String] = []
 
-    @Option(name: .long, help: "How many of the --witness keys must have cosigned (default: all).")
+    @Option(name: .long, help: "How many of the --witness keys must have cosigned: 1 to their number (default: all).")
     var witnessThreshold: Int?
 
     @Option(name: .long, help: "The last log checkpoint this reviewer saw; checked for consistency and updated.")
@@ -76,119 +79,115 @@ public struct VerifyReleaseCommand: ParsableCommand {
 
     public init() {}
 
+    /// Every option is honoured in the mode given, or refused: none is silently ignored.
     public func validate() throws {
         if proof != nil {
-            guard file != nil, manifest == nil, repo == nil, dir == nil, artifacts.isEmpty else {
-                throw ValidationError("--proof P takes the file to check, and no --manifest, --repo, --dir or --artifacts")
+            var refused: [String] = []
+            if manifest != nil { refused.append("--manifest") }
+            if repo != nil { refused.append("--repo") }
+            if rev != nil { refused.append("--rev") }
+            if dir != nil { refused.append("--dir") }
+            if !artifacts.isEmpty { refused.append("--artifacts") }
+            if workers != nil { refused.append("--workers") }
+            if failOn != nil { refused.append("--fail-on") }
+            if skipScanUnsafe { refused.append("--skip-scan-unsafe") }
+            if strictScan { refused.append("--strict-scan") }
+            if logProof != nil { refused.append("--log-proof") }
+            if logKey != nil { refused.append("--log-key") }
+            if !witness.isEmpty { refused.append("--witness") }
+            if witnessThreshold != nil { refused.append("--witness-threshold") }
+            if state != nil { refused.append("--state") }
+            if logConsistency != nil { refused.append("--log-consistency") }
+            guard refused.isEmpty else {
+                throw ValidationError("--proof checks one file; it does not take \(refused.joined(separator: ", "))")
             }
+            guard file != nil else { throw ValidationError("--proof P takes the file to check as an argument") }
             return
         }
         guard manifest != nil else { throw ValidationError("give --manifest M (or --proof P FILE)") }
         guard (repo == nil) != (dir == nil) else { throw ValidationError("give exactly one of --repo or --dir") }
         if dir != nil && rev != nil { throw ValidationError("--rev goes with --repo") }
         if file != nil { throw ValidationError("a FILE argument goes with --proof") }
+        if path != nil { throw ValidationError("--path goes with --proof") }
+        if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         if let failOn, ScanFinding.Severity(rawValue: failOn) == nil { throw ValidationError("--fail-on takes note, warning or error") }
-        if (logProof == nil) != (logKey == nil) { throw ValidationError("--log-proof and --log-key go together") }
-        if logProof == nil && (!witness.isEmpty || state != nil || logConsistency != nil) {
-            throw ValidationError("--witness, --state and --log-consistency need --log-proof")
+        if skipScanUnsafe && (failOn != nil || strictScan) {
+            throw ValidationError("--fail-on and --strict-scan set how the scan runs; they do nothing with --skip-scan-unsafe")
         }
+        if (logProof == nil) != (logKey == nil) { throw ValidationError("--log-proof and --log-key go together") }
+        if logProof == nil && (!witness.isEmpty || witnessThreshold != nil || state != nil || logConsistency != nil) {
+            throw ValidationError("--witness, --witness-threshold, --state and --log-consistency need --log-proof")
+        }
+        if let witnessThreshold {
+            guard !witness.isEmpty else { throw ValidationError("--witness-threshold needs --witness keys") }
+            guard (1...witness.count).contains(witnessThreshold) else {
+                throw ValidationError("--witness-threshold must be between 1 and the \(witness.count) --witness keys given")
+            }
+        }
+        if logConsistency != nil && state == nil { throw ValidationError("--log-consistency needs --state") }
     }
 
     public func run() throws {
         try runReporting {
             let policy = try loadPolicy(trust)
-            let report = try proof != nil ? verifyProof(policy) : verifyTree(policy)
+            let outcome = try proof != nil ? verifyFile(policy) : verifyTree(policy)
+            let report = VerificationReport(outcome)
             if json {
                 try writeOutput(renderJSON(report), to: nil)
             } else {
-                print(quiet ? report.verdictLine : report.text, terminator: quiet ? "\n" : "")
+                say(quiet ? report.verdictLine + "\n" : report.text)
             }
-            return report.verified ? Exit.verified : Exit.failed
+            return outcome.verified ? Exit.verified : Exit.failed
         }
     }
 
-    private func verifyTree(_ policy: TrustPolicy) throws -> VerificationReport {
-        let manifestPath = manifest!
-        var fallback = "HEAD"
-        if case let .git(commit, _, _, _) = try loadManifestHeader(manifestPath).source { fallback = commit }
-        let source = SourceOptions(repo: repo, rev: rev, dir: dir, workers: workers, quiet: quiet)
-        // One pass over the tree both hashes it and scans it.
+    private func verifyTree(_ policy: TrustPolicy) throws -> VerificationOutcome {
         var options = ScanOptions()
         options.strict = strictScan
-        let collector: ScanCollector? = skipScanUnsafe ? nil : ScanCollector(options: options)
-        var inspect: ContentInspector?
-        if let collector { inspect = { collector.inspect($0) } }
-        let snapshot = try source.read(fallbackRevision: fallback, inspect: inspect)
-        let (parsed, differences) = try compareWithManifest(manifestPath, actual: snapshot.entries)
-        let (release, verdict, integrity) = verifySignedManifest(parsed, policy: policy, day: todayUTC())
-        var findings = integrity
-        findings += sourceFindings(differences)
-        if let collector {
-            findings += scanVerificationFindings(collector.findings(entries: snapshot.entries),
-                                                 failOn: failOn.flatMap(ScanFinding.Severity.init) ?? policy.scanFailOn)
-        } else {
-            findings.append(Finding(.note, .scan, "scan-skipped", "the hidden-content scan was skipped (--skip-scan-unsafe)"))
+        let progress = quiet ? nil : Progress.handler()
+        defer { if progress != nil { Progress.finish() } }
+        let request = VerificationRequest(
+            policy: policy, day: todayUTC(),
+            tree: repo.map { .git(repository: $0, revision: rev) } ?? .directory(dir!),
+            artifacts: artifacts.isEmpty ? nil : artifacts,
+            scanner: skipScanUnsafe ? nil : ScanCollector(options: options),
+            scanFailOn: failOn.flatMap(ScanFinding.Severity.init) ?? policy.scanFailOn,
+            log: try logProof.map { try loadLogCheck($0, logKey!) },
+            workers: workers ?? defaultWorkerCount, progress: progress)
+        let outcome: VerificationOutcome
+        do { outcome = try ReleaseVerifier.verify(manifest: .file(manifest!), request) } catch let error as FormatError {
+            throw UserError("\(manifest!)\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
+                            hint: "a manifest is described byte by byte in Manifests/FORMAT.md")
         }
-        var newState: Checkpoint?
-        var logLine: String?
-        if let logProof, let logKey {
-            let check = try loadLogCheck(logProof, logKey)
-            let (checkpoint, logFindings) = verifyLogInclusion(entry: parsed.noteText, check)
-            findings += logFindings
-            newState = checkpoint
-            if let cp = try? Checkpoint(parsing: check.proof.note.text) {
-                let cosigners = check.witnesses.filter { $0.verify(check.proof.note.signatures, checkpointText: check.proof.note.text) != nil }
-                logLine = "\(cp.origin): index \(check.proof.index) of \(cp.size); cosigned by \(cosigners.count) of \(check.witnessThreshold) required witnesses"
-                    + (cosigners.isEmpty ? "" : " (\(cosigners.map(\.name).joined(separator: ", ")))")
-            }
-        }
-        var artifactsChecked = 0
-        if !artifacts.isEmpty {
-            let observed = try observeArtifacts(artifacts, workers: workers ?? defaultWorkerCount)
-            findings += artifactFindings(listed: parsed.header.artifacts, observed: observed)
-            artifactsChecked = observed.given.reduce(0) { $0 + $1.items.count }
-        } else if !parsed.header.artifacts.isEmpty {
-            findings.append(Finding(.note, .artifact, "not-checked",
-                                    "the manifest lists \(parsed.header.artifacts.count) artifacts; none were given (--artifacts)"))
-        }
-        let place = repo.map { "git \($0) at \(rev ?? fallback)" } ?? "directory \(dir!)"
-        var report = VerificationReport(header: parsed.header, verdict: verdict, findings: findings,
-                                  verified: release != nil && !findings.contains { $0.severity == .failure },
-                                  checked: .init(source: place, entriesListed: Int(parsed.entryCount),
-                                                 entriesFound: snapshot.entries.count,
-                                                 artifactsListed: parsed.header.artifacts.count,
-                                                 artifactsChecked: artifactsChecked))
-        report.scanRan = !skipScanUnsafe
-        report.log = logLine
-        // The state moves forward only when the whole release verified.
-        if report.verified, let state, let newState { try writeOutput(newState.text, to: state) }
-        return report
+        if let state, let checkpoint = outcome.logState { try writeOutput(checkpoint.text, to: state) }
+        return outcome
     }
 
-    private func verifyProof(_ policy: TrustPolicy) throws -> VerificationReport {
+    private func verifyFile(_ policy: TrustPolicy) throws -> VerificationOutcome {
         let proofPath = proof!
         let parsed: FileProof
-        do { parsed = try FileProof(parsing: try readFile(proofPath)) } catch let error as FormatError {
+        do { parsed = try FileProof(parsing: try readFile(proofPath, limit: FileProof.maxSize)) } catch let error as FormatError {
             throw UserError("\(proofPath)\(error.line.map { ":\($0)" } ?? ""): \(error.message)")
         }
-        let actual = try DirectoryReader.readSingle(path: file!)
-        let result = parsed.verify(actual: actual, policy: policy, day: todayUTC())
-        let verified = result.verdict?.met == true && !result.findings.contains { $0.severity == .failure }
-        return VerificationReport(header: result.header, verdict: result.verdict, findings: result.findings,
-                                  verified: verified,
-                                  checked: .init(source: "file \(file!) as \(result.entry.map { Escaping.escape($0.path) } ?? "?")",
-                                                 entriesListed: 1, entriesFound: 1, artifactsListed: 0, artifactsChecked: 0))
+        var claimed: [UInt8]?
+        if let path {
+            guard let raw = Escaping.unescape(Array(path.utf8)) else {
+                throw UserError("--path '\(path)' is not a path in the manifest's escaped form")
+            }
+            claimed = raw
+        }
+        return try ReleaseVerifier.verify(proof: parsed, file: file!, claimedPath: claimed, policy: policy, day: todayUTC())
     }
 }
 
 extension VerifyReleaseCommand {
     func loadLogCheck(_ proofPath: String, _ keyArgument: String) throws -> LogCheck {
         let proof: FileProof
-        do { proof = try FileProof(parsing: try readFile(proofPath)) } catch let error as FormatError {
+        do { proof = try FileProof(parsing: try readFile(proofPath, limit: FileProof.maxSize)) } catch let error as FormatError {
             throw UserError("\(proofPath)\(error.line.map { ":\($0)" } ?? ""): \(error.message)")
         }
         func text(_ argument: String) throws -> String {
-            FileManager.default.fileExists(atPath: argument) ? String(decoding: try readFile(argument), as: UTF8.self) : argument
+            FileManager.default.fileExists(atPath: argument) ? String(decoding: try readFile(argument, limit: 64 << 10), as: UTF8.self) : argument
         }
         let logKey = try parseVKey(try text(keyArgument), keyArgument)
         let witnesses = try witness.map { argument in
@@ -198,37 +197,36 @@ extension VerifyReleaseCommand {
         }
         var lastSeen: Checkpoint?
         if let state, FileManager.default.fileExists(atPath: state) {
-            do { lastSeen = try Checkpoint(parsing: try readFile(state)) } catch { throw UserError("\(state): \(error)") }
+            do { lastSeen = try Checkpoint(parsing: try readFile(state, limit: 1 << 20)) } catch { throw UserError("\(state): \(error)") }
         }
         let consistency = try logConsistency.map { path in
-            do { return try ConsistencyProof(parsing: try readFile(path)) } catch { throw UserError("\(path): \(error)") }
+            do { return try ConsistencyProof(parsing: try readFile(path, limit: 1 << 20)) } catch { throw UserError("\(path): \(error)") }
         }
-        return LogCheck(proof: proof, logKey: logKey, witnesses: witnesses,
-                        witnessThreshold: witnessThreshold ?? witnesses.count, lastSeen: lastSeen, consistency: consistency)
+        do {
+            return try LogCheck(proof: proof, logKey: logKey, witnesses: witnesses, witnessThreshold: witnessThreshold,
+                                lastSeen: lastSeen, consistency: consistency)
+        } catch let error as LogCheckError {
+            throw UserError(error.description, hint: "give each witness key once, and a --witness-threshold from 1 to their number")
+        }
     }
 }
 
-extension SourceOptions {
-    init(repo: String?, rev: String?, dir: String?, workers: Int?, quiet: Bool) {
-        self.init()
-        self.repo = repo
-        self.rev = rev
-        self.dir = dir
-        self.workers = workers
-        self.quiet = quiet
-    }
+extension ScanCollector: TreeScanner {
+    var inspector: ContentInspector { { self.inspect($0) } }
 }
 
-/// What verify-release prints: verdict first, then what was checked, then every finding by group.
+/// What verify-release prints: verdict first, then what was checked, then every finding by
+/// group. Every string from input is made safe for a terminal (`Display.field`) as it enters.
 struct VerificationReport: Encodable {
     static let mediaType = "application/vnd.glassbox.verification.v1+json"
 
     struct Checked: Encodable {
-        var source: String
-        var entriesListed: Int
+        var source: String?
+        var entriesListed: UInt64
         var entriesFound: Int
         var artifactsListed: Int
         var artifactsChecked: Int
+        var provenPath: String?
     }
 
     struct Item: Encodable {
@@ -248,31 +246,42 @@ struct VerificationReport: Encodable {
     var signers: [String]
     var threshold: Int?
     var checked: Checked
-    /// Whether the hidden-content scan ran.
-    var scanRan = false
+    /// Whether the hidden-content scan ran, and the severity at which its findings fail.
+    var scanRan: Bool
+    var scanFailOn: String?
     /// The transparency-log check, when one was asked for.
     var log: String?
     var findings: [Item]
 
-    init(header: ReleaseHeader?, verdict: SignatureVerdict?, findings: [Finding], verified: Bool, checked: Checked) {
-        self.verified = verified
-        origin = header?.origin
-        name = header?.name
-        version = header?.version
+    init(_ outcome: VerificationOutcome) {
+        verified = outcome.verified
+        let header = outcome.header
+        origin = header.map { Display.field($0.origin) }
+        name = header.map { Display.field($0.name) }
+        version = header.map { Display.field($0.version) }
         if case let .git(commit, _, _, _) = header?.source { self.commit = commit }
-        signers = verdict?.counted.map(\.description) ?? []
-        threshold = verdict?.threshold
-        self.checked = checked
-        self.findings = findings.map {
-            Item(severity: $0.severity.rawValue, category: $0.category.rawValue, code: $0.code, subject: $0.subject, message: $0.message)
+        signers = outcome.signatures?.counted.map { Display.field($0.description) } ?? []
+        threshold = outcome.signatures?.threshold
+        let c = outcome.checked
+        checked = Checked(source: c.source.map(Display.field), entriesListed: c.entriesListed, entriesFound: c.entriesFound,
+                          artifactsListed: c.artifactsListed, artifactsChecked: c.artifactsChecked,
+                          provenPath: c.provenPath.map(Display.field))
+        scanRan = c.scanRan
+        scanFailOn = c.scanFailOn?.rawValue
+        log = c.log.map(Display.field)
+        findings = outcome.findings.map {
+            Item(severity: $0.severity.rawValue, category: $0.category.rawValue, code: $0.name,
+                 subject: $0.subject.map(Display.field), message: Display.field($0.message))
         }
     }
 
     private var failures: Int { findings.filter { $0.severity == "failure" }.count }
 
     var verdictLine: String {
-        verified ? "verify-release: VERIFIED \(name ?? "?") \(version ?? "?") (\(origin ?? "?"))"
-            : "verify-release: FAILED \(name ?? "?") \(version ?? "?") (\(origin ?? "?")): \(failures) problem\(failures == 1 ? "" : "s")"
+        let release = "\(name ?? "?") \(version ?? "?") (\(origin ?? "?"))"
+        let file = checked.provenPath.map { " file \($0)" } ?? ""
+        return verified ? "verify-release: VERIFIED \(release)\(file)"
+            : "verify-release: FAILED \(release)\(file): \(failures) problem\(failures == 1 ? "" : "s")"
     }
 
     var text: String {
@@ -282,12 +291,18 @@ struct VerificationReport: Encodable {
         if let commit { lines.append("commit     \(commit)") }
         let names = signers.map { String($0.split(separator: "+").first ?? "") }
         lines.append("signers    \(signers.count) of \(threshold ?? 0) required\(names.isEmpty ? "" : ": " + names.joined(separator: ", "))")
-        lines.append("checked    \(checked.source): \(checked.entriesListed) entries listed, \(checked.entriesFound) found")
+        if let provenPath = checked.provenPath { lines.append("proves     \(provenPath)") }
+        if let source = checked.source {
+            lines.append("checked    \(source): \(checked.entriesListed) entries listed, \(checked.entriesFound) found")
+        } else {
+            lines.append("checked    nothing beyond the manifest: it is not trusted, so no tree was read")
+        }
         if let log { lines.append("log        \(log)") }
-        let scanned = findings.filter { $0.category == "scan" && $0.code != "scan-skipped" }
+        let scanned = findings.filter { $0.category == "scan" && $0.code != Finding.Code.scanSkipped.rawValue }
         if scanRan {
             let failing = scanned.filter { $0.severity == "failure" }.count
-            lines.append("scan       \(scanned.count) finding\(scanned.count == 1 ? "" : "s")\(failing > 0 ? ", \(failing) failing" : "")")
+            let threshold = scanFailOn.map { "findings at \($0) or above fail" } ?? "findings do not fail"
+            lines.append("scan       \(scanned.count) finding\(scanned.count == 1 ? "" : "s")\(failing > 0 ? ", \(failing) failing" : "") (\(threshold))")
         }
         if checked.artifactsListed > 0 || checked.artifactsChecked > 0 {
             lines.append("artifacts  \(checked.artifactsListed) listed, \(checked.artifactsChecked) files given")

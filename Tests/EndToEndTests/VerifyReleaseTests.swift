@@ -260,7 +260,7 @@ struct SignedRelease {
         let file = tree.appendingPathComponent("src/auth.c")
         let good = try verifyRelease(["--proof", proof, "--trust", release.trust, file.path])
         #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
-        #expect(good.stdout.contains("as src/auth.c"))
+        #expect(good.stdout.contains("VERIFIED plain 2.0.0 (vendor.example/plain/2.0.0) file src/auth.c"))
         try Data("int check(const char *p) { return 1; }\n".utf8).write(to: file)
         let changed = try verifyRelease(["--proof", proof, "--trust", release.trust, file.path])
         #expect(changed.status == 1)

@@ -188,8 +188,8 @@ private let sampleEntries = [
     }
 
     @Test func signatureLinesAreKeptVerbatim() throws {
-        var manifest = try Manifest(header: header, entries: sampleEntries)
-        manifest.signatureLines = [bytes("— signer AAAAAAAA"), bytes("— other BBBBBBBB")]
+        let manifest = try Manifest(header: header, entries: sampleEntries)
+            .adding(signatureLine: bytes("— signer AAAAAAAA")).adding(signatureLine: bytes("— other BBBBBBBB"))
         let parsed = try Manifest.parse(manifest.render())
         #expect(parsed.signatureLines == manifest.signatureLines)
         #expect(parsed.entries == sampleEntries)

@@ -1,0 +1,333 @@
+import Foundation
+import GlassboxCrypto
+import GlassboxGit
+
+/// A manifest as handed over: not yet trusted. It is read from its start each time it is
+/// parsed; the verifier parses it twice (once to check signatures, count and root before any
+/// tree is touched, once to compare entries) and fails if the two reads differ.
+public enum ManifestInput: Sendable {
+    /// Bytes in memory.
+    case bytes([UInt8])
+    /// A file, read line by line so memory holds one chunk, not the manifest.
+    case file(String)
+
+    /// Parses the manifest strictly from its start; `onEntry` sees each entry in order and the
+    /// result holds none.
+    /// - Throws: `FormatError` for malformed input; `ManifestFileError` when the file cannot be read.
+    public func parse(onEntry: (TreeEntry) throws -> Void) throws -> Manifest {
+        switch self {
+        case let .bytes(bytes):
+            var lines = ByteLines(bytes)
+            return try withoutActuallyEscaping(onEntry) { try Manifest.parse(lines: &lines, onEntry: $0) }
+        case let .file(path):
+            guard let handle = FileHandle(forReadingAtPath: path) else {
+                var isDirectory: ObjCBool = false
+                let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+                throw ManifestFileError(path: path, message: !exists ? "no such file" : isDirectory.boolValue ? "is a directory" : "cannot be read")
+            }
+            defer { try? handle.close() }
+            var lines = FileLines(handle)
+            return try withoutActuallyEscaping(onEntry) { try Manifest.parse(lines: &lines, onEntry: $0) }
+        }
+    }
+}
+
+/// A manifest file could not be opened.
+public struct ManifestFileError: Error, CustomStringConvertible, Sendable {
+    public let path: String
+    public let message: String
+    public var description: String { "\(path): \(message)" }
+}
+
+/// The lines of a file, read in 1 MiB chunks: memory holds one chunk and one line, whatever
+/// the file's size.
+public struct FileLines: LineReader {
+    private let handle: FileHandle
+    private var buffer: [UInt8] = []
+    private var position = 0
+    private var atEnd = false
+
+    public init(_ handle: FileHandle) { self.handle = handle }
+
+    public mutating func nextLine() throws -> ArraySlice<UInt8>? {
+        while true {
+            if let end = buffer[position...].firstIndex(of: 0x0A) {
+                defer { position = end + 1 }
+                return buffer[position..<end]
+            }
+            if buffer.count - position > Manifest.maxLineLength {
+                // Too long to be a line: hand back enough for the parser to say so.
+                defer { position = buffer.count }
+                return buffer[position..<(position + Manifest.maxLineLength + 1)]
+            }
+            if atEnd {
+                guard position == buffer.count else {
+                    throw FormatError(line: nil, "the file does not end with a newline (truncated?)")
+                }
+                return nil
+            }
+            buffer.removeFirst(position)
+            position = 0
+            let chunk = try handle.read(upToCount: 1 << 20) ?? Data()
+            if chunk.isEmpty { atEnd = true } else { buffer += chunk }
+        }
+    }
+}
+
+/// Where the tree to check is.
+public enum TreeLocation: Sendable {
+    /// A git repository's objects; `revision` nil means the commit the signed manifest names.
+    case git(repository: String, revision: String?)
+    /// A directory (an unpacked tarball, a checkout, a review-room copy).
+    case directory(String)
+}
+
+/// A scan that rides along with the tree read: it sees every path's content through
+/// `inspector`, then gives its findings for the whole tree.
+public protocol TreeScanner: Sendable {
+    var inspector: ContentInspector { get }
+    func findings(entries: [TreeEntry]) -> [ScanFinding]
+}
+
+/// Everything a release verification needs besides the manifest.
+public struct VerificationRequest: Sendable {
+    public var policy: TrustPolicy
+    /// Today in UTC, YYYY-MM-DD: key validity dates are checked against it.
+    public var day: String
+    public var tree: TreeLocation
+    /// Artifact paths given (files, or directories of files); nil when none were.
+    public var artifacts: [String]?
+    /// The hidden-content scan, or nil when the reviewer turned it off.
+    public var scanner: (any TreeScanner)?
+    /// Scan findings at or above this fail the verdict (nil: none do).
+    public var scanFailOn: ScanFinding.Severity?
+    public var log: LogCheck?
+    public var workers: Int
+    public var progress: ProgressHandler?
+
+    public init(policy: TrustPolicy, day: String, tree: TreeLocation, artifacts: [String]? = nil,
+                scanner: (any TreeScanner)? = nil, scanFailOn: ScanFinding.Severity? = nil, log: LogCheck? = nil,
+                workers: Int = defaultWorkerCount, progress: ProgressHandler? = nil) {
+        self.policy = policy
+        self.day = day
+        self.tree = tree
+        self.artifacts = artifacts
+        self.scanner = scanner
+        self.scanFailOn = scanFailOn
+        self.log = log
+        self.workers = workers
+        self.progress = progress
+    }
+}
+
+/// What a verification checked and found. Only the core makes one, and only it can say
+/// "verified": `verified` holds when the signatures, count and root were good (a
+/// `VerifiedRelease` exists) and no finding is a failure.
+public struct VerificationOutcome: Sendable {
+    /// What was looked at, for the report.
+    public struct Checked: Sendable {
+        /// The tree (or file) checked, in words; nil when no tree was read.
+        public internal(set) var source: String?
+        public internal(set) var entriesListed: UInt64 = 0
+        public internal(set) var entriesFound: Int = 0
+        public internal(set) var artifactsListed: Int = 0
+        public internal(set) var artifactsChecked: Int = 0
+        public internal(set) var scanRan = false
+        /// The scan threshold that applied, and where it came from.
+        public internal(set) var scanFailOn: ScanFinding.Severity?
+        /// The transparency-log check, in words, when one was asked for.
+        public internal(set) var log: String?
+        /// With a per-file proof: the path the proof is for (escaped).
+        public internal(set) var provenPath: String?
+    }
+
+    public let release: VerifiedRelease?
+    /// The header the manifest states (trusted only when `release` is there).
+    public let header: ReleaseHeader?
+    public let signatures: SignatureVerdict?
+    public let findings: [Finding]
+    public let checked: Checked
+    /// A checkpoint that may become the reviewer's new last-seen one (only when verified).
+    public let logState: Checkpoint?
+
+    public var verified: Bool { release != nil && !findings.contains { $0.severity == .failure } }
+}
+
+/// The one place that decides whether a release verifies, in a fixed order:
+/// 1. parse the manifest strictly; 2. check signatures against the policy, and the entry lines
+/// against the signed count and root — and stop there, before any tree is read, if they fail;
+/// 3. read the tree the signed note names (binding the signed commit and tree when reading
+/// git); 4. read the manifest again and compare entry by entry, failing if it changed;
+/// 5. scan, artifacts, log.
+public enum ReleaseVerifier {
+    /// Verifies a release tree. Throws only for bad input or I/O (unreadable manifest, policy
+    /// or tree); every verification problem is a finding in the outcome.
+    public static func verify(manifest input: ManifestInput, _ request: VerificationRequest) throws -> VerificationOutcome {
+        let first = try input.parse(onEntry: { _ in })
+        let (trusted, verdict, manifestFindings) = checkManifest(first, policy: request.policy, day: request.day)
+        var findings = manifestFindings
+        var checked = VerificationOutcome.Checked()
+        checked.entriesListed = first.entryCount
+        checked.artifactsListed = first.header.artifacts.count
+        guard let release = trusted else {
+            findings.append(Finding(.note, .integrity, .treeNotRead, "the tree was not read: the manifest is not trusted"))
+            return VerificationOutcome(release: nil, header: first.header, signatures: verdict, findings: findings,
+                                       checked: checked, logState: nil)
+        }
+
+        // The tree the signed note names.
+        let inspect = request.scanner?.inspector
+        let entries: [TreeEntry]
+        switch request.tree {
+        case let .git(repository, revision):
+            var signed: (commit: String, tree: String)?
+            if case let .git(commit, tree, _, _) = release.header.source { signed = (commit, tree) }
+            let asked = revision ?? signed?.commit ?? "HEAD"
+            let snapshot = try GitReader.read(repositoryPath: repository, revision: asked, workers: request.workers,
+                                              progress: request.progress, inspect: inspect)
+            entries = snapshot.entries
+            checked.source = "git \(repository) at \(asked) (commit \(snapshot.revision.commit))"
+            if let signed {
+                if snapshot.revision.commit != signed.commit {
+                    findings.append(Finding(.failure, .integrity, .commitMismatch, subject: asked,
+                                            "the manifest signs commit \(signed.commit), but \(asked) is commit \(snapshot.revision.commit)"))
+                }
+                if snapshot.revision.tree != signed.tree {
+                    findings.append(Finding(.failure, .integrity, .treeMismatch,
+                                            "the manifest signs tree \(signed.tree), but the commit read has tree \(snapshot.revision.tree)"))
+                }
+            }
+        case let .directory(path):
+            entries = try DirectoryReader.read(root: path, workers: request.workers, progress: request.progress, inspect: inspect)
+            checked.source = "directory \(path)"
+            if case let .git(commit, tree, _, _) = release.header.source {
+                findings.append(Finding(.note, .integrity, .commitNotChecked,
+                                        "a directory holds no commit: the signed commit \(commit) and tree \(tree) were not compared, only every entry"))
+            }
+        }
+        checked.entriesFound = entries.count
+
+        // The entries, read again and compared; the second read must be the one that was checked.
+        var comparer = TreeComparer(actual: entries)
+        let second = try input.parse(onEntry: { comparer.expect($0) })
+        if second.noteText != first.noteText || second.signatureLines != first.signatureLines
+            || second.entryCount != first.count || !constantTimeEquals(second.computedRoot, first.root) {
+            findings.append(Finding(.failure, .integrity, .manifestChanged,
+                                    "the manifest changed while it was being read: the entries compared are not the ones whose root was checked"))
+        }
+        findings += sourceFindings(comparer.finish())
+
+        if let scanner = request.scanner {
+            findings += scanVerificationFindings(scanner.findings(entries: entries), failOn: request.scanFailOn)
+            checked.scanRan = true
+            checked.scanFailOn = request.scanFailOn
+        } else {
+            findings.append(Finding(.note, .scan, .scanSkipped, "the hidden-content scan was skipped (--skip-scan-unsafe)"))
+        }
+
+        if let paths = request.artifacts, !paths.isEmpty {
+            let observed = try observeArtifacts(paths, workers: request.workers)
+            findings += artifactFindings(listed: release.header.artifacts, observed: observed)
+            checked.artifactsChecked = observed.fileCount
+        } else if !release.header.artifacts.isEmpty {
+            findings.append(Finding(.note, .artifact, .notChecked,
+                                    "the manifest lists \(release.header.artifacts.count) artifacts; none were given (--artifacts)"))
+        }
+
+        var logState: Checkpoint?
+        if let log = request.log {
+            let (checkpoint, logFindings) = verifyLogInclusion(entry: release.noteText, log)
+            findings += logFindings
+            logState = checkpoint
+            checked.log = logSummary(log)
+        }
+        // The reviewer's log state moves forward only when the whole release verified.
+        let failed = findings.contains { $0.severity == .failure }
+        return VerificationOutcome(release: release, header: release.header, signatures: verdict, findings: findings,
+                                   checked: checked, logState: failed ? nil : logState)
+    }
+
+    /// Checks a parsed manifest's signatures against `policy` on `day`, and its entry lines
+    /// against the signed count and root. Returns the verified release only when all hold.
+    public static func checkManifest(_ manifest: Manifest, policy: TrustPolicy, day: String)
+        -> (release: VerifiedRelease?, verdict: SignatureVerdict, findings: [Finding]) {
+        let verdict = checkSignatures(text: manifest.noteText, signatureLines: manifest.signatureLines,
+                                      origin: manifest.header.origin, policy: policy, day: day)
+        var findings = verdict.findings
+        if manifest.count != manifest.entryCount {
+            findings.append(Finding(.failure, .integrity, .countMismatch,
+                                    "the signed count is \(manifest.count) but the manifest has \(manifest.entryCount) entry lines"))
+        }
+        if !constantTimeEquals(manifest.root, manifest.computedRoot) {
+            findings.append(Finding(.failure, .integrity, .rootMismatch,
+                                    "the entry lines hash to \(base64(manifest.computedRoot)), not the signed root \(base64(manifest.root))"))
+        }
+        guard verdict.met, !findings.contains(where: { $0.severity == .failure }) else { return (nil, verdict, findings) }
+        return (VerifiedRelease(header: manifest.header, noteText: manifest.noteText, count: manifest.count,
+                                root: manifest.root, signers: verdict.counted), verdict, findings)
+    }
+
+    /// Verifies one file against a per-file proof: the checkpoint's signatures, the entry's
+    /// inclusion under the signed root, that the file is the one the proof names, and its bytes.
+    /// `file` is the path given; `claimedPath`, when the reviewer names the release path
+    /// explicitly, replaces the check that `file` ends with the proven path.
+    public static func verify(proof: FileProof, file: String, claimedPath: [UInt8]?,
+                              policy: TrustPolicy, day: String) throws -> VerificationOutcome {
+        let actual = try DirectoryReader.readSingle(path: file)
+        let result = proof.verify(actual: actual, policy: policy, day: day)
+        var findings = result.findings
+        var checked = VerificationOutcome.Checked()
+        checked.entriesListed = 1
+        checked.entriesFound = 1
+        checked.source = "file \(file)"
+        if let entry = result.entry {
+            checked.provenPath = Escaping.escape(entry.path)
+            let given = Array(file.utf8)
+            if let claimedPath {
+                if claimedPath != entry.path {
+                    findings.append(Finding(.failure, .proof, .pathMismatch, subject: Escaping.escape(entry.path),
+                                            "the proof is for \(Escaping.escape(entry.path)), not for \(Escaping.escape(claimedPath)) (--path)"))
+                }
+            } else if !(given == entry.path || given.count > entry.path.count
+                        && given.suffix(entry.path.count).elementsEqual(entry.path)
+                        && given[given.count - entry.path.count - 1] == UInt8(ascii: "/")) {
+                findings.append(Finding(.failure, .proof, .pathMismatch, subject: Escaping.escape(entry.path),
+                                        "the proof is for \(Escaping.escape(entry.path)), but the file given is \(Escaping.escape(given)); "
+                                        + "name the release path with --path if this file is that one under another name"))
+            }
+        }
+        var release: VerifiedRelease?
+        if let verdict = result.verdict, verdict.met, let header = result.header, result.entry != nil,
+           let parsed = try? Manifest.parseNoteText(proof.note.text) {
+            release = VerifiedRelease(header: header, noteText: proof.note.text, count: parsed.count, root: parsed.root,
+                                      signers: verdict.counted)
+        }
+        return VerificationOutcome(release: release, header: result.header, signatures: result.verdict, findings: findings,
+                                   checked: checked, logState: nil)
+    }
+
+    private static func logSummary(_ check: LogCheck) -> String? {
+        guard let checkpoint = try? Checkpoint(parsing: check.proof.note.text) else { return nil }
+        let cosigners = check.witnesses.filter { $0.verify(check.proof.note.signatures, checkpointText: check.proof.note.text) != nil }
+        return "\(checkpoint.origin): index \(check.proof.index) of \(checkpoint.size); cosigned by \(cosigners.count) of \(check.witnessThreshold) required witnesses"
+            + (cosigners.isEmpty ? "" : " (\(cosigners.map(\.name).joined(separator: ", ")))")
+    }
+}
+
+/// Reads artifacts given on the command line: files by base name, directories by relative path.
+/// - Throws: `ReadError` for a path that does not exist or cannot be read.
+public func observeArtifacts(_ paths: [String], workers: Int) throws -> ObservedArtifacts {
+    var given: [ObservedArtifacts.Given] = []
+    for path in paths {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ManifestFileError(path: path, message: "no such file or directory")
+        }
+        if isDirectory.boolValue {
+            given.append(.init(path: path, isDirectory: true, items: try DirectoryReader.read(root: path, workers: workers)))
+        } else {
+            given.append(.init(path: path, isDirectory: false, items: [try DirectoryReader.readSingle(path: path)]))
+        }
+    }
+    return ObservedArtifacts(given: given)
+}
