@@ -25,13 +25,13 @@ struct CheckCommand: ParsableCommand {
                 throw UserError("\(file):\(error.line ?? 0): \(error.message)",
                                 hint: "the entry lines were edited after the manifest was written, or the file is truncated")
             }
-            let release = "\(manifest.header.name) \(manifest.header.version) (\(manifest.header.origin))"
+            let release = Display.field("\(manifest.header.name) \(manifest.header.version) (\(manifest.header.origin))")
             if differences.isEmpty {
-                print("glassbox: check: the tree matches \(release): \(manifest.entryCount) entries")
+                say("glassbox: check: the tree matches \(release): \(manifest.entryCount) entries\n")
                 return Exit.verified
             }
-            print("glassbox: check: the tree differs from \(release): \(differences.count) difference\(differences.count == 1 ? "" : "s")")
-            print(renderDifferences(differences), terminator: "")
+            say("glassbox: check: the tree differs from \(release): \(differences.count) difference\(differences.count == 1 ? "" : "s")\n")
+            say(renderDifferences(differences))
             return Exit.failed
         }
     }

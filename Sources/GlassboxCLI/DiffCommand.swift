@@ -61,7 +61,7 @@ struct DiffCommand: ParsableCommand {
             if json {
                 try writeOutput(renderJSON(report), to: nil)
             } else {
-                print(report.text(colour: isatty(1) == 1), terminator: "")
+                FileHandle.standardOutput.write(Data(report.text(colour: isatty(1) == 1).utf8))   // made safe piece by piece
             }
             return changes.isEmpty ? 0 : 1
         }

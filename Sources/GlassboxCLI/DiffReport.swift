@@ -80,13 +80,17 @@ struct DiffReport: Encodable {
     // MARK: Text
 
     func text(colour: Bool) -> String {
-        func paint(_ s: String, _ code: String) -> String { colour ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
+        // Every piece from input is made safe before colour codes of our own are put around it.
+        func paint(_ s: String, _ code: String) -> String {
+            colour ? "\u{1B}[\(code)m\(Display.text(s))\u{1B}[0m" : Display.text(s)
+        }
+        func safe(_ s: String) -> String { Display.text(s) }
         var lines: [String] = []
         lines.append("glassbox: diff: " + (identical ? "identical" : "\(changes.count) change\(changes.count == 1 ? "" : "s")"))
         for (name, side) in [("old", old), ("new", new)] {
             var line = "\(name)  \(side.label)"
             if let trusted = side.trusted { line += trusted ? " — trusted: \(side.trust ?? "")" : " — NOT trusted: \(side.trust ?? "")" }
-            lines.append(line)
+            lines.append(safe(line))
         }
         if !identical {
             lines.append("")
@@ -95,23 +99,23 @@ struct DiffReport: Encodable {
                 return n == 0 ? nil : "\(kind.rawValue) \(n)"
             }
             lines.append("summary      " + counts.joined(separator: ", "))
-            lines.append("directories  " + directories.map { "\($0.directory) \($0.changes)" }.joined(separator: ", "))
+            lines.append(safe("directories  " + directories.map { "\($0.directory) \($0.changes)" }.joined(separator: ", ")))
             lines.append("")
             for c in changes {
                 let code = c.kind == "added" ? "32" : c.kind == "removed" ? "31" : "33"
                 var line = "  " + paint("\(DiffReport.marks[c.kind] ?? "?") \(c.kind)", code) + "  "
-                line += c.oldPath.map { "\($0) → \(c.path)" } ?? c.path
-                line += "  " + describe(c)
+                line += safe(c.oldPath.map { "\($0) → \(c.path)" } ?? c.path)
+                line += "  " + safe(describe(c))
                 lines.append(line)
             }
             for c in changes where c.content != nil {
                 lines.append("")
                 lines.append(paint("--- content: \(c.path)", "1"))
-                if let note = c.content?.note { lines.append("(\(note))") }
+                if let note = c.content?.note { lines.append(safe("(\(note))")) }
                 if let diff = c.content?.diff {
                     for l in diff.split(separator: "\n", omittingEmptySubsequences: false) {
                         lines.append(l.hasPrefix("+") && !l.hasPrefix("+++") ? paint(String(l), "32")
-                                     : l.hasPrefix("-") && !l.hasPrefix("---") ? paint(String(l), "31") : String(l))
+                                     : l.hasPrefix("-") && !l.hasPrefix("---") ? paint(String(l), "31") : safe(String(l)))
                     }
                 }
             }

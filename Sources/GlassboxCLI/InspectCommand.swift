@@ -25,7 +25,7 @@ struct InspectCommand: ParsableCommand {
                                 hint: "the entry lines were edited after the manifest was written, or the file is truncated")
             }
             let report = InspectReport(manifest, stats)
-            try writeOutput(json ? renderJSON(report) : Array(report.text.utf8), to: nil)
+            if json { try writeOutput(renderJSON(report), to: nil) } else { say(report.text) }
             return Exit.verified
         }
     }
@@ -82,7 +82,7 @@ struct InspectReport: Encodable {
     }
 
     var text: String {
-        var lines = ["release     \(name) \(version)", "origin      \(origin)"]
+        var lines = ["release     \(Display.field(name)) \(Display.field(version))", "origin      \(Display.field(origin))"]
         switch source.type {
         case "git":
             lines.append("source      git commit \(source.commit!)")

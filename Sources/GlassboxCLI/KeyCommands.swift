@@ -41,7 +41,7 @@ struct KeygenCommand: ParsableCommand {
                 : try NoteSigner(name: name, privateKey: key).verifier.description
             try writeOutput(try key.pkcs8PEM(passphrase: try readPassphrase(passphraseFile)), to: output + ".key", mode: 0o600)
             try writeOutput(Array("\(vkey)\n".utf8), to: output + ".pub", mode: 0o644)
-            print(vkey)
+            say("\(vkey)\n")
             return Exit.verified
         }
     }

@@ -52,7 +52,7 @@ struct ScanCommand: ParsableCommand {
             } else if sarif {
                 try writeOutput(renderJSON(report.sarif()), to: nil)
             } else {
-                print(report.text, terminator: "")
+                say(report.text)
             }
             let threshold = ScanFinding.Severity(rawValue: failOn)!
             return findings.contains { $0.severity >= threshold } ? Exit.failed : Exit.verified

@@ -118,6 +118,7 @@ public struct VerifyReleaseCommand: ParsableCommand {
         if logProof == nil && (!witness.isEmpty || witnessThreshold != nil || state != nil || logConsistency != nil) {
             throw ValidationError("--witness, --witness-threshold, --state and --log-consistency need --log-proof")
         }
+        if Set(witness).count != witness.count { throw ValidationError("a --witness key is given twice; each witness counts once") }
         if let witnessThreshold {
             guard !witness.isEmpty else { throw ValidationError("--witness-threshold needs --witness keys") }
             guard (1...witness.count).contains(witnessThreshold) else {

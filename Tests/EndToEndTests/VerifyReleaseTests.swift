@@ -3,8 +3,8 @@ import Testing
 
 /// `verify-release` with the given arguments.
 @discardableResult
-func verifyRelease(_ arguments: [String]) throws -> Result {
-    try run(productsDirectory.appendingPathComponent("verify-release").path, arguments)
+func verifyRelease(_ arguments: [String], in directory: URL? = nil) throws -> Result {
+    try run(productsDirectory.appendingPathComponent("verify-release").path, arguments, in: directory)
 }
 
 /// A signed release of the fixture's `plain` repository: three keys (Ed25519, ECDSA P-256,
