@@ -10,7 +10,8 @@ public struct ReadError: Error, CustomStringConvertible, Sendable {
     /// The path on disk.
     public let path: String
     public let message: String
-    /// The C error number behind the failure, or 0.
+    /// The C error number behind the failure, or 0: lets a missing optional file (a loose ref)
+    /// be told from a broken one.
     let code: Int32
 
     public var description: String { "\(path): \(message)" }
@@ -42,6 +43,7 @@ public struct DirectoryTree: Sendable, Equatable {
     /// Every directory at a submodule path, in path order.
     public var submoduleCheckouts: [SubmoduleCheckout]
 
+    /// A tree from its parts, as `DirectoryReader.readTree` returns it.
     public init(entries: [TreeEntry], skippedRootGit: Bool, nestedGit: [[UInt8]], submoduleCheckouts: [SubmoduleCheckout]) {
         self.entries = entries
         self.skippedRootGit = skippedRootGit
@@ -52,6 +54,7 @@ public struct DirectoryTree: Sendable, Equatable {
 
 /// A directory at a path the manifest lists as a submodule: read as a pinned commit, not as files.
 public struct SubmoduleCheckout: Sendable, Equatable {
+    /// The directory's path in the tree.
     public var path: [UInt8]
     /// The commit (40 lowercase hex digits) the checkout's HEAD names, or nil when the directory is
     /// empty (as `git archive` leaves it) or its HEAD cannot be read.
@@ -60,6 +63,7 @@ public struct SubmoduleCheckout: Sendable, Equatable {
     /// does not cover; counted without reading, up to `DirectoryReader.countLimit` entries.
     public var filesNotChecked: Int
 
+    /// A checkout record from its parts.
     public init(path: [UInt8], commit: String?, filesNotChecked: Int) {
         self.path = path
         self.commit = commit

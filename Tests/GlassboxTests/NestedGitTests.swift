@@ -87,21 +87,22 @@ private func write(_ text: String, to url: URL) throws {
         #expect(plain.nestedGit == [bytes("vendor/lib/.git")])
     }
 
-    /// HEAD naming a branch is followed through a loose ref, or through `packed-refs`.
-    @Test(arguments: [false, true])
-    func headIsFollowedThroughRefs(packed: Bool) throws {
+    /// HEAD naming a branch is followed through a loose ref, or through `packed-refs`; a `.git`
+    /// directory (an older checkout) is read like a `gitdir:` file's target.
+    @Test(arguments: ["loose", "packed", "directory"])
+    func headIsFollowedThroughRefs(layout: String) throws {
         let tree = try temporaryDirectory()
         let commit = String(repeating: "ab", count: 20)
-        let gitDir = tree.appendingPathComponent(".git/modules/m")
+        let gitDir = layout == "directory" ? tree.appendingPathComponent("m/.git") : tree.appendingPathComponent(".git/modules/m")
         try write("ref: refs/heads/main\n", to: gitDir.appendingPathComponent("HEAD"))
-        if packed {
+        if layout == "packed" {
             try write("# pack-refs with: peeled fully-peeled sorted\n\(String(repeating: "cd", count: 20)) refs/heads/other\n"
                       + "\(commit) refs/heads/main\n^\(String(repeating: "ef", count: 20))\n",
                       to: gitDir.appendingPathComponent("packed-refs"))
         } else {
             try write("\(commit)\n", to: gitDir.appendingPathComponent("refs/heads/main"))
         }
-        try write("gitdir: ../.git/modules/m\n", to: tree.appendingPathComponent("m/.git"))
+        if layout != "directory" { try write("gitdir: ../.git/modules/m\n", to: tree.appendingPathComponent("m/.git")) }
         try write("a\n", to: tree.appendingPathComponent("m/a.txt"))
         let read = try DirectoryReader.readTree(root: tree.path, submodulePaths: [bytes("m")])
         #expect(read.entries == [TreeEntry(path: bytes("m"), kind: .submodule, size: 0, digest: unhex(commit))])
