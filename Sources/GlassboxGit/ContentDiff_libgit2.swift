@@ -64,16 +64,3 @@ extension GitReader {
         return Array(UnsafeRawBufferPointer(start: data, count: object.size))
     }
 }
-
-extension DirectoryReader {
-    /// The content of `path` under `root`: a regular file's bytes or a symlink's target.
-    /// - Throws: `ReadError` for anything else.
-    public static func content(root: String, path: [UInt8]) throws -> [UInt8] {
-        let full = Array(root.utf8) + [UInt8(ascii: "/")] + path
-        var st = stat()
-        guard withCPath(full, { lstat($0, &st) }) == 0 else { throw ReadError.errno(full, "cannot stat") }
-        if st.st_mode & S_IFMT == S_IFLNK { return try readLink(full) }
-        guard st.st_mode & S_IFMT == S_IFREG else { throw ReadError(full, "is not a regular file") }
-        return try readWhole(full, ReadBuffer(), stopAtBinary: false).1
-    }
-}
