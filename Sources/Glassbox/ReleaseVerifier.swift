@@ -163,7 +163,9 @@ public enum ReleaseVerifier {
     /// Verifies a release tree. Throws only for bad input or I/O (unreadable manifest, policy
     /// or tree); every verification problem is a finding in the outcome.
     public static func verify(manifest input: ManifestInput, _ request: VerificationRequest) throws -> VerificationOutcome {
-        let first = try input.parse(onEntry: { _ in })
+        // The submodule pins tell the directory reader where a checkout may stand.
+        var submodules = Set<[UInt8]>()
+        let first = try input.parse(onEntry: { if $0.kind == .submodule { submodules.insert($0.path) } })
         let (trusted, verdict, manifestFindings) = checkManifest(first, policy: request.policy, day: request.day)
         var findings = manifestFindings
         var checked = VerificationOutcome.Checked()
@@ -198,8 +200,11 @@ public enum ReleaseVerifier {
                 }
             }
         case let .directory(path):
-            entries = try DirectoryReader.read(root: path, workers: request.workers, progress: request.progress, inspect: inspect)
+            let read = try DirectoryReader.readTree(root: path, submodulePaths: submodules, workers: request.workers,
+                                                    progress: request.progress, inspect: inspect)
+            entries = read.entries
             checked.source = "directory \(path)"
+            findings += gitFindings(read)
             if case let .git(commit, tree, _, _) = release.header.source {
                 findings.append(Finding(.note, .integrity, .commitNotChecked,
                                         "a directory holds no commit: the signed commit \(commit) and tree \(tree) were not compared, only every entry"))
@@ -306,6 +311,33 @@ public enum ReleaseVerifier {
                                    checked: checked, logState: nil)
     }
 
+    /// What a directory's `.git` entries come to: the root's own is skipped and said so; any
+    /// other is git's data inside the release, unlisted, and fails; a submodule checkout is
+    /// compared by the commit its HEAD names, and its files are not checked by this manifest.
+    private static func gitFindings(_ read: DirectoryTree) -> [Finding] {
+        var findings: [Finding] = []
+        if read.skippedRootGit {
+            findings.append(Finding(.note, .source, .rootGitSkipped, subject: ".git",
+                                    "the tree's own .git was skipped: git's data, which no release tree holds"))
+        }
+        for path in read.nestedGit {
+            findings.append(Finding(.failure, .source, .nestedGit, subject: Escaping.escape(path),
+                                    "a .git below the tree's root is not part of the release: not listed, and not read"))
+        }
+        for checkout in read.submoduleCheckouts {
+            let files = "\(checkout.filesNotChecked) file\(checkout.filesNotChecked == 1 ? "" : "s")"
+            let message = if let commit = checkout.commit {
+                "a checkout of the submodule, compared by the commit its HEAD names (\(commit)); its \(files) are not checked by this manifest"
+            } else if checkout.filesNotChecked == 0 {
+                "an empty directory where the submodule is pinned (as git archive writes it): no commit to compare"
+            } else {
+                "a directory where the submodule is pinned, with no readable git HEAD: no commit to compare; its \(files) are not checked by this manifest"
+            }
+            findings.append(Finding(.note, .source, .submoduleCheckout, subject: Escaping.escape(checkout.path), message))
+        }
+        return findings
+    }
+
     private static func logSummary(_ check: LogCheck) -> String? {
         guard let checkpoint = try? Checkpoint(parsing: check.proof.note.text) else { return nil }
         let cosigners = check.witnesses.filter { $0.verify(check.proof.note.signatures, checkpointText: check.proof.note.text) != nil }
@@ -324,7 +356,9 @@ public func observeArtifacts(_ paths: [String], workers: Int) throws -> Observed
             throw ManifestFileError(path: path, message: "no such file or directory")
         }
         if isDirectory.boolValue {
-            given.append(.init(path: path, isDirectory: true, items: try DirectoryReader.read(root: path, workers: workers)))
+            // Nothing is skipped among artifacts: a .git there is unlisted like anything else.
+            let read = try DirectoryReader.readTree(root: path, skipRootGit: false, workers: workers)
+            given.append(.init(path: path, isDirectory: true, items: read.entries, gitEntries: read.nestedGit))
         } else {
             given.append(.init(path: path, isDirectory: false, items: [try DirectoryReader.readSingle(path: path)]))
         }

@@ -195,7 +195,7 @@ struct SourceOptions: ParsableArguments {
     @Option(name: .long, help: "The revision to read: tag, branch, or full or abbreviated commit id.")
     var rev: String?
 
-    @Option(name: .long, help: "A directory to read (an unpacked tarball, a checkout, a review-room copy); entries named .git are skipped.")
+    @Option(name: .long, help: "A directory to read (an unpacked tarball, a checkout, a review-room copy); the root's own .git is skipped; a .git below it is an error.")
     var dir: String?
 
     @Option(name: .long, help: "Worker threads for reading and hashing (default: one per core).")
@@ -242,7 +242,12 @@ struct SourceOptions: ParsableArguments {
                             defaultName: r.repositoryName, defaultVersion: version)
         }
         let path = dir!
-        let entries = try DirectoryReader.read(root: path, workers: workerCount, progress: progress, inspect: inspect)
+        let tree = try DirectoryReader.readTree(root: path, workers: workerCount, progress: progress, inspect: inspect)
+        if let nested = tree.nestedGit.first {
+            throw UserError("\(path): \(shown(nested)) is git's data below the tree's root; no release tree can hold it",
+                            hint: "remove it, or read a checkout with submodules from its repository with --repo")
+        }
+        let entries = tree.entries
         let name = URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent
         return Snapshot(entries: entries, source: .directory, defaultName: name.isEmpty ? "release" : name,
                         defaultVersion: "unversioned")

@@ -220,3 +220,76 @@ import Testing
         #expect(edited.stdout.contains("✗ root-mismatch"))
     }
 }
+
+/// `.git` in a reviewed tree: only the root's own is skipped (and said so); any other is an
+/// extra that fails; a submodule checkout is compared by its HEAD; artifacts skip nothing.
+@Suite struct NestedGitVerificationTests {
+    private func git(_ args: [String], in dir: URL) throws {
+        let result = try run("git", ["-c", "user.name=T", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main",
+                                     "-c", "protocol.file.allow=always"] + args, in: dir)
+        #expect(result.status == 0, "git \(args): \(result.stderr)")
+    }
+
+    @Test func nestedGitFailsAndTheRootsOwnIsNamed() throws {
+        let release = try SignedRelease()
+        let tree = try unpackArchive(release.repo, "v2.0.0")
+        try FileManager.default.createDirectory(at: tree.appendingPathComponent(".git"), withIntermediateDirectories: true)
+        try Data("[core]\n".utf8).write(to: tree.appendingPathComponent(".git/config"))
+        let clean = try release.verifyDirectory(tree)
+        #expect(clean.status == 0, "\(clean.stdout)")
+        #expect(clean.stdout.contains("· root-git-skipped .git: the tree's own .git was skipped"))
+        try FileManager.default.createDirectory(at: tree.appendingPathComponent("src/.git"), withIntermediateDirectories: true)
+        try Data("int backdoor;\n".utf8).write(to: tree.appendingPathComponent("src/.git/evil.c"))
+        let nested = try release.verifyDirectory(tree)
+        #expect(nested.status == 1, "\(nested.stdout)")
+        #expect(nested.stdout.contains("✗ nested-git src/.git: a .git below the tree's root is not part of the release"))
+    }
+
+    @Test func gitInAnArtifactDirectoryIsUnlisted() throws {
+        let release = try SignedRelease()
+        let tree = try unpackArchive(release.repo, "v2.0.0")
+        try FileManager.default.createDirectory(at: release.artifacts.appendingPathComponent(".git"), withIntermediateDirectories: true)
+        try Data("x\n".utf8).write(to: release.artifacts.appendingPathComponent(".git/payload"))
+        let result = try release.verifyDirectory(tree)
+        #expect(result.status == 1, "\(result.stdout)")
+        #expect(result.stdout.contains("✗ unlisted .git: a .git entry in the artifact directory"))
+    }
+
+    /// A reviewer's `git clone --recursive` verifies: the submodule's checkout is compared by the
+    /// commit its HEAD names, and a checkout at another commit fails.
+    @Test func aRecursiveCloneIsComparedByItsSubmoduleHead() throws {
+        let base = try temporaryDirectory()
+        let lib = base.appendingPathComponent("lib")
+        try FileManager.default.createDirectory(at: lib, withIntermediateDirectories: true)
+        try Data("int lib(void) { return 1; }\n".utf8).write(to: lib.appendingPathComponent("lib.c"))
+        try git(["init", "-q", "."], in: lib)
+        try git(["add", "-A"], in: lib)
+        try git(["commit", "-q", "-m", "lib"], in: lib)
+        let project = base.appendingPathComponent("project")
+        try FileManager.default.createDirectory(at: project, withIntermediateDirectories: true)
+        try Data("hello\n".utf8).write(to: project.appendingPathComponent("README"))
+        try git(["init", "-q", "."], in: project)
+        try git(["submodule", "add", "-q", lib.path, "vendor/lib"], in: project)
+        try git(["add", "-A"], in: project)
+        try git(["commit", "-q", "-m", "project"], in: project)
+        let key = base.appendingPathComponent("k").path
+        #expect(try glassbox("keygen", "--name", "vendor.example/k", "-o", key).status == 0)
+        let manifest = base.appendingPathComponent("m").path
+        #expect(try glassbox("manifest", "--repo", project.path, "--rev", "HEAD", "--origin", "vendor.example/p/1", "-o", manifest).status == 0)
+        #expect(try glassbox("sign", "--key", key + ".key", manifest).status == 0)
+        let trust = base.appendingPathComponent("trust").path
+        #expect(try glassbox("trust", "init", "--threshold", "1", "-o", trust, key + ".pub").status == 0)
+        let clone = base.appendingPathComponent("clone")
+        try git(["clone", "-q", "--recursive", project.path, clone.path], in: base)
+        let good = try verifyRelease(["--manifest", manifest, "--trust", trust, "--dir", clone.path])
+        #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
+        #expect(good.stdout.contains("· submodule-checkout vendor/lib: a checkout of the submodule, compared by the commit its HEAD names"))
+        #expect(good.stdout.contains("its 1 file are not checked by this manifest"))
+        // The submodule moved on in the review copy: the pin no longer matches.
+        try Data("int lib(void) { return 2; }\n".utf8).write(to: clone.appendingPathComponent("vendor/lib/lib.c"))
+        try git(["commit", "-q", "-am", "moved"], in: clone.appendingPathComponent("vendor/lib"))
+        let moved = try verifyRelease(["--manifest", manifest, "--trust", trust, "--dir", clone.path])
+        #expect(moved.status == 1, "\(moved.stdout)")
+        #expect(moved.stdout.contains("✗ submodule-moved vendor/lib"))
+    }
+}
