@@ -28,8 +28,8 @@ struct DiffCommand: ParsableCommand {
     @Flag(name: .long, help: "Show unified diffs of modified text files (git and directory sides).")
     var content = false
 
-    @Option(name: .long, help: "Cut each content diff after this many bytes.")
-    var maxBytes: Int = 65_536
+    @Option(name: .long, help: "With --content: cut each content diff after this many bytes (default 65536).")
+    var maxBytes: Int?
 
     @Flag(name: .long, help: "Print JSON (media type \(DiffReport.mediaType)).")
     var json = false
@@ -42,7 +42,11 @@ struct DiffCommand: ParsableCommand {
 
     func validate() throws {
         if requireTrusted && trust == nil { throw ValidationError("--require-trusted needs --trust") }
-        if maxBytes < 1 { throw ValidationError("--max-bytes must be at least 1") }
+        if let maxBytes {
+            guard content else { throw ValidationError("--max-bytes goes with --content") }
+            guard maxBytes >= 1 else { throw ValidationError("--max-bytes must be at least 1") }
+        }
+        if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
     }
 
     func run() throws {
@@ -136,6 +140,7 @@ struct DiffCommand: ParsableCommand {
 
     private func contentDiffs(_ changes: [Change], _ sides: [Side]) throws -> [[UInt8]: DiffReport.ContentItem] {
         var out: [[UInt8]: DiffReport.ContentItem] = [:]
+        let maxBytes = self.maxBytes ?? 65_536
         for change in changes where change.kind == .modified {
             guard let oldContent = try read(sides[0], change.path), let newContent = try read(sides[1], change.path) else {
                 out[change.path] = .init(note: "content not available: a manifest side has only hashes")

@@ -36,7 +36,9 @@ struct ScanCommand: ParsableCommand {
 
     func validate() throws {
         if (repo == nil) == (dir == nil) { throw ValidationError("give exactly one of --repo or --dir") }
+        if dir != nil && rev != nil { throw ValidationError("--rev goes with --repo, not --dir") }
         if json && sarif { throw ValidationError("choose --json or --sarif") }
+        if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         if ScanFinding.Severity(rawValue: failOn) == nil { throw ValidationError("--fail-on takes note, warning or error") }
     }
 

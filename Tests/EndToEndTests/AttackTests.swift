@@ -90,6 +90,16 @@ import Testing
         #expect(result.status == 64, "\(extra): \(result.stdout)\(result.stderr)")
     }
 
+    /// Other commands refuse options they would ignore.
+    @Test func otherCommandsRefuseIgnoredOptions() throws {
+        let dir = try temporaryDirectory()
+        for arguments in [["scan", "--dir", dir.path, "--rev", "HEAD"], ["diff", dir.path, dir.path, "--max-bytes", "5"],
+                          ["diff", dir.path, dir.path, "--workers", "0"], ["manifest", "--dir", dir.path, "--rev", "HEAD"]] {
+            let result = try run(productsDirectory.appendingPathComponent("glassbox").path, arguments)
+            #expect(result.status == 64, "\(arguments): \(result.stderr)")
+        }
+    }
+
     /// A name with CR and ANSI escapes, signed by an untrusted key, cannot paint VERIFIED on
     /// the terminal: every control character reaches it as a visible escape.
     @Test func hostileNamesCannotSpoofTheTerminal() throws {
