@@ -203,12 +203,11 @@ public enum ReleaseVerifier {
             let read = try DirectoryReader.readTree(root: path, submodulePaths: submodules, workers: request.workers,
                                                     progress: request.progress, inspect: inspect)
             entries = read.entries
+            // A directory holds no commit: the signed commit and tree cannot be compared, only
+            // every entry, and the report's "checked" line says so.
             checked.source = "directory \(path)"
+            if case .git = release.header.source { checked.source! += " (no commit to compare with the signed one)" }
             findings += gitFindings(read)
-            if case let .git(commit, tree, _, _) = release.header.source {
-                findings.append(Finding(.note, .integrity, .commitNotChecked,
-                                        "a directory holds no commit: the signed commit \(commit) and tree \(tree) were not compared, only every entry"))
-            }
         }
         checked.entriesFound = entries.count
 

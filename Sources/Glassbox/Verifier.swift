@@ -25,7 +25,6 @@ public struct Finding: Sendable, Equatable {
         case commitMismatch = "commit-mismatch"
         case treeMismatch = "tree-mismatch"
         case treeNotRead = "tree-not-read"
-        case commitNotChecked = "commit-not-checked"
         // source
         case modified, missing, extra, retargeted
         case kindChanged = "kind-changed"
