@@ -453,9 +453,11 @@ private func entryKind(_ mode: ArraySlice<UInt8>) -> EntryKind? {
     }
 }
 
-/// A path as it may be shown in a message: valid UTF-8 as it is, except that a backslash, a
-/// control character and every byte of invalid UTF-8 are escaped (`\\`, `\n`, `\x1b`), so a
-/// hostile name can neither end a line of the message nor drive the terminal.
+/// A path as a message shows it, in the manifest's escaped form (see Manifests/FORMAT.md; this
+/// layer cannot use the core's encoder): valid UTF-8 as it is, except that a backslash, a
+/// control character, a leading or trailing space and every byte of invalid UTF-8 are escaped
+/// (`\\`, `\n`, `\x1b`), so a hostile name can neither end a line of the message nor drive the
+/// terminal.
 func escapedPath(_ raw: [UInt8]) -> String {
     var out = ""
     var i = 0
@@ -475,6 +477,7 @@ func escapedPath(_ raw: [UInt8]) -> String {
         case 0x0A: out += "\\n"
         case 0x0D: out += "\\r"
         case 0x09: out += "\\t"
+        case 0x20 where i == 0 || i == raw.count - 1: out += "\\x20"
         case 0x20..<0x7F: out.unicodeScalars.append(Unicode.Scalar(byte))
         default: out += "\\x" + hexByte(byte)
         }
