@@ -48,7 +48,7 @@ struct PackFacts {
     init?(path: String) {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return nil }
-        defer { close(fd) }
+        defer { close(fd) }   // read-only: a failed close loses nothing
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size >= 12 + 20 else { return nil }
         var header = [UInt8](repeating: 0, count: 12)
@@ -178,10 +178,10 @@ private func preadFully(_ fd: Int32, _ buffer: inout [UInt8], at offset: off_t) 
 
 /// A regular file's bytes, read without following a symlink, when its size is at most `limit`;
 /// nil otherwise, or when it changes size while being read.
-func readRegularFile(_ path: String, limit: Int) -> [UInt8]? {
+private func readRegularFile(_ path: String, limit: Int) -> [UInt8]? {
     let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
     guard fd >= 0 else { return nil }
-    defer { close(fd) }
+    defer { close(fd) }   // read-only: a failed close loses nothing
     var st = stat()
     guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size >= 0, st.st_size <= limit else { return nil }
     var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
