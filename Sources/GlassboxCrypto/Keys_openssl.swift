@@ -38,6 +38,7 @@ private final class MemoryBIO {
         pointer = bio
     }
     init(_ bytes: [UInt8]) throws {
+        guard bytes.count <= Int32.max else { throw CryptoError(function: "BIO_new_mem_buf", message: "input too large") }
         guard let bio = bytes.withUnsafeBytes({ BIO_new_mem_buf($0.baseAddress, Int32($0.count)) }) else {
             throw CryptoError.fromQueue("BIO_new_mem_buf")
         }
@@ -115,6 +116,9 @@ public final class PrivateKey: @unchecked Sendable {
         let ok: Int32
         if let passphrase {
             var pass = passphrase.map { CChar(bitPattern: $0) }
+            guard pass.count <= Int32.max else {
+                throw CryptoError(function: "PEM_write_bio_PKCS8PrivateKey", message: "passphrase too long")
+            }
             ok = PEM_write_bio_PKCS8PrivateKey(bio.pointer, key.pointer, EVP_aes_256_cbc(), &pass, Int32(pass.count), nil, nil)
         } else {
             ok = PEM_write_bio_PKCS8PrivateKey(bio.pointer, key.pointer, nil, nil, 0, nil, nil)
@@ -129,7 +133,7 @@ public final class PrivateKey: @unchecked Sendable {
         case .ed25519:
             var raw = [UInt8](repeating: 0, count: 32)
             var length = 32
-            guard EVP_PKEY_get_raw_public_key(key.pointer, &raw, &length) == 1 else {
+            guard EVP_PKEY_get_raw_public_key(key.pointer, &raw, &length) == 1, length == 32 else {
                 throw CryptoError.fromQueue("EVP_PKEY_get_raw_public_key")
             }
             return try PublicKey.ed25519(raw: raw)
@@ -137,10 +141,11 @@ public final class PrivateKey: @unchecked Sendable {
             let length = i2d_PUBKEY(key.pointer, nil)
             guard length > 0 else { throw CryptoError.fromQueue("i2d_PUBKEY") }
             var der = [UInt8](repeating: 0, count: Int(length))
-            _ = der.withUnsafeMutableBufferPointer { buffer in
+            let written = der.withUnsafeMutableBufferPointer { buffer in
                 var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
                 return i2d_PUBKEY(key.pointer, &cursor)
             }
+            guard written == length else { throw CryptoError.fromQueue("i2d_PUBKEY") }
             return try PublicKey.spki(der: der)
         }
     }
@@ -227,10 +232,11 @@ public final class PublicKey: @unchecked Sendable {
         let length = i2d_ECDSA_SIG(sig, nil)
         guard length > 0 else { return false }
         var der = [UInt8](repeating: 0, count: Int(length))
-        _ = der.withUnsafeMutableBufferPointer { buffer in
+        let written = der.withUnsafeMutableBufferPointer { buffer in
             var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
             return i2d_ECDSA_SIG(sig, &cursor)
         }
+        guard written == length else { ERR_clear_error(); return false }
         return verify(signature: der, message: message)
     }
 }

@@ -61,7 +61,7 @@ public enum SHA256 {
                 let ok = EVP_Digest(input.baseAddress, input.count,
                                     output.baseAddress!.assumingMemoryBound(to: UInt8.self), nil,
                                     DigestKind.sha256.algorithm, nil)
-                precondition(ok == 1, "EVP_Digest failed: \(CryptoError.fromQueue("EVP_Digest"))")
+                requireOpenSSL(ok, "EVP_Digest")
             }
         }
         return out
@@ -83,12 +83,15 @@ public final class DigestHasher {
     private var finished = false
 
     /// Starts a new digest.
+    ///
+    /// A failing OpenSSL digest call stops the process with a message naming the call: a digest
+    /// must never silently be left as zeros, and these calls fail only when OpenSSL itself is
+    /// broken (no memory, a missing provider), never because of the bytes hashed.
     public init(_ kind: DigestKind = .sha256) {
         guard let ctx = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new: out of memory") }
         context = ctx
         self.kind = kind
-        precondition(EVP_DigestInit_ex(context, kind.algorithm, nil) == 1,
-                     "EVP_DigestInit_ex: \(CryptoError.fromQueue("EVP_DigestInit_ex"))")
+        requireOpenSSL(EVP_DigestInit_ex(context, kind.algorithm, nil), "EVP_DigestInit_ex")
     }
 
     deinit { EVP_MD_CTX_free(context) }
@@ -97,14 +100,14 @@ public final class DigestHasher {
     public func update(_ bytes: some ContiguousBytes) {
         precondition(!finished, "DigestHasher used after finish()")
         bytes.withUnsafeBytes { input in
-            _ = EVP_DigestUpdate(context, input.baseAddress, input.count)
+            requireOpenSSL(EVP_DigestUpdate(context, input.baseAddress, input.count), "EVP_DigestUpdate")
         }
     }
 
     /// Adds `count` bytes starting at `pointer`.
     public func update(_ pointer: UnsafeRawPointer, count: Int) {
         precondition(!finished, "DigestHasher used after finish()")
-        _ = EVP_DigestUpdate(context, pointer, count)
+        requireOpenSSL(EVP_DigestUpdate(context, pointer, count), "EVP_DigestUpdate")
     }
 
     /// Returns the digest. The hasher cannot be used afterwards.
@@ -114,10 +117,20 @@ public final class DigestHasher {
         var out = [UInt8](repeating: 0, count: kind.byteCount)
         var length: UInt32 = 0
         out.withUnsafeMutableBytes { output in
-            _ = EVP_DigestFinal_ex(context, output.baseAddress!.assumingMemoryBound(to: UInt8.self), &length)
+            requireOpenSSL(EVP_DigestFinal_ex(context, output.baseAddress!.assumingMemoryBound(to: UInt8.self), &length),
+                           "EVP_DigestFinal_ex")
         }
+        requireOpenSSL(length == kind.byteCount ? 1 : 0, "EVP_DigestFinal_ex")
         return out
     }
+}
+
+/// Stops the process unless an OpenSSL call returned 1 (success), naming the call and OpenSSL's
+/// own error queue. Used where a failure would otherwise leave a wrong result (a zeroed digest)
+/// and no caller could do anything better than stop.
+/// - Precondition: `status == 1`.
+func requireOpenSSL(_ status: Int32, _ function: StaticString) {
+    if status != 1 { fatalError("\(function) failed: \(CryptoError.fromQueue("\(function)").message)") }
 }
 
 /// Compares two byte strings in time that depends only on their lengths.

@@ -14,7 +14,7 @@ public struct ContentDiff: Sendable, Equatable {
     /// Diffs `old` against `new`, naming them `oldPath` and `newPath` in the header.
     /// - Throws: `GitError` if libgit2 fails.
     public static func between(old: [UInt8], new: [UInt8], oldPath: [UInt8], newPath: [UInt8]) throws -> ContentDiff {
-        _ = LibGit2.initialised
+        try LibGit2.ready()
         var patch: OpaquePointer?
         let oldName = oldPath.map { CChar(bitPattern: $0) } + [0]
         let newName = newPath.map { CChar(bitPattern: $0) } + [0]
@@ -23,13 +23,16 @@ public struct ContentDiff: Sendable, Equatable {
                 git_patch_from_buffers(&patch, o.baseAddress, o.count, oldName, n.baseAddress, n.count, newName, nil)
             }
         }
-        guard status == 0, let patch else { throw GitError("git_patch_from_buffers", "diff of '\(String(decoding: newPath, as: UTF8.self))'") }
+        let what = "diff of '\(messagePath(newPath))'"
+        guard status == 0, let patch else { throw GitError("git_patch_from_buffers", what) }
         defer { git_patch_free(patch) }
-        let flags = git_patch_get_delta(patch)!.pointee.flags
+        guard let flags = git_patch_get_delta(patch)?.pointee.flags else {
+            throw GitError("git_patch_get_delta", what, message: "the patch has no delta")
+        }
         if flags & GIT_DIFF_FLAG_BINARY.rawValue != 0 { return ContentDiff(isBinary: true, text: []) }
         var buffer = git_buf()
         defer { git_buf_dispose(&buffer) }
-        guard git_patch_to_buf(&buffer, patch) == 0 else { throw GitError("git_patch_to_buf", "diff of '\(String(decoding: newPath, as: UTF8.self))'") }
+        guard git_patch_to_buf(&buffer, patch) == 0 else { throw GitError("git_patch_to_buf", what) }
         let text = buffer.ptr.map { ptr in
             ptr.withMemoryRebound(to: UInt8.self, capacity: buffer.size) { Array(UnsafeBufferPointer(start: $0, count: buffer.size)) }
         } ?? []
@@ -54,12 +57,15 @@ extension GitReader {
         defer { git_tree_free(tree) }
         var entry: OpaquePointer?
         let cPath = path.map { CChar(bitPattern: $0) } + [0]
-        let shown = String(decoding: path, as: UTF8.self)
+        let shown = messagePath(path)
         guard git_tree_entry_bypath(&entry, tree, cPath) == 0, let entry else {
             throw GitError("git_tree_entry_bypath", "'\(shown)' at \(commit)")
         }
         defer { git_tree_entry_free(entry) }
-        let object = try GitObjectDatabase(repo).readVerified(git_tree_entry_id(entry)!.pointee, GIT_OBJECT_BLOB, what: "'\(shown)' at \(commit)")
+        guard let blobId = git_tree_entry_id(entry)?.pointee else {
+            throw GitError("git_tree_entry_id", "'\(shown)' at \(commit)", message: "the entry has no object id")
+        }
+        let object = try GitObjectDatabase(repo).readVerified(blobId, GIT_OBJECT_BLOB, what: "'\(shown)' at \(commit)")
         guard object.size > 0, let data = object.data else { return [] }
         return Array(UnsafeRawBufferPointer(start: data, count: object.size))
     }

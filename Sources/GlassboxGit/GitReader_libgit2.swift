@@ -38,14 +38,26 @@ public struct GitError: Error, CustomStringConvertible, Sendable {
 /// detection adds nothing for us: the manifest binds each file by SHA-256 of the bytes read.
 /// Pack windows are capped so memory does not grow with the size of the pack.
 enum LibGit2 {
-    static let initialised: Int32 = {
-        let status = git_libgit2_init()
-        _ = glassbox_git_set_strict_hash_verification(0)
-        _ = glassbox_git_set_mwindow_size(16 << 20)
-        _ = glassbox_git_set_mwindow_mapped_limit(64 << 20)
-        _ = glassbox_git_set_caching(0)
-        return status
+    /// Why libgit2 could not be set up, or nil when it is ready.
+    private static let failure: GitError? = {
+        guard git_libgit2_init() > 0 else { return GitError("git_libgit2_init", "starting libgit2") }
+        let options: [(String, () -> Int32)] = [
+            ("GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION", { glassbox_git_set_strict_hash_verification(0) }),
+            ("GIT_OPT_SET_MWINDOW_SIZE", { glassbox_git_set_mwindow_size(16 << 20) }),
+            ("GIT_OPT_SET_MWINDOW_MAPPED_LIMIT", { glassbox_git_set_mwindow_mapped_limit(64 << 20) }),
+            ("GIT_OPT_ENABLE_CACHING", { glassbox_git_set_caching(0) }),
+        ]
+        for (name, set) in options where set() != 0 {
+            return GitError("git_libgit2_opts", "setting \(name)")
+        }
+        return nil
     }()
+
+    /// Initialises libgit2 once per process.
+    /// - Throws: `GitError` naming the call that failed.
+    static func ready() throws {
+        if let failure { throw failure }
+    }
 }
 
 /// One owner for one `git_repository`; freed exactly once.
@@ -54,7 +66,7 @@ final class GitRepositoryHandle {
     let path: String
 
     init(path: String) throws {
-        _ = LibGit2.initialised
+        try LibGit2.ready()
         var repo: OpaquePointer?
         let flags = GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue
         guard git_repository_open_ext(&repo, path, flags, nil) == 0, let repo else {
@@ -97,15 +109,17 @@ final class GitObject {
 extension GitObjectDatabase {
     /// Reads an object and checks that its content hashes to its id, as git computes it:
     /// SHA-1("TYPE SIZE\0" ‖ content). `sha256` also receives the content, for blobs.
-    func readVerified(_ oid: git_oid, _ type: git_object_t, what: String, sha256: DigestHasher? = nil) throws -> GitObject {
+    /// `what` names the object in an error; it is only built when there is one.
+    func readVerified(_ oid: git_oid, _ type: git_object_t, what: @autoclosure () -> String,
+                      sha256: DigestHasher? = nil) throws -> GitObject {
         var id = oid
         var raw: OpaquePointer?
         guard git_odb_read(&raw, pointer, &id) == 0, let raw else {
-            throw GitError("git_odb_read", "\(what) (object \(hex(oid)))")
+            throw GitError("git_odb_read", "\(what()) (object \(hex(oid)))")
         }
         let object = GitObject(takingOwnershipOf: raw)
         guard git_odb_object_type(raw) == type else {
-            throw GitError("git_odb_object_type", "\(what) (object \(hex(oid)))", message: "the object is not a \(typeName(type))")
+            throw GitError("git_odb_object_type", "\(what()) (object \(hex(oid)))", message: "the object is not a \(typeName(type))")
         }
         let sha1 = DigestHasher(.sha1)
         sha1.update(Array("\(typeName(type)) \(object.size)\0".utf8))
@@ -115,7 +129,7 @@ extension GitObjectDatabase {
         }
         let expected = rawBytes(oid)
         guard sha1.finish() == expected else {
-            throw GitError("git_odb_read", "\(what) (object \(hex(oid)))",
+            throw GitError("git_odb_read", "\(what()) (object \(hex(oid)))",
                            message: "object hash mismatch: the object store is corrupt or was tampered with")
         }
         return object
@@ -189,8 +203,9 @@ private struct PendingBlob: Sendable {
 public enum GitReader {
     /// Reads every path of `revision`'s tree and hashes every blob, on `workers` threads
     /// that each open their own repository handle.
-    /// - Throws: `GitError` for an unknown revision, a missing or corrupt object, or a tree
-    ///   with an invalid or duplicate name (`..`, `.git`, names containing `/`).
+    /// - Throws: `GitError` for an unknown revision, a missing or corrupt object, a tree
+    ///   with an invalid or duplicate name (`..`, `.git`, names containing `/`), or a tree
+    ///   past `TreeLimits`.
     ///   `inspect`, when given, sees every path's content in the same pass (see `ContentVisit`),
     ///   from worker threads.
     public static func read(repositoryPath: String, revision: String,
@@ -236,7 +251,7 @@ public enum GitReader {
                 inspect(ContentVisit(path: item.path, kind: .submodule, size: 0, isPresent: present))?.finish()
                 return TreeEntry(path: item.path, kind: .submodule, size: 0, digest: [])
             }
-            let object = try odb.readVerified(oid, GIT_OBJECT_BLOB, what: "blob for '\(String(decoding: item.path, as: UTF8.self))'")
+            let object = try odb.readVerified(oid, GIT_OBJECT_BLOB, what: "blob for '\(messagePath(item.path))'")
             deliver(object, item, to: inspect)
             return TreeEntry(path: item.path, kind: item.kind, size: UInt64(object.size), digest: [])
         }
@@ -247,20 +262,18 @@ public enum GitReader {
     private static func plan(_ repositoryPath: String, _ revision: String) throws -> (GitRevision, [PendingBlob], [Int]) {
         let repo = try GitRepositoryHandle(path: repositoryPath)
         let resolved = try resolve(repo, revision)
-        var pending: [PendingBlob] = []
-        var treeOid = git_oid()
-        guard git_oid_fromstr(&treeOid, resolved.tree) == 0 else {
-            throw GitError("git_oid_fromstr", "tree \(resolved.tree)")
-        }
-        try listTree(GitObjectDatabase(repo), treeOid, prefix: [], into: &pending)
+        var pending = try listTree(GitObjectDatabase(repo), root: resolved.treeOid)
         pending.sort { $0.path.lexicographicallyPrecedes($1.path) }
         // Read in pack order (see PackOrder); results still land in path order.
-        let packs = PackOrder(objectsDirectory: String(cString: git_repository_path(repo.pointer)) + "objects")
+        guard let gitDirectory = git_repository_path(repo.pointer) else {
+            throw GitError("git_repository_path", repositoryPath)
+        }
+        let packs = PackOrder(objectsDirectory: String(cString: gitDirectory) + "objects")
         let keys = pending.map { packs.key($0.oid) }
-        return (resolved, pending, pending.indices.sorted { keys[$0] < keys[$1] })
+        return (resolved.revision, pending, pending.indices.sorted { keys[$0] < keys[$1] })
     }
 
-    private static func resolve(_ repo: GitRepositoryHandle, _ revision: String) throws -> GitRevision {
+    private static func resolve(_ repo: GitRepositoryHandle, _ revision: String) throws -> (revision: GitRevision, treeOid: git_oid) {
         var object: OpaquePointer?
         var reference: OpaquePointer?
         guard git_revparse_ext(&object, &reference, repo.pointer, revision) == 0, let object else {
@@ -272,13 +285,15 @@ public enum GitReader {
         }
         var tagName: [UInt8]?
         var tagObject: String?
+        var tagId: git_oid?
         if let reference, let name = git_reference_name(reference) {
             let full = cBytes(name)
             let prefix = Array("refs/tags/".utf8)
             if full.starts(with: prefix) { tagName = Array(full.dropFirst(prefix.count)) }
         }
-        if git_object_type(object) == GIT_OBJECT_TAG {
-            tagObject = hex(git_object_id(object).pointee)
+        if git_object_type(object) == GIT_OBJECT_TAG, let id = git_object_id(object)?.pointee {
+            tagId = id
+            tagObject = hex(id)
             if tagName == nil, let name = git_tag_name(object) { tagName = cBytes(name) }
         }
         var commit: OpaquePointer?
@@ -286,14 +301,14 @@ public enum GitReader {
             throw GitError("git_object_peel", "revision '\(revision)' does not name a commit")
         }
         defer { git_object_free(commit) }
+        guard let commitId = git_object_id(commit)?.pointee, let treeId = git_commit_tree_id(commit)?.pointee else {
+            throw GitError("git_commit_tree_id", "revision '\(revision)'", message: "the commit has no tree id")
+        }
         let odb = try GitObjectDatabase(repo)
-        _ = try odb.readVerified(git_object_id(commit).pointee, GIT_OBJECT_COMMIT, what: "commit of '\(revision)'")
-        if let tagObject {
-            var tagId = git_oid()
-            _ = git_oid_fromstr(&tagId, tagObject)
+        _ = try odb.readVerified(commitId, GIT_OBJECT_COMMIT, what: "commit of '\(revision)'")
+        if let tagId {
             _ = try odb.readVerified(tagId, GIT_OBJECT_TAG, what: "tag of '\(revision)'")
         }
-        let treeId = git_commit_tree_id(commit)!.pointee
         // The directory's own name: the work tree's, or the bare repository's without ".git".
         let directory = git_repository_workdir(repo.pointer) ?? git_repository_path(repo.pointer)
         var name = directory.map { String(decoding: cBytes($0), as: UTF8.self) } ?? repo.path
@@ -302,50 +317,67 @@ public enum GitReader {
         name = String(name.split(separator: "/").last ?? Substring(name))
         if name.hasSuffix(".git") && name.count > 4 { name.removeLast(4) }
         if name.isEmpty || name == "/" { name = "release" }
-        return GitRevision(commit: hex(git_object_id(commit).pointee), tree: hex(treeId),
-                           tagName: tagName, tagObject: tagObject, repositoryName: name)
+        let resolved = GitRevision(commit: hex(commitId), tree: hex(treeId),
+                                   tagName: tagName, tagObject: tagObject, repositoryName: name)
+        return (resolved, treeId)
     }
 
     /// Walks a tree from its verified raw bytes: entries are `MODE SP NAME NUL ID(20)`. Parsing
     /// them here avoids inflating every tree twice (once to verify, once for libgit2's parser).
-    private static func listTree(_ odb: GitObjectDatabase, _ oid: git_oid, prefix: [UInt8],
-                                 into pending: inout [PendingBlob]) throws {
-        let where_ = prefix.isEmpty ? "the root tree" : "tree '\(String(decoding: prefix, as: UTF8.self))'"
-        let object = try odb.readVerified(oid, GIT_OBJECT_TREE, what: where_)
-        let bytes = object.data.map { Array(UnsafeRawBufferPointer(start: $0, count: object.size)) } ?? []
-        var seen = Set<[UInt8]>()
-        var i = 0
-        while i < bytes.count {
-            guard let space = bytes[i...].firstIndex(of: 0x20), let nul = bytes[space...].firstIndex(of: 0),
-                  nul + 21 <= bytes.count else {
-                throw GitError("git_odb_read", "\(where_) (\(hex(oid)))", message: "malformed tree object")
-            }
-            let mode = String(decoding: bytes[i..<space], as: UTF8.self)
-            let name = Array(bytes[(space + 1)..<nul])
-            let entryOid = Array(bytes[(nul + 1)..<(nul + 21)])
-            i = nul + 21
-            let path = prefix.isEmpty ? name : prefix + [UInt8(ascii: "/")] + name
-            let shown = String(decoding: path, as: UTF8.self)
-            if let problem = invalidNameReason(name) {
-                throw GitError("git_tree_entry_name", "\(where_)", message: "malformed entry name '\(shown)': \(problem)")
-            }
-            guard seen.insert(name).inserted else {
-                throw GitError("git_tree_entry_name", "\(where_)", message: "duplicate entry name '\(shown)'")
-            }
-            switch mode {
-            case "40000":
-                var child = git_oid()
-                withUnsafeMutableBytes(of: &child.id) { $0.copyBytes(from: entryOid) }
-                try listTree(odb, child, prefix: path, into: &pending)
-            // 100664 is a mode very old git wrote for plain files; git reads it as 100644.
-            case "100644", "100664": pending.append(PendingBlob(path: path, kind: .file, oid: entryOid))
-            case "100755": pending.append(PendingBlob(path: path, kind: .exec, oid: entryOid))
-            case "120000": pending.append(PendingBlob(path: path, kind: .link, oid: entryOid))
-            case "160000": pending.append(PendingBlob(path: path, kind: .submodule, oid: entryOid))
-            default:
-                throw GitError("git_tree_entry_filemode", "\(where_)", message: "entry '\(shown)' has unknown mode \(mode)")
+    /// The walk keeps its own stack of trees still to read, so no tree shape can exhaust the
+    /// thread's stack, and refuses trees past `TreeLimits`.
+    private static func listTree(_ odb: GitObjectDatabase, root: git_oid) throws -> [PendingBlob] {
+        var pending: [PendingBlob] = []
+        var trees: [(oid: git_oid, path: [UInt8], depth: Int)] = [(root, [], 0)]
+        var entryCount = 0
+        var pathBytes = 0
+        while let tree = trees.popLast() {
+            let what = { tree.path.isEmpty ? "the root tree" : "tree '\(messagePath(tree.path))'" }
+            let object = try odb.readVerified(tree.oid, GIT_OBJECT_TREE, what: what())
+            let bytes = object.bytes
+            var seen = Set<ArraySlice<UInt8>>()
+            var i = 0
+            while i < bytes.count {
+                guard let space = bytes[i...].firstIndex(of: 0x20), let nul = bytes[space...].firstIndex(of: 0),
+                      nul + 21 <= bytes.count else {
+                    throw GitError("git_odb_read", "\(what()) (\(hex(tree.oid)))", message: "malformed tree object")
+                }
+                let mode = bytes[i..<space]
+                let name = bytes[(space + 1)..<nul]
+                let entryOid = Array(bytes[(nul + 1)..<(nul + 21)])
+                i = nul + 21
+                let path = tree.path.isEmpty ? Array(name) : tree.path + [UInt8(ascii: "/")] + name
+                if let problem = invalidNameReason(name) {
+                    throw GitError("git_tree_entry_name", what(), message: "malformed entry name '\(messagePath(path))': \(problem)")
+                }
+                guard seen.insert(name).inserted else {
+                    throw GitError("git_tree_entry_name", what(), message: "duplicate entry name '\(messagePath(path))'")
+                }
+                entryCount += 1
+                pathBytes += path.count
+                if entryCount > TreeLimits.entries || path.count > TreeLimits.pathBytes || pathBytes > TreeLimits.totalPathBytes {
+                    throw GitError("git_tree_entry_name", what(), message: "'\(messagePath(path))' is past the limits "
+                                   + "of \(TreeLimits.entries) paths, \(TreeLimits.pathBytes) bytes per path and "
+                                   + "\(TreeLimits.totalPathBytes) bytes of paths in all")
+                }
+                if mode.elementsEqual(treeMode) {
+                    guard tree.depth + 1 < TreeLimits.depth else {
+                        throw GitError("git_tree_entry_name", what(), message: "tree '\(messagePath(path))' is "
+                                       + "\(tree.depth + 1) levels deep; paths have at most \(TreeLimits.depth) levels")
+                    }
+                    var child = git_oid()
+                    withUnsafeMutableBytes(of: &child.id) { $0.copyBytes(from: entryOid) }
+                    trees.append((child, path, tree.depth + 1))
+                    continue
+                }
+                guard let kind = entryKind(mode) else {
+                    throw GitError("git_tree_entry_filemode", what(),
+                                   message: "entry '\(messagePath(path))' has unknown mode \(escapedPath(Array(mode)))")
+                }
+                pending.append(PendingBlob(path: path, kind: kind, oid: entryOid))
             }
         }
+        return pending
     }
 
     private static func hashBlob(_ odb: GitObjectDatabase, _ item: PendingBlob,
@@ -353,7 +385,7 @@ public enum GitReader {
         var oid = git_oid()
         withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: item.oid) }
         let sha256 = DigestHasher(.sha256)
-        let object = try odb.readVerified(oid, GIT_OBJECT_BLOB, what: "blob for '\(String(decoding: item.path, as: UTF8.self))'",
+        let object = try odb.readVerified(oid, GIT_OBJECT_BLOB, what: "blob for '\(messagePath(item.path))'",
                                           sha256: sha256)
         if let inspect { deliver(object, item, to: inspect) }
         return TreeEntry(path: item.path, kind: item.kind, size: UInt64(object.size), digest: sha256.finish())
@@ -391,3 +423,71 @@ public func invalidNameReason(_ name: ArraySlice<UInt8>) -> String? {
 private let dot: [UInt8] = [0x2E]
 private let dotDot: [UInt8] = [0x2E, 0x2E]
 private let dotGit = Array(".git".utf8)
+
+/// Limits on the shape of a tree, far above any real release (a million files, paths of a
+/// hundred bytes). A few kilobytes of trees can name billions of paths by sharing subtrees, or
+/// nest deeper than any checkout could hold; such a tree is refused, naming the path where a
+/// limit was passed, before memory or the stack runs out.
+public enum TreeLimits {
+    /// Levels in a path (`a/b/c` has 3); git's own `core.maxTreeDepth` is of the same order.
+    public static let depth = 4096
+    /// Paths, directories included.
+    public static let entries = 1 << 22
+    /// Bytes in one path.
+    public static let pathBytes = 1 << 16
+    /// Bytes in all paths together: 64 bytes a path on average at the largest count.
+    public static let totalPathBytes = 1 << 28
+}
+
+private let treeMode = Array("40000".utf8)
+
+/// What a blob entry's mode makes it, or nil for a mode git does not write.
+private func entryKind(_ mode: ArraySlice<UInt8>) -> EntryKind? {
+    switch String(decoding: mode, as: UTF8.self) {
+    // 100664 is a mode very old git wrote for plain files; git reads it as 100644.
+    case "100644", "100664": .file
+    case "100755": .exec
+    case "120000": .link
+    case "160000": .submodule
+    default: nil
+    }
+}
+
+/// A path as a message shows it, in the manifest's escaped form (see Manifests/FORMAT.md; this
+/// layer cannot use the core's encoder): valid UTF-8 as it is, except that a backslash, a
+/// control character, a leading or trailing space and every byte of invalid UTF-8 are escaped
+/// (`\\`, `\n`, `\x1b`), so a hostile name can neither end a line of the message nor drive the
+/// terminal.
+func escapedPath(_ raw: [UInt8]) -> String {
+    var out = ""
+    var i = 0
+    while i < raw.count {
+        let byte = raw[i]
+        if byte >= 0x80 {
+            let length = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : 2
+            if i + length <= raw.count, let text = String(validating: raw[i..<(i + length)], as: UTF8.self),
+               let scalar = text.unicodeScalars.first, !(0x80...0x9F).contains(scalar.value) {
+                out += text
+                i += length
+                continue
+            }
+        }
+        switch byte {
+        case UInt8(ascii: "\\"): out += "\\\\"
+        case 0x0A: out += "\\n"
+        case 0x0D: out += "\\r"
+        case 0x09: out += "\\t"
+        case 0x20 where i == 0 || i == raw.count - 1: out += "\\x20"
+        case 0x20..<0x7F: out.unicodeScalars.append(Unicode.Scalar(byte))
+        default: out += "\\x" + hexByte(byte)
+        }
+        i += 1
+    }
+    return out
+}
+
+/// A path for a message: escaped, and when long only its start and end.
+func messagePath(_ raw: [UInt8]) -> String {
+    let text = escapedPath(raw)
+    return text.count <= 240 ? text : "\(text.prefix(120))…\(text.suffix(120))"
+}

@@ -20,6 +20,8 @@ struct Result {
     var stdout: String
     var stderr: String
     var stdoutBytes: Data
+    /// The program was killed by a signal (`status` is then the signal's number).
+    var signalled = false
 }
 
 /// Runs a program the way a user would, with no standard input.
@@ -52,7 +54,8 @@ func run(_ program: String, _ arguments: [String], in directory: URL? = nil) thr
     process.waitUntilExit()
     while !reader.isFinished { usleep(1000) }
     return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                  stderr: String(decoding: errData, as: UTF8.self), stdoutBytes: outData)
+                  stderr: String(decoding: errData, as: UTF8.self), stdoutBytes: outData,
+                  signalled: process.terminationReason == .uncaughtSignal)
 }
 
 /// Runs `glassbox` with `arguments`.
