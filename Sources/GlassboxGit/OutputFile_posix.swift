@@ -26,7 +26,8 @@ public struct WriteError: Error, CustomStringConvertible, Sendable {
 ///
 /// - A regular file is replaced whole: a temporary file in the same directory, with the
 ///   target's mode (and owner, when run as root), is written, fsynced and renamed over it,
-///   so readers see the old file or the new one, never a mix.
+///   so readers see the old file or the new one, never a mix. A secret written over a file
+///   others could read (a key replaced with `--force`) loses those bits.
 /// - A symlink names the file the user chose: the link is followed and kept, and the file it
 ///   names is replaced as above.
 /// - Anything else that exists (a device such as /dev/null, a fifo) is written through, never
@@ -50,7 +51,10 @@ public enum OutputFile {
         switch info.st_mode & S_IFMT {
         case S_IFREG:
             let owner = geteuid() == 0 ? (info.st_uid, info.st_gid) : nil
-            try replace(target, shownAs: path, mode: info.st_mode & 0o7777, owner: owner, produce)
+            // A secret (a mode that gives others nothing, such as a key's 0600) never takes
+            // wider bits from the file it replaces.
+            let kept = mode & 0o077 == 0 ? info.st_mode & 0o7700 : info.st_mode & 0o7777
+            try replace(target, shownAs: path, mode: kept, owner: owner, produce)
         case S_IFDIR:
             throw WriteError(path, "is a directory")
         default:

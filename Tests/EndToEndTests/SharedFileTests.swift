@@ -258,6 +258,17 @@ private func temporaries(_ dir: URL) throws -> [String] {
         #expect(info.st_mode & 0o7777 == 0o600)
     }
 
+    /// A key written with `--force` over a file others could read is still 0600: a file's mode
+    /// is kept on replacement, but never widens a secret.
+    @Test func keygenOverAReadableFileKeepsTheKeyPrivate() throws {
+        let w = try Workspace()
+        #expect(FileManager.default.createFile(atPath: w.file("again.key"), contents: Data(), attributes: [.posixPermissions: 0o644]))
+        #expect(try glassbox("keygen", "--name", "again.example/k", "--force", "-o", w.file("again")).status == 0)
+        var info = stat()
+        #expect(lstat(w.file("again.key"), &info) == 0)
+        #expect(info.st_mode & 0o7777 == 0o600)
+    }
+
     // MARK: -o onto things that are not regular files
 
     /// `-o` onto a character device writes through it and leaves it a device. The device is a
