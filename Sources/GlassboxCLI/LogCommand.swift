@@ -25,7 +25,7 @@ struct LogCommand: ParsableCommand {
                 let signer = try loadSigner(keyPath: key, name: nil, passphraseFile: nil)
                 try FileManager.default.createDirectory(atPath: store.configDirectory, withIntermediateDirectories: true)
                 let keyPath = URL(fileURLWithPath: key).standardizedFileURL.path
-                try writeOutput(Array("origin \(origin)\nkey \(keyPath)\nvkey \(signer.verifier)\n".utf8), to: store.configPath)
+                try store.writeDurably(Array("origin \(origin)\nkey \(keyPath)\nvkey \(signer.verifier)\n".utf8), to: ".glassbox/config")
                 try store.locked {
                     try store.sign(Checkpoint(origin: origin, size: 0, root: Merkle.emptyRoot), signer: signer,
                                    record: try store.signedCheckpoints() ?? SignedCheckpoints(parsing: []))
@@ -252,10 +252,14 @@ struct LogStore {
         return problems
     }
 
-    /// The record of signed checkpoints, or nil for a log made before it was kept.
+    /// The record of signed checkpoints, or nil for a log made before it was kept (or one
+    /// whose first record line a crash cut short).
     func signedCheckpoints() throws -> SignedCheckpoints? {
         guard FileManager.default.fileExists(atPath: recordPath) else { return nil }
-        do { return try SignedCheckpoints(parsing: try readFile(recordPath)) } catch let error as FormatError {
+        do {
+            let record = try SignedCheckpoints(parsing: try readFile(recordPath))
+            return record.records.isEmpty ? nil : record
+        } catch let error as FormatError {
             throw UserError("\(recordPath):\(error.line ?? 0): \(error.message)",
                             hint: "the log keeps there every checkpoint it signed; restore it from a backup")
         }
@@ -326,7 +330,9 @@ struct LogStore {
         let full = path(relative)
         let directory = URL(fileURLWithPath: full).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try writeOutput(bytes, to: full)
+        // These files belong to the log: whatever is at the path is replaced, a symlink is
+        // never followed.
+        try OutputFile.replace(full) { sink in try sink(bytes) }
     }
 
     /// Runs `body` holding an exclusive lock on the log, so appends from several processes queue.

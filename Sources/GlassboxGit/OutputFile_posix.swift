@@ -45,7 +45,7 @@ public enum OutputFile {
         var info = stat()
         guard lstat(target, &info) == 0 else {
             guard Glibc.errno == ENOENT else { throw WriteError.errno(path, "cannot look at \(target)") }
-            try replace(target, shownAs: path, mode: mode_t(mode), owner: nil, produce)
+            try writeAndRename(target, shownAs: path, mode: mode_t(mode), owner: nil, produce)
             return
         }
         switch info.st_mode & S_IFMT {
@@ -54,12 +54,21 @@ public enum OutputFile {
             // A secret (a mode that gives others nothing, such as a key's 0600) never takes
             // wider bits from the file it replaces.
             let kept = mode & 0o077 == 0 ? info.st_mode & 0o7700 : info.st_mode & 0o7777
-            try replace(target, shownAs: path, mode: kept, owner: owner, produce)
+            try writeAndRename(target, shownAs: path, mode: kept, owner: owner, produce)
         case S_IFDIR:
             throw WriteError(path, "is a directory")
         default:
             try writeThrough(target, shownAs: path, produce)
         }
+    }
+
+    /// Replaces whatever is at `path` (a symlink or a fifo too, never followed or written
+    /// through) with a new file of `mode`, through a temporary file: for files this program
+    /// owns, such as a log's tiles, where a planted symlink must not redirect the write.
+    /// - Throws: as `write`.
+    public static func replace(_ path: String, mode: UInt32 = 0o644,
+                               _ produce: (_ sink: ([UInt8]) throws -> Void) throws -> Void) throws {
+        try writeAndRename(path, shownAs: path, mode: mode_t(mode), owner: nil, produce)
     }
 
     /// The file `path` names once symlinks at its last component are followed (at most 40),
@@ -106,7 +115,7 @@ public enum OutputFile {
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
-    private static func replace(_ target: String, shownAs path: String, mode: mode_t, owner: (uid_t, gid_t)?,
+    private static func writeAndRename(_ target: String, shownAs path: String, mode: mode_t, owner: (uid_t, gid_t)?,
                                 _ produce: (_ sink: ([UInt8]) throws -> Void) throws -> Void) throws {
         let directory = directory(of: target)
         let name = target.lastIndex(of: "/").map { String(target[target.index(after: $0)...]) } ?? target

@@ -173,6 +173,21 @@ private func temporaries(_ dir: URL) throws -> [String] {
         #expect(after.last?.hasPrefix("published 3 ") == true)
     }
 
+    /// A symlink planted in the log where an append will write a tile is replaced, not
+    /// followed: the file it points at is untouched.
+    @Test func logAddDoesNotFollowASymlinkPlantedInTheLog() throws {
+        let w = try Workspace()
+        let log = try w.log("log", ["1.0"])
+        let victim = w.file("victim")
+        try Data("keep me\n".utf8).write(to: URL(fileURLWithPath: victim))
+        try FileManager.default.createDirectory(atPath: log + "/tile/entries/000.p", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: log + "/tile/entries/000.p/2", withDestinationPath: victim)
+        #expect(try glassbox("log", "add", log, try w.signed("1.1")).status == 0)
+        #expect(bytes(victim) == Data("keep me\n".utf8))
+        #expect(fileType(log + "/tile/entries/000.p/2") == S_IFREG)
+        #expect(try glassbox("log", "verify", log).status == 0)
+    }
+
     // MARK: witness state
 
     /// Two cosign runs at once, on the two sides of a fork (same size, different roots): the
