@@ -82,7 +82,9 @@ public enum OutputFile {
             var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
             let count = readlink(current, &buffer, buffer.count - 1)
             guard count > 0 else { throw WriteError.errno(path, "cannot read the symlink \(current)") }
-            let target = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            guard let target = String(validating: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) else {
+                throw WriteError(path, "the symlink \(current) names a path that is not UTF-8")
+            }
             current = target.hasPrefix("/") ? target : directory(of: current) + "/" + target
         }
         throw WriteError(path, "too many levels of symlinks")
@@ -123,15 +125,16 @@ public enum OutputFile {
         let stem = name.utf8.count <= 200 ? name : "glassbox"
         var temporary = ""
         var fd: Int32 = -1
-        for _ in 0..<16 {
+        for attempt in 0..<16 {
             temporary = directory + "/." + stem + ".tmp-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
             TemporaryFiles.register(temporary)
             fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
             if fd >= 0 { break }
+            let code = Glibc.errno
+            let error = WriteError.errno(path, "cannot create a file in \(directory)")
             TemporaryFiles.unregister(temporary)
-            if Glibc.errno != EEXIST { break }
+            if code != EEXIST || attempt == 15 { throw error }
         }
-        guard fd >= 0 else { throw WriteError.errno(path, "cannot create a file in \(directory)") }
         var renamed = false
         defer {
             if fd >= 0 { close(fd) }
