@@ -328,6 +328,7 @@ private func temporaries(_ dir: URL) throws -> [String] {
     @Test func signStoppedMidWriteLeavesNoTemporaryFile() throws {
         let w = try Workspace()
         let tree = w.dir.appendingPathComponent("tree")
+        defer { try? FileManager.default.removeItem(at: w.dir) }
         for i in 0..<20_000 {
             let sub = tree.appendingPathComponent("d\(i % 100)")
             if i < 100 { try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true) }
