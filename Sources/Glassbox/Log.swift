@@ -116,6 +116,98 @@ public enum TileLog {
     }
 }
 
+/// A log's own record of every checkpoint it signed, kept so that it never signs a fork.
+///
+/// One line per step, appended and fsynced: `signed SIZE ROOT` before a checkpoint is
+/// published (so no signature leaves the log unrecorded), `published SIZE ROOT` once the
+/// checkpoint file holds it. A crash between the two leaves a signed, maybe unpublished
+/// checkpoint, which the next append publishes (the same tree again, never a different one);
+/// a checkpoint file older than the newest published one was rolled back, and is refused.
+public struct SignedCheckpoints: Sendable, Equatable {
+    public struct Record: Sendable, Equatable {
+        public var published: Bool
+        public var size: UInt64
+        public var root: [UInt8]
+
+        public init(published: Bool, size: UInt64, root: [UInt8]) {
+            self.published = published
+            self.size = size
+            self.root = root
+        }
+
+        /// The record's line, ending with LF.
+        public var line: [UInt8] { Array("\(published ? "published" : "signed") \(size) \(base64(root))\n".utf8) }
+    }
+
+    /// In file order; sizes never decrease, and one size has one root.
+    public private(set) var records: [Record]
+    /// The bytes up to the end of the last whole line: a crash mid-append may leave a torn
+    /// line after them, which was never fsynced and so never followed by a publication.
+    public private(set) var wholeLength: Int
+
+    /// - Throws: `FormatError` naming the line, for a malformed line, a size smaller than the
+    ///   one before, or two roots for one size (a fork in the record itself).
+    public init(parsing bytes: [UInt8]) throws {
+        records = []
+        wholeLength = (bytes.lastIndex(of: 0x0A) ?? -1) + 1
+        for (offset, line) in bytes[..<wholeLength].split(separator: 0x0A, omittingEmptySubsequences: false).dropLast().enumerated() {
+            let fields = line.split(separator: 0x20, omittingEmptySubsequences: false)
+            guard fields.count == 3, fields[0].elementsEqual("signed".utf8) || fields[0].elementsEqual("published".utf8),
+                  let size = parseDecimal(Array(fields[1])),
+                  let root = decodeBase64(String(decoding: fields[2], as: UTF8.self)), root.count == 32 else {
+                throw FormatError(line: offset + 1, "expected 'signed SIZE ROOT' or 'published SIZE ROOT'")
+            }
+            let record = Record(published: fields[0].elementsEqual("published".utf8), size: size, root: root)
+            if let last = records.last {
+                guard size >= last.size else { throw FormatError(line: offset + 1, "the size \(size) is smaller than the one before") }
+                guard size > last.size || constantTimeEquals(root, last.root) else {
+                    throw FormatError(line: offset + 1, "a second root for size \(size)")
+                }
+            }
+            records.append(record)
+        }
+    }
+
+    /// Where an append must start: the newest checkpoint signed, provided the checkpoint file
+    /// holds it or the newest published one before it. Returns why not otherwise.
+    public func start(from checkpoint: Checkpoint) -> Swift.Result<Record, Refusal> {
+        guard let newest = records.last else {
+            return .failure(Refusal("the record of signed checkpoints is empty"))
+        }
+        let recorded = records.last { $0.size == checkpoint.size }
+        if let recorded, !constantTimeEquals(recorded.root, checkpoint.root) {
+            return .failure(Refusal("the checkpoint file (\(checkpoint.summary)) is not the tree this log signed at that size (root \(base64(recorded.root)))"))
+        }
+        if let published = records.last(where: \.published), checkpoint.size < published.size {
+            return .failure(Refusal("the checkpoint file (size \(checkpoint.size)) is older than the newest checkpoint this log published (size \(published.size), root \(base64(published.root)))"))
+        }
+        guard recorded != nil else {
+            return .failure(Refusal("the checkpoint file (\(checkpoint.summary)) is not one this log signed; the newest it signed has size \(newest.size)"))
+        }
+        return .success(newest)
+    }
+
+    /// Why signing `checkpoint` now would fork the log, or nil: it must be larger than every
+    /// tree signed before, or the newest one again.
+    public func refusalToSign(_ checkpoint: Checkpoint) -> Refusal? {
+        guard let newest = records.last else { return nil }
+        if checkpoint.size == newest.size && constantTimeEquals(checkpoint.root, newest.root) { return nil }
+        if let same = records.last(where: { $0.size == checkpoint.size }) {
+            return Refusal("the log already signed size \(checkpoint.size) with root \(base64(same.root)); refusing to sign root \(base64(checkpoint.root))")
+        }
+        if checkpoint.size < newest.size {
+            return Refusal("the log already signed a larger tree (size \(newest.size)); refusing to sign size \(checkpoint.size)")
+        }
+        return nil
+    }
+
+    /// Why a log cannot go on as it is.
+    public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible {
+        public let description: String
+        init(_ description: String) { self.description = description }
+    }
+}
+
 /// A proof that a log of `oldSize` is a prefix of the log of `newSize` (RFC 6962), as text:
 /// `glassbox-consistency-proof v1`, `old N`, `new M`, then one base64 hash a line.
 public struct ConsistencyProof: Sendable, Equatable {

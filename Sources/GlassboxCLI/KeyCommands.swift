@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Glassbox
 import GlassboxCrypto
+import GlassboxGit
 
 /// `glassbox keygen`: a new signing key and its C2SP verifier key.
 struct KeygenCommand: ParsableCommand {
@@ -92,23 +93,29 @@ struct SignCommand: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            var manifest = try loadManifest(file)
-            do { try manifest.checkConsistency() } catch let error as FormatError {
-                throw UserError("\(file):\(error.line ?? 0): \(error.message)", hint: "refusing to sign a manifest whose entries do not match its root")
-            }
             let signer = try loadSigner(keyPath: key, name: name, passphraseFile: passphraseFile)
-            let existing = manifest.signatureLines.compactMap { try? NoteSignature(line: $0) }
-            if existing.contains(where: { $0.name == signer.verifier.name && $0.keyID == signer.verifier.keyID }) {
-                printError("glassbox: \(file) is already signed by \(signer.verifier.name); unchanged\n")
+            // Signers may run at once: each takes the lock, reads the manifest as it is now,
+            // adds its line and replaces the file, so no signature is lost. A symlink names the
+            // file to sign; the lock sits beside that file.
+            let target = try OutputFile.resolve(file)
+            return try FileLock.holding(target + ".lock") {
+                var manifest = try loadManifest(target)
+                do { try manifest.checkConsistency() } catch let error as FormatError {
+                    throw UserError("\(file):\(error.line ?? 0): \(error.message)", hint: "refusing to sign a manifest whose entries do not match its root")
+                }
+                let existing = manifest.signatureLines.compactMap { try? NoteSignature(line: $0) }
+                if existing.contains(where: { $0.name.utf8.elementsEqual(signer.verifier.name.utf8) && $0.keyID == signer.verifier.keyID }) {
+                    printError("glassbox: \(file) is already signed by \(signer.verifier.name); unchanged\n")
+                    return Exit.verified
+                }
+                guard manifest.signatureLines.count < Manifest.maxSignatures else {
+                    throw UserError("\(file) already has \(Manifest.maxSignatures) signature lines")
+                }
+                manifest = manifest.adding(signatureLine: try signer.signatureLine(for: manifest.noteText))
+                try writeStreaming(to: target) { sink in try manifest.render(sink) }
+                printError("glassbox: signed \(file) as \(signer.verifier.name)+\(String(signer.verifier.description.split(separator: "+")[1]))\n")
                 return Exit.verified
             }
-            guard manifest.signatureLines.count < Manifest.maxSignatures else {
-                throw UserError("\(file) already has \(Manifest.maxSignatures) signature lines")
-            }
-            manifest = manifest.adding(signatureLine: try signer.signatureLine(for: manifest.noteText))
-            try writeStreaming(to: file) { sink in try manifest.render(sink) }
-            printError("glassbox: signed \(file) as \(signer.verifier.name)+\(String(signer.verifier.description.split(separator: "+")[1]))\n")
-            return Exit.verified
         }
     }
 }

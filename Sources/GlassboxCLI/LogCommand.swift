@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Glassbox
 import GlassboxCrypto
+import GlassboxGit
 
 /// `glassbox log`: an append-only transparency log of signed releases, as static tlog-tiles files.
 struct LogCommand: ParsableCommand {
@@ -24,9 +25,12 @@ struct LogCommand: ParsableCommand {
                 let signer = try loadSigner(keyPath: key, name: nil, passphraseFile: nil)
                 try FileManager.default.createDirectory(atPath: store.configDirectory, withIntermediateDirectories: true)
                 let keyPath = URL(fileURLWithPath: key).standardizedFileURL.path
-                try writeOutput(Array("origin \(origin)\nkey \(keyPath)\nvkey \(signer.verifier)\n".utf8), to: store.configPath)
-                try store.publish(Checkpoint(origin: origin, size: 0, root: Merkle.emptyRoot), signer: signer)
-                print("glassbox: log \(origin) created in \(dir); log key \(signer.verifier)")
+                try store.writeDurably(Array("origin \(origin)\nkey \(keyPath)\nvkey \(signer.verifier)\n".utf8), to: ".glassbox/config")
+                try store.locked {
+                    try store.sign(Checkpoint(origin: origin, size: 0, root: Merkle.emptyRoot), signer: signer,
+                                   record: try store.signedCheckpoints() ?? SignedCheckpoints(parsing: []))
+                }
+                say("glassbox: log \(origin) created in \(dir); log key \(signer.verifier)\n")
                 return Exit.verified
             }
         }
@@ -42,7 +46,8 @@ struct LogCommand: ParsableCommand {
                 let store = LogStore(dir)
                 return try store.locked {
                     let signer = try store.signer()
-                    var (checkpoint, entries) = try store.load(verifyingWith: signer.verifier)
+                    let (start, startEntries, record) = try store.resume(signer: signer)
+                    var entries = startEntries
                     var leafHashes = entries.map { Merkle.leafHash($0) }
                     let oldSize = entries.count
                     for path in manifests {
@@ -56,20 +61,20 @@ struct LogCommand: ParsableCommand {
                         let entry = manifest.noteText
                         guard entry.count <= 65_535 else { throw UserError("\(path): the note text is longer than a log entry may be") }
                         if let index = entries.firstIndex(of: entry) {
-                            print("glassbox: \(path) (\(manifest.header.origin)) is already in the log at index \(index)")
+                            say("glassbox: \(path) (\(Display.field(manifest.header.origin))) is already in the log at index \(index)\n")
                             continue
                         }
                         entries.append(entry)
                         leafHashes.append(Merkle.leafHash(entry))
-                        print("glassbox: \(path) (\(manifest.header.origin)) added at index \(entries.count - 1)")
+                        say("glassbox: \(path) (\(Display.field(manifest.header.origin))) added at index \(entries.count - 1)\n")
                     }
                     if entries.count == oldSize { return Exit.verified }
                     for file in TileLog.files(entries: entries, leafHashes: leafHashes, oldSize: oldSize) {
                         try store.writeDurably(file.bytes, to: file.path)
                     }
-                    checkpoint = Checkpoint(origin: checkpoint.origin, size: UInt64(entries.count), root: Merkle.root(leafHashes: leafHashes))
-                    try store.publish(checkpoint, signer: signer)
-                    print("glassbox: checkpoint \(checkpoint.summary)")
+                    let checkpoint = Checkpoint(origin: start.origin, size: UInt64(entries.count), root: Merkle.root(leafHashes: leafHashes))
+                    try store.sign(checkpoint, signer: signer, record: record)
+                    say("glassbox: checkpoint \(checkpoint.summary)\n")
                     return Exit.verified
                 }
             }
@@ -137,20 +142,15 @@ struct LogCommand: ParsableCommand {
                 let store = LogStore(dir)
                 let vkey = try logKey.map { try parseVKey(String(decoding: try readFile($0), as: UTF8.self), $0) } ?? (try store.vkey())
                 let (checkpoint, entries) = try store.load(verifyingWith: vkey)
-                let leafHashes = entries.map { Merkle.leafHash($0) }
-                var problems: [String] = []
-                if !constantTimeEquals(Merkle.root(leafHashes: leafHashes), checkpoint.root) {
-                    problems.append("the entries hash to \(base64(Merkle.root(leafHashes: leafHashes))), not the checkpoint's root")
-                }
-                for file in TileLog.files(entries: entries, leafHashes: leafHashes, oldSize: 0) {
-                    let onDisk = FileManager.default.contents(atPath: store.path(file.path)).map { [UInt8]($0) }
-                    if onDisk != file.bytes { problems.append("\(file.path) is \(onDisk == nil ? "missing" : "not what the entries give")") }
+                var problems = store.problems(entries: entries, root: checkpoint.root)
+                if let record = try store.signedCheckpoints(), case .failure(let refusal) = record.start(from: checkpoint) {
+                    problems.append(refusal.description)
                 }
                 if problems.isEmpty {
-                    print("glassbox: log verified: \(checkpoint.summary), signed by \(vkey.name)")
+                    say("glassbox: log verified: \(checkpoint.summary), signed by \(vkey.name)\n")
                     return Exit.verified
                 }
-                print("glassbox: log FAILED: " + problems.joined(separator: "\n  "))
+                say("glassbox: log FAILED: " + problems.joined(separator: "\n  ") + "\n")
                 return Exit.failed
             }
         }
@@ -201,8 +201,15 @@ struct LogStore {
         return signer
     }
 
+    var recordPath: String { configDirectory + "/signed-checkpoints" }
+
     /// The current checkpoint, its signature checked, and every entry it covers.
     func load(verifyingWith key: VerifierKey) throws -> (Checkpoint, [[UInt8]]) {
+        let checkpoint = try loadCheckpoint(verifyingWith: key)
+        return (checkpoint, try loadEntries(size: checkpoint.size))
+    }
+
+    func loadCheckpoint(verifyingWith key: VerifierKey) throws -> Checkpoint {
         let note: SignedNote
         do { note = try SignedNote(parsing: try readFile(checkpointPath)) } catch let error as NoteError {
             throw UserError("\(checkpointPath): \(error)")
@@ -210,11 +217,15 @@ struct LogStore {
         do { _ = try note.open(with: [key]) } catch {
             throw UserError("\(checkpointPath): the checkpoint is not signed by the log key \(key.name)")
         }
-        let checkpoint = try Checkpoint(parsing: note.text)
+        return try Checkpoint(parsing: note.text)
+    }
+
+    /// The first `size` entries, from the entry bundles.
+    func loadEntries(size: UInt64) throws -> [[UInt8]] {
         var entries: [[UInt8]] = []
         var t: UInt64 = 0
-        while UInt64(entries.count) < checkpoint.size {
-            let width = Int(min(UInt64(TileLog.width), checkpoint.size - t * UInt64(TileLog.width)))
+        while UInt64(entries.count) < size {
+            let width = Int(min(UInt64(TileLog.width), size - t * UInt64(TileLog.width)))
             let file = path(TileLog.entriesPath(index: t, width: width))
             guard let bytes = FileManager.default.contents(atPath: file) else { throw UserError("\(file) is missing") }
             let bundle = try TileLog.decodeBundle([UInt8](bytes))
@@ -222,35 +233,111 @@ struct LogStore {
             entries += bundle
             t += 1
         }
-        return (checkpoint, entries)
+        return entries
     }
 
-    /// Signs and publishes a checkpoint: the last step of an append, after every file it covers is on disk.
-    func publish(_ checkpoint: Checkpoint, signer: NoteSigner) throws {
+    /// What on disk differs from the tree of `entries` with root `root`: the root, and every
+    /// tile and entry bundle. Empty when the stored data reproduces that tree.
+    func problems(entries: [[UInt8]], root: [UInt8]) -> [String] {
+        let leafHashes = entries.map { Merkle.leafHash($0) }
+        var problems: [String] = []
+        let computed = Merkle.root(leafHashes: leafHashes)
+        if !constantTimeEquals(computed, root) {
+            problems.append("the entries hash to \(base64(computed)), not the checkpoint's root \(base64(root))")
+        }
+        for file in TileLog.files(entries: entries, leafHashes: leafHashes, oldSize: 0) {
+            let onDisk = FileManager.default.contents(atPath: path(file.path)).map { [UInt8]($0) }
+            if onDisk != file.bytes { problems.append("\(file.path) is \(onDisk == nil ? "missing" : "not what the entries give")") }
+        }
+        return problems
+    }
+
+    /// The record of signed checkpoints, or nil for a log made before it was kept (or one
+    /// whose first record line a crash cut short).
+    func signedCheckpoints() throws -> SignedCheckpoints? {
+        guard FileManager.default.fileExists(atPath: recordPath) else { return nil }
+        do {
+            let record = try SignedCheckpoints(parsing: try readFile(recordPath))
+            return record.records.isEmpty ? nil : record
+        } catch let error as FormatError {
+            throw UserError("\(recordPath):\(error.line ?? 0): \(error.message)",
+                            hint: "the log keeps there every checkpoint it signed; restore it from a backup")
+        }
+    }
+
+    /// Before an append: the newest checkpoint this log signed and the entries it covers, once
+    /// the stored data is shown to reproduce it. Finishes an append a crash interrupted after
+    /// its checkpoint was recorded (publishing that same tree); refuses a rolled-back
+    /// checkpoint file and data that no longer hash to what was signed.
+    func resume(signer: NoteSigner) throws -> (Checkpoint, [[UInt8]], SignedCheckpoints) {
+        let current = try loadCheckpoint(verifyingWith: signer.verifier)
+        guard let record = try signedCheckpoints() else {
+            // A log from before the record: start it from the checkpoint, if the data agree.
+            let entries = try loadEntries(size: current.size)
+            try requireReproduces(entries: entries, current)
+            try FileManager.default.createDirectory(atPath: configDirectory, withIntermediateDirectories: true)
+            let record = SignedCheckpoints.Record(published: true, size: current.size, root: current.root)
+            try OutputFile.appendDurably(record.line, to: recordPath, keepingFirst: 0)
+            printError("glassbox: started \(recordPath) at \(current.summary)\n")
+            return (current, entries, try SignedCheckpoints(parsing: record.line))
+        }
+        let newest: SignedCheckpoints.Record
+        switch record.start(from: current) {
+        case .success(let record): newest = record
+        case .failure(let refusal):
+            throw UserError("\(dir): \(refusal)",
+                            hint: "restore the newest checkpoint the log signed (see \(recordPath)); appending now could sign a fork")
+        }
+        let checkpoint = Checkpoint(origin: current.origin, size: newest.size, root: newest.root)
+        let entries = try loadEntries(size: checkpoint.size)
+        try requireReproduces(entries: entries, checkpoint)
+        if current.size != newest.size || !newest.published {
+            try sign(checkpoint, signer: signer, record: record)
+            return (checkpoint, entries, try signedCheckpoints() ?? record)
+        }
+        return (checkpoint, entries, record)
+    }
+
+    private func requireReproduces(entries: [[UInt8]], _ checkpoint: Checkpoint) throws {
+        let problems = problems(entries: entries, root: checkpoint.root)
+        guard problems.isEmpty else {
+            throw UserError("\(dir): the stored data does not reproduce the last checkpoint this log signed (\(checkpoint.summary)): "
+                            + problems.joined(separator: "; "),
+                            hint: "restore the changed files from a backup (`glassbox log verify` lists them); the log will not sign a tree that does not extend the one it signed")
+        }
+    }
+
+    /// Records, signs and publishes a checkpoint: the last step of an append, after every file
+    /// it covers is on disk. The record is fsynced before the checkpoint can be seen, so no
+    /// signed checkpoint ever goes unrecorded; signing the same tree again is allowed.
+    func sign(_ checkpoint: Checkpoint, signer: NoteSigner, record: SignedCheckpoints) throws {
+        if let refusal = record.refusalToSign(checkpoint) {
+            throw UserError("\(dir): \(refusal)", hint: "the log never signs two trees of one size")
+        }
+        let signed = SignedCheckpoints.Record(published: false, size: checkpoint.size, root: checkpoint.root)
+        try OutputFile.appendDurably(signed.line, to: recordPath, keepingFirst: record.wholeLength)
         let text = checkpoint.text
         let note = text + [0x0A] + (try signer.signatureLine(for: text)) + [0x0A]
         try writeDurably(note, to: "checkpoint")
+        var published = signed
+        published.published = true
+        try OutputFile.appendDurably(published.line, to: recordPath, keepingFirst: record.wholeLength + signed.line.count)
     }
 
-    /// Writes a file through a temporary file, fsyncs it, renames it into place, and fsyncs the
-    /// directory, so a crash leaves either the old file or the whole new one.
+    /// Writes a file through a temporary file, fsyncs it and its directory, and renames it into
+    /// place, so a crash leaves either the old file or the whole new one.
     func writeDurably(_ bytes: [UInt8], to relative: String) throws {
         let full = path(relative)
         let directory = URL(fileURLWithPath: full).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try writeOutput(bytes, to: full)
-        let fd = open(directory, O_RDONLY)
-        if fd >= 0 { fsync(fd); close(fd) }
+        // These files belong to the log: whatever is at the path is replaced, a symlink is
+        // never followed.
+        try OutputFile.replace(full) { sink in try sink(bytes) }
     }
 
     /// Runs `body` holding an exclusive lock on the log, so appends from several processes queue.
     func locked<T>(_ body: () throws -> T) throws -> T {
         try FileManager.default.createDirectory(atPath: configDirectory, withIntermediateDirectories: true)
-        let fd = open(configDirectory + "/lock", O_RDWR | O_CREAT, 0o644)
-        guard fd >= 0 else { throw FileError(path: configDirectory + "/lock", message: "cannot open the lock") }
-        defer { close(fd) }
-        guard flock(fd, LOCK_EX) == 0 else { throw FileError(path: configDirectory + "/lock", message: "cannot lock") }
-        defer { flock(fd, LOCK_UN) }
-        return try body()
+        return try FileLock.holding(configDirectory + "/lock", body)
     }
 }

@@ -105,38 +105,20 @@ func readFile(_ path: String, limit: Int = 16 << 20) throws -> [UInt8] {
     }
 }
 
-/// Writes `bytes` to `path` atomically (see `writeStreaming`); `nil` or `-` means standard output.
+/// Writes `bytes` to `path` (see `writeStreaming`); `nil` or `-` means standard output.
 func writeOutput(_ bytes: [UInt8], to path: String?, mode: Int = 0o644) throws {
     try writeStreaming(to: path, mode: mode) { sink in try sink(bytes) }
 }
 
-/// Streams chunks to `path` through a temporary file in the same directory, then renames it
-/// into place; on any error the temporary file is removed. `nil` or `-` means standard output.
+/// Streams chunks to `path` by the rules of `OutputFile.write`: a regular file is replaced
+/// atomically keeping its mode, a symlink is followed and kept, a device is written through.
+/// `nil` or `-` means standard output.
 func writeStreaming(to path: String?, mode: Int = 0o644, _ produce: (([UInt8]) throws -> Void) throws -> Void) throws {
     guard let path, path != "-" else {
         try produce { FileHandle.standardOutput.write(Data($0)) }
         return
     }
-    let url = URL(fileURLWithPath: path)
-    let temporary = url.deletingLastPathComponent()
-        .appendingPathComponent(".\(url.lastPathComponent).tmp-\(UUID().uuidString)").path
-    guard FileManager.default.createFile(atPath: temporary, contents: nil, attributes: [.posixPermissions: mode]),
-          let handle = FileHandle(forWritingAtPath: temporary) else {
-        throw FileError(path: path, message: "cannot create a file in its directory")
-    }
-    do {
-        try produce { try handle.write(contentsOf: $0) }
-        try handle.synchronize()
-        try handle.close()
-    } catch {
-        try? handle.close()
-        try? FileManager.default.removeItem(atPath: temporary)
-        throw FileError(path: path, message: "cannot write: \(error.localizedDescription)")
-    }
-    guard rename(temporary, path) == 0 else {
-        try? FileManager.default.removeItem(atPath: temporary)
-        throw FileError(path: path, message: "cannot rename into place: \(String(cString: strerror(errno)))")
-    }
+    try OutputFile.write(to: path, mode: UInt32(mode), produce)
 }
 
 /// Reads a manifest line by line, naming the file in any error. With `onEntry`, entries are

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Glassbox
 import GlassboxCrypto
+import GlassboxGit
 
 /// `glassbox witness`: a transparency center cosigning the log's checkpoints.
 struct WitnessCommand: ParsableCommand {
@@ -28,21 +29,30 @@ struct WitnessCommand: ParsableCommand {
                 let note: SignedNote
                 do { note = try SignedNote(parsing: try readFile(checkpoint)) } catch { throw UserError("\(checkpoint): \(error)") }
                 do { _ = try note.open(with: [logVKey]) } catch {
-                    print("glassbox: witness: REFUSED: \(checkpoint) is not signed by the log key \(logVKey.name)")
+                    say("glassbox: witness: REFUSED: \(checkpoint) is not signed by the log key \(logVKey.name)\n")
                     return Exit.failed
                 }
                 let new = try Checkpoint(parsing: note.text)
-                if FileManager.default.fileExists(atPath: state) {
-                    let old = try Checkpoint(parsing: try readFile(state))
-                    let consistency = try proof.map { try ConsistencyProof(parsing: try readFile($0)) }
-                    if let refusal = checkConsistency(old: old, new: new, proof: consistency) {
-                        print("glassbox: witness: REFUSED: \(refusal)")
-                        return Exit.failed
+                let consistency = try proof.map { try ConsistencyProof(parsing: try readFile($0)) }
+                // Two cosign runs at once must not both pass against the same old state (each
+                // would cosign one side of a fork): decide and record under the state's lock.
+                let line: [UInt8]? = try FileLock.holding(try OutputFile.resolve(state) + ".lock") {
+                    if FileManager.default.fileExists(atPath: state) {
+                        let old: Checkpoint
+                        do { old = try Checkpoint(parsing: try readFile(state)) } catch let error as FormatError {
+                            throw UserError("\(state): \(error)", hint: "the state holds the last checkpoint this witness cosigned")
+                        }
+                        if let refusal = checkConsistency(old: old, new: new, proof: consistency) {
+                            say("glassbox: witness: REFUSED: \(refusal)\n")
+                            return nil
+                        }
                     }
+                    let line = try witness.cosign(note.text, timestamp: UInt64(Date().timeIntervalSince1970))
+                    try writeOutput(new.text, to: state)
+                    return line
                 }
-                let line = try witness.cosign(note.text, timestamp: UInt64(Date().timeIntervalSince1970))
-                try writeOutput(new.text, to: state)
-                print(String(decoding: line, as: UTF8.self))
+                guard let line else { return Exit.failed }
+                say(String(decoding: line, as: UTF8.self) + "\n")
                 return Exit.verified
             }
         }
