@@ -143,6 +143,13 @@ public struct VerifyReleaseCommand: ParsableCommand {
     }
 
     private func verifyTree(_ policy: TrustPolicy) throws -> VerificationOutcome {
+        // The reviewer's state is shared by every verification that names it: it is read,
+        // checked against and moved forward under one lock.
+        guard let state else { return try verifyTreeHoldingState(policy) }
+        return try FileLock.holding(try OutputFile.resolve(state) + ".lock") { try verifyTreeHoldingState(policy) }
+    }
+
+    private func verifyTreeHoldingState(_ policy: TrustPolicy) throws -> VerificationOutcome {
         var options = ScanOptions()
         options.strict = strictScan
         let progress = quiet ? nil : Progress.handler()
