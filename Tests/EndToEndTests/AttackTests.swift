@@ -303,3 +303,22 @@ import Testing
         #expect(moved.stdout.contains("✗ submodule-moved vendor/lib"))
     }
 }
+
+/// Inputs that are read whole are size-checked first: a huge (sparse) policy or proof is refused
+/// at once, never read into memory.
+@Suite struct BoundedReadTests {
+    @Test func hugeTrustAndProofFilesAreRefusedBeforeReading() throws {
+        let release = try SignedRelease()
+        let huge = release.dir.appendingPathComponent("huge")
+        #expect(FileManager.default.createFile(atPath: huge.path, contents: nil))
+        let handle = try FileHandle(forWritingTo: huge)
+        try handle.truncate(atOffset: 3 << 30)   // 3 GiB, sparse: nothing on disk
+        try handle.close()
+        let trust = try verifyRelease(["--manifest", release.manifest, "--trust", huge.path, "--repo", release.repo.path])
+        #expect(trust.status == 2)
+        #expect(trust.stderr.contains("\(huge.path): is 3221225472 bytes; at most 1048576 are read"))
+        let proof = try verifyRelease(["--proof", huge.path, "--trust", release.trust, huge.path])
+        #expect(proof.status == 2)
+        #expect(proof.stderr.contains("is 3221225472 bytes; at most"))
+    }
+}
