@@ -210,6 +210,17 @@ public struct Manifest: Sendable {
         }
     }
 
+    /// An origin made from a release name and version that is always valid: spaces, `+` and
+    /// control characters become `-`, an empty part becomes `release` or `unversioned`.
+    public static func defaultOrigin(name: String, version: String) -> String {
+        func clean(_ part: String, _ fallback: String) -> String {
+            let scalars = part.unicodeScalars.map { $0 == " " || $0 == "+" || isControl($0) || $0.properties.isWhitespace ? "-" : $0 }
+            let text = String(String.UnicodeScalarView(scalars))
+            return text.isEmpty ? fallback : text
+        }
+        return clean(name, "release") + "/" + clean(version, "unversioned")
+    }
+
     static func validate(origin: String, line: Int?) throws {
         if origin.isEmpty { throw FormatError(line: line, "the origin is empty") }
         if origin.contains(" ") || origin.contains("+") {

@@ -30,9 +30,12 @@ struct ManifestCommand: ParsableCommand {
             let snapshot = try source.read()
             let name = self.name ?? snapshot.defaultName
             let version = self.version ?? snapshot.defaultVersion
-            let origin = self.origin ?? "\(name)/\(version)"
+            let origin = self.origin ?? Manifest.defaultOrigin(name: name, version: version)
             var artifacts: [Artifact] = []
             for given in try observeArtifacts(artifact, workers: source.workers ?? defaultWorkerCount).given {
+                if let git = given.gitEntries.first {
+                    throw UserError("\(given.path): \(shown(git)) is git's data, not an artifact", hint: "list only the files that ship")
+                }
                 for item in given.items {
                     guard item.kind != .link else { throw UserError("\(given.path): \(shown(item.path)) is a symlink; artifacts are regular files") }
                     guard !artifacts.contains(where: { $0.name == item.path }) else {
@@ -48,7 +51,8 @@ struct ManifestCommand: ParsableCommand {
                 manifest = try Manifest(header: header, entries: snapshot.entries)
             } catch let error as FormatError {
                 throw UserError(error.message, hint: self.origin == nil
-                    ? "pass --origin with a schema-less URL such as example.com/\(name.filter { $0 != " " })/\(version)" : nil)
+                    ? "pass --origin with a schema-less URL you control, such as example.com/\(Manifest.defaultOrigin(name: name, version: version))"
+                    : "an origin has no spaces, '+' or control characters, e.g. example.com/curl/8.21.0")
             }
             try writeStreaming(to: output) { sink in try manifest.render(sink) }
             return Exit.verified
