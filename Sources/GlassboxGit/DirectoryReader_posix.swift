@@ -23,7 +23,7 @@ public struct ReadError: Error, CustomStringConvertible, Sendable {
     }
 
     init(_ path: [UInt8], _ message: String, code: Int32 = 0) {
-        self.init(String(decoding: path, as: UTF8.self), message, code: code)
+        self.init(messagePath(path), message, code: code)
     }
 
     static func errno(_ path: [UInt8], _ what: String) -> ReadError {
