@@ -3,20 +3,6 @@ import GlassboxCrypto
 import GlassboxGit
 import Testing
 
-/// Runs git with fixed identity and dates, no user or system configuration, and local file
-/// transport allowed (for submodules cloned from a path).
-private func git(_ args: [String], in dir: URL) throws -> String {
-    let result = try run("git", ["-c", "user.name=T", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main",
-                                 "-c", "protocol.file.allow=always"] + args, in: dir,
-                         environment: ["GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
-                                       "GIT_AUTHOR_DATE": "2026-01-01T00:00:00 +0000",
-                                       "GIT_COMMITTER_DATE": "2026-01-01T00:00:00 +0000"])
-    guard result.status == 0 else { throw Failure(message: "git \(args): \(result.stderr)") }
-    return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-}
-
-private struct Failure: Error { var message: String }
-
 private func write(_ text: String, to url: URL) throws {
     try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
     try Data(text.utf8).write(to: url)

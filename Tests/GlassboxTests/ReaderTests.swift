@@ -4,17 +4,6 @@ import GlassboxCrypto
 import GlassboxGit
 import Testing
 
-private func git(_ args: [String], in dir: URL) throws -> String {
-    let result = try run("git", ["-c", "user.name=T", "-c", "user.email=t@example.com"] + args, in: dir,
-                         environment: ["GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
-                                       "GIT_AUTHOR_DATE": "2026-01-01T00:00:00 +0000",
-                                       "GIT_COMMITTER_DATE": "2026-01-01T00:00:00 +0000"])
-    guard result.status == 0 else { throw GitFailure(message: "git \(args): \(result.stderr)") }
-    return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-}
-
-private struct GitFailure: Error { var message: String }
-
 @Suite struct GitReaderTests {
     @Test func readsEveryKindAndAwkwardName() throws {
         let snapshot = try GitReader.read(repositoryPath: sampleRepository.path, revision: "v1.0.0")

@@ -50,3 +50,17 @@ let fixtureRoot: URL = {
 
 /// The fixture's sample repository.
 var sampleRepository: URL { fixtureRoot.appendingPathComponent("sample") }
+
+/// Runs git with a fixed identity and dates, no user or system configuration, and local file
+/// transport allowed (for submodules cloned from a path); fails the caller on a git error.
+func git(_ args: [String], in dir: URL) throws -> String {
+    let result = try run("git", ["-c", "user.name=T", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main",
+                                 "-c", "protocol.file.allow=always"] + args, in: dir,
+                         environment: ["GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+                                       "GIT_AUTHOR_DATE": "2026-01-01T00:00:00 +0000",
+                                       "GIT_COMMITTER_DATE": "2026-01-01T00:00:00 +0000"])
+    guard result.status == 0 else { throw GitFailure(message: "git \(args): \(result.stderr)") }
+    return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+struct GitFailure: Error { var message: String }
