@@ -46,6 +46,7 @@ public enum ScanRules {
         ("gitattributes-filter", .error, "A filter, ident or working-tree-encoding attribute makes the checked-out bytes differ from the git objects."),
         ("gitattributes-eol", .warning, "A text or eol attribute converts line endings on checkout."),
         ("gitattributes-export", .warning, "export-subst or export-ignore makes the git archive tarball differ from the tag."),
+        ("gitattributes-unchecked", .error, "A .gitattributes file too large or too complex to check: it may change the checked-out bytes."),
         ("symlink-absolute", .error, "A symlink with an absolute target."),
         ("symlink-escapes", .error, "A symlink whose target leaves the tree."),
         ("symlink-dangling", .warning, "A symlink whose target is not in the tree."),
@@ -414,6 +415,8 @@ public struct TreeFacts: Sendable {
     public var linkTargets: [[UInt8]: [UInt8]] = [:]
     /// Each `.gitattributes` file's content, by path.
     public var gitattributes: [[UInt8]: [UInt8]] = [:]
+    /// `.gitattributes` files too large to keep (over `AttributeLimits.fileBytes`).
+    public var oversizedGitattributes: [[UInt8]] = []
     /// Submodules whose pinned commit is not in the repository.
     public var missingSubmodules: [[UInt8]] = []
     public init() {}
@@ -433,7 +436,7 @@ public func scanTree(_ entries: [TreeEntry], facts: TreeFacts) -> [ScanFinding] 
     }
     findings += pathFindings(paths, directories)
     findings += symlinkFindings(entries, facts.linkTargets, paths: paths, directories: directories)
-    findings += gitattributeFindings(entries, facts.gitattributes)
+    findings += gitattributeFindings(entries, facts.gitattributes, oversized: facts.oversizedGitattributes.sorted { $0.lexicographicallyPrecedes($1) })
     for path in facts.missingSubmodules {
         findings.append(ScanFinding("submodule-missing", .warning, path: path,
                                     "the pinned commit is not in this repository: the submodule's content cannot be reviewed"))
@@ -562,100 +565,4 @@ private func symlinkFindings(_ entries: [TreeEntry], _ targets: [[UInt8]: [UInt8
         }
     }
     return findings
-}
-
-private func gitattributeFindings(_ entries: [TreeEntry], _ files: [[UInt8]: [UInt8]]) -> [ScanFinding] {
-    var findings: [ScanFinding] = []
-    for (file, content) in files.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
-        let directory = Array(file.split(separator: UInt8(ascii: "/")).dropLast().joined(separator: [UInt8(ascii: "/")]))
-        let prefix = directory.isEmpty ? [] : directory + [UInt8(ascii: "/")]
-        for (number, rawLine) in content.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
-            let line = String(decoding: rawLine, as: UTF8.self).trimmingCharacters(in: .whitespaces)
-            if line.isEmpty || line.hasPrefix("#") { continue }
-            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-            guard words.count >= 2 else { continue }
-            var problems: [(rule: String, attribute: String)] = []
-            for attribute in words.dropFirst() {
-                let name = attribute.split(separator: "=", maxSplits: 1).first.map(String.init) ?? attribute
-                switch name {
-                case "filter", "ident", "working-tree-encoding": problems.append(("gitattributes-filter", attribute))
-                case "text", "eol", "crlf": problems.append(("gitattributes-eol", attribute))
-                case "export-subst", "export-ignore": problems.append(("gitattributes-export", attribute))
-                default: break
-                }
-            }
-            if problems.isEmpty { continue }
-            let pattern = Array(words[0].utf8)
-            for entry in entries where entry.path.starts(with: prefix) && entry.kind != .submodule {
-                let relative = Array(entry.path.dropFirst(prefix.count))
-                guard attributePatternMatches(pattern, relative) else { continue }
-                for problem in problems {
-                    findings.append(ScanFinding(problem.rule, ScanRules.severity(problem.rule), path: entry.path,
-                                                "'\(problem.attribute)' from \(Escaping.escape(file)):\(number + 1) (\(words[0])): "
-                                                + (problem.rule == "gitattributes-export" ? "the git archive tarball differs from the tag"
-                                                   : "the checked-out bytes differ from the git objects")))
-                }
-            }
-        }
-    }
-    return findings
-}
-
-/// gitattributes pattern matching: a pattern without a slash matches the name at any depth;
-/// with one, the path relative to the attributes file (a leading slash anchors). `*` and `?`
-/// stay within a component, `**` crosses them, `[...]` is a class.
-func attributePatternMatches(_ pattern: [UInt8], _ path: [UInt8]) -> Bool {
-    var pattern = pattern
-    if !pattern.contains(UInt8(ascii: "/")) {
-        let name = Array(path[(path.lastIndex(of: UInt8(ascii: "/")).map { $0 + 1 } ?? path.startIndex)...])
-        return globMatch(pattern[...], name[...])
-    }
-    if pattern.first == UInt8(ascii: "/") { pattern.removeFirst() }
-    return globMatch(pattern[...], path[...])
-}
-
-private func globMatch(_ p: ArraySlice<UInt8>, _ s: ArraySlice<UInt8>) -> Bool {
-    guard let c = p.first else { return s.isEmpty }
-    let rest = p.dropFirst()
-    switch c {
-    case UInt8(ascii: "*"):
-        if rest.first == UInt8(ascii: "*") {
-            var after = rest.dropFirst()
-            if after.first == UInt8(ascii: "/") { after = after.dropFirst(); if globMatch(after, s) { return true } }
-            for i in s.indices where globMatch(after, s[i...]) { return true }
-            return globMatch(after, s[s.endIndex...])
-        }
-        var i = s.startIndex
-        while true {
-            if globMatch(rest, s[i...]) { return true }
-            if i == s.endIndex || s[i] == UInt8(ascii: "/") { return false }
-            i += 1
-        }
-    case UInt8(ascii: "?"):
-        guard let first = s.first, first != UInt8(ascii: "/") else { return false }
-        return globMatch(rest, s.dropFirst())
-    case UInt8(ascii: "["):
-        guard let close = rest.firstIndex(of: UInt8(ascii: "]")), let first = s.first else { return false }
-        var set = rest[rest.startIndex..<close]
-        let negate = set.first == UInt8(ascii: "!") || set.first == UInt8(ascii: "^")
-        if negate { set = set.dropFirst() }
-        var matched = false
-        var j = set.startIndex
-        while j < set.endIndex {
-            if j + 2 < set.endIndex, set[j + 1] == UInt8(ascii: "-") {
-                if (set[j]...set[j + 2]).contains(first) { matched = true }
-                j += 3
-            } else {
-                if set[j] == first { matched = true }
-                j += 1
-            }
-        }
-        return matched != negate && globMatch(rest[(close + 1)...], s.dropFirst())
-    case UInt8(ascii: "\\"):
-        guard let escaped = rest.first, s.first == escaped else { return false }
-        return globMatch(rest.dropFirst(), s.dropFirst())
-    default:
-        guard s.first == c else { return false }
-        return globMatch(rest, s.dropFirst())
-    }
 }

@@ -95,6 +95,23 @@ private func scan(_ arguments: [String]) throws -> (status: Int32, pairs: [Strin
         ])
     }
 
+    @Test func reversedRangeInAnAttributePatternIsNotACrash() throws {
+        // Before: the scan stopped with a runtime trap (exit 132) on `[z-a]`.
+        let root = try tree([".gitattributes": text("[z-a] text\n"), "z": text("z\n"), "a": text("a\n"), "m": text("m\n")])
+        let result = try scan(["--dir", root.path])
+        #expect(result.status == 0)
+        #expect(result.pairs == ["gitattributes-eol z"])
+    }
+
+    @Test func starsInAnAttributePatternDoNotBacktrack() throws {
+        // Before: 11 stars against a 40-byte name backtracked for minutes.
+        let long = String(repeating: "a", count: 40)
+        let root = try tree([".gitattributes": text("*a*a*a*a*a*a*a*a*a*a*a*b text\n"), long: text("x\n"), "aab": text("x\n"),
+                             "d/" + long + "b": text("x\n")])
+        let result = try scan(["--dir", root.path])
+        #expect(result.pairs == ["gitattributes-eol d/\(long)b"])
+    }
+
     @Test func symlinksOutOfTheTree() throws {
         let root = try tree(["real.txt": text("r\n"), "dir/x.txt": text("x\n")],
                             links: ["abs": "/etc/passwd", "escape": "../../outside", "dangling": "nothere",
@@ -187,5 +204,15 @@ private func scan(_ arguments: [String]) throws -> (status: Int32, pairs: [Strin
         #expect(failing.stdout.contains("✗ bidi-unterminated src/auth.c:1:14"))
         let skipped = try release.verifyDirectory(tree, extra: ["--skip-scan-unsafe"])
         #expect(skipped.stdout.contains("scan-skipped"))
+    }
+
+    @Test func verifyReleaseSurvivesHostileAttributePatterns() throws {
+        let release = try SignedRelease()
+        let tree = try unpackArchive(release.repo, "v2.0.0")
+        try Data("[z-a] text\n*a*a*a*a*a*a*a*a*a*a*a*b text\n".utf8).write(to: tree.appendingPathComponent(".gitattributes"))
+        try Data("x\n".utf8).write(to: tree.appendingPathComponent(String(repeating: "a", count: 40)))
+        let result = try release.verifyDirectory(tree)
+        #expect(result.status == 1, "\(result.stderr)")   // the tree differs from the manifest
+        #expect(result.stdout.contains(".gitattributes"))
     }
 }
