@@ -8,6 +8,8 @@ import GlassboxGit
 public enum AttributeLimits {
     /// An attributes file larger than this is not read; a finding says so.
     public static let fileBytes = 1 << 20
+    /// All attributes files of one tree together; past this, further files are not read either.
+    public static let totalBytes = 16 << 20
     /// The matcher's work for one tree, in steps (one pattern position per path byte).
     static let matchSteps = 1 << 28
     /// Findings from one attributes file before the rest are summed up in one finding.
@@ -19,7 +21,7 @@ func gitattributeFindings(_ entries: [TreeEntry], _ files: [[UInt8]: [UInt8]], o
     var findings: [ScanFinding] = []
     for file in oversized {
         findings.append(ScanFinding("gitattributes-unchecked", .error, path: file,
-                                    "an attributes file over \(AttributeLimits.fileBytes) bytes is too large to check: "
+                                    "an attributes file over \(AttributeLimits.fileBytes) bytes (or past \(AttributeLimits.totalBytes) for all of them) is too large to check: "
                                     + "it may change the checked-out bytes of any path"))
     }
     var budget = steps
