@@ -270,8 +270,7 @@ private final class TextLexer {
             if needed == 0 && inert[Int(byte)] {
                 // A run of bytes that only move the column: the first two go through the lexer
                 // (which ends an identifier or an escape), the others are only counted.
-                var end = i + 1
-                while end < bytes.count && inert[Int(bytes[end])] { end += 1 }
+                let end = Self.endOfRun(bytes, from: i + 1, inert)
                 lineBytes += end - i
                 if end - i <= 2 {
                     for j in i..<end { scalar(UInt32(bytes[j])) }
@@ -309,6 +308,15 @@ private final class TextLexer {
             }
             sawNonASCII = true
             startSequence(byte)
+        }
+    }
+
+    /// The index of the first byte at or after `start` that is not in `table`.
+    private static func endOfRun(_ bytes: UnsafeRawBufferPointer, from start: Int, _ table: [Bool]) -> Int {
+        table.withUnsafeBufferPointer { inert in
+            var end = start
+            while end < bytes.count && inert[Int(bytes[end])] { end += 1 }
+            return end
         }
     }
 
