@@ -25,6 +25,11 @@ func gitattributeFindings(_ entries: [TreeEntry], _ files: [[UInt8]: [UInt8]], o
                                     + "it may change the checked-out bytes of any path"))
     }
     var budget = steps
+    // Macros (`[attr]name attributes…`) count only in the top-level attributes file, as in git.
+    var macros: [String: [String]] = [:]
+    for rawLine in (files[Array(".gitattributes".utf8)] ?? []).split(separator: 0x0A) {
+        if let line = AttributeLine(rawLine), let name = line.macro { macros[name] = line.attributes }
+    }
     // Entries come sorted by path from the readers; if not, an index puts them in order, so each
     // attributes file finds its directory's entries by binary search.
     let sorted = zip(entries, entries.dropFirst()).allSatisfy { !$1.path.lexicographicallyPrecedes($0.path) }
@@ -36,14 +41,15 @@ func gitattributeFindings(_ entries: [TreeEntry], _ files: [[UInt8]: [UInt8]], o
         var fromThisFile = 0
         var stopped: String?
         lines: for (number, rawLine) in content.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
-            guard let line = AttributeLine(rawLine), let pattern = AttributePattern(line.pattern) else { continue }
+            guard let line = AttributeLine(rawLine), line.macro == nil, let pattern = AttributePattern(line.pattern) else { continue }
             var problems: [(rule: String, attribute: String)] = []
-            for attribute in line.attributes {
+            for (attribute, macro) in expandMacros(line.attributes, macros) {
                 let name = attribute.split(separator: "=", maxSplits: 1).first.map(String.init) ?? attribute
+                let shown = attribute + (macro.map { "' (set by macro '\($0)')" } ?? "'")
                 switch name {
-                case "filter", "ident", "working-tree-encoding": problems.append(("gitattributes-filter", attribute))
-                case "text", "eol", "crlf": problems.append(("gitattributes-eol", attribute))
-                case "export-subst", "export-ignore": problems.append(("gitattributes-export", attribute))
+                case "filter", "ident", "working-tree-encoding": problems.append(("gitattributes-filter", shown))
+                case "text", "eol", "crlf": problems.append(("gitattributes-eol", shown))
+                case "export-subst", "export-ignore": problems.append(("gitattributes-export", shown))
                 default: break
                 }
             }
@@ -59,7 +65,7 @@ func gitattributeFindings(_ entries: [TreeEntry], _ files: [[UInt8]: [UInt8]], o
                 fromThisFile += problems.count
                 for problem in problems {
                     findings.append(ScanFinding(problem.rule, ScanRules.severity(problem.rule), path: entry.path,
-                                                "'\(problem.attribute)' from \(Escaping.escape(file)):\(number + 1) (\(line.shownPattern)): "
+                                                "'\(problem.attribute) from \(Escaping.escape(file)):\(number + 1) (\(line.shownPattern)): "
                                                 + (problem.rule == "gitattributes-export" ? "the git archive tarball differs from the tag"
                                                    : "the checked-out bytes differ from the git objects")))
                 }
@@ -97,8 +103,10 @@ struct AttributeLine {
     /// The pattern as written, for messages.
     var shownPattern: String
     var attributes: [String]
+    /// For a macro definition (`[attr]name …`, which names no path): the macro's name.
+    var macro: String?
 
-    /// nil for blank lines, comments and macro definitions (`[attr]name …`, which name no path).
+    /// nil for blank lines and comments.
     init?(_ raw: ArraySlice<UInt8>) {
         func isBlank(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0D || b == 0x0A }
         // Git reads a line as a C string: a NUL ends it.
@@ -115,9 +123,25 @@ struct AttributeLine {
         }
         shownPattern = Escaping.escape(Array(rest[..<end]))
         rest = rest[end...]
-        if pattern.starts(with: Array("[attr]".utf8)) { return nil }
+        macro = pattern.starts(with: Array("[attr]".utf8)) ? String(decoding: pattern.dropFirst(6), as: UTF8.self) : nil
         attributes = rest.split(whereSeparator: isBlank).map { String(decoding: $0, as: UTF8.self) }
     }
+}
+
+/// The attributes a line sets, each with the macro that set it (nil when the line names it
+/// itself). A macro expands only when set (its bare name), as in git; each macro expands once,
+/// so cycles end, and the expansion is bounded.
+func expandMacros(_ attributes: [String], _ macros: [String: [String]]) -> [(attribute: String, macro: String?)] {
+    var out: [(attribute: String, macro: String?)] = []
+    var work = attributes.reversed().map { (attribute: $0, macro: String?.none) }
+    var expanded = Set<String>()
+    while let item = work.popLast(), out.count < 1000 {
+        out.append(item)
+        if let body = macros[item.attribute], expanded.insert(item.attribute).inserted {
+            work += body.reversed().map { ($0, item.attribute) }
+        }
+    }
+    return out
 }
 
 /// A C-quoted string at the start of `text` (as git writes paths): its bytes and the index just

@@ -112,6 +112,16 @@ private func scan(_ arguments: [String]) throws -> (status: Int32, pairs: [Strin
         #expect(result.pairs == ["gitattributes-eol d/\(long)b"])
     }
 
+    @Test func anAttributesFileTooLargeToCheckIsAnError() throws {
+        // Before: any size was read whole. Now past 1 MiB it is not read, and the scan says so.
+        let padding = String(repeating: "# padding\n", count: 110_000)
+        let root = try tree(["big/.gitattributes": text(padding + "*.c filter=x\n"), "big/a.c": text("int a;\n"),
+                             ".gitattributes": text("*.h text\n"), "b.h": text("int b;\n")])
+        let result = try scan(["--dir", root.path])
+        #expect(result.status == 1)
+        #expect(result.pairs == ["gitattributes-eol b.h", "gitattributes-unchecked big/.gitattributes"])
+    }
+
     @Test func symlinksOutOfTheTree() throws {
         let root = try tree(["real.txt": text("r\n"), "dir/x.txt": text("x\n")],
                             links: ["abs": "/etc/passwd", "escape": "../../outside", "dangling": "nothere",

@@ -238,12 +238,20 @@ private func referenceBracket(_ p: [UInt8], _ open: Int) -> ((UInt8) -> Bool, In
 
     @Test func attributeLinesAsGitSplitsThem() throws {
         let entry = { (path: String) in TreeEntry(path: Array(path.utf8), kind: .file, size: 1, digest: [UInt8](repeating: 0, count: 32)) }
-        let entries = ["a b.c", "a.c", "afoo", "x.c"].map(entry)
-        let content = "*.c text\r\n\"a b.c\" filter=x\n[attr]foo filter=x\n!x.c text\n"
-        let found = gitattributeFindings(entries, [Array(".gitattributes".utf8): Array(content.utf8)], oversized: [])
+        let entries = ["a b.c", "a.c", "afoo", "sub/m.m", "x.c", "y.h"].map(entry)
+        // CR is a blank; a quoted pattern is unquoted; a macro definition names no path but
+        // sets its attributes where it is used (cycles end); a negative pattern is ignored.
+        let content = "*.c text\r\n\"a b.c\" filter=x\n[attr]foo filter=x\n!x.c text\n*.h foo\n"
+            + "[attr]m1 m2\n[attr]m2 m1 ident\n"
+        let found = gitattributeFindings(entries, [Array(".gitattributes".utf8): Array(content.utf8),
+                                                   Array("sub/.gitattributes".utf8): Array("[attr]m3 eol=lf\n*.m m1 m3\n".utf8)],
+                                         oversized: [])
         #expect(found.map { "\($0.rule) \($0.path)" } == [
             "gitattributes-eol a b.c", "gitattributes-eol a.c", "gitattributes-eol x.c", "gitattributes-filter a b.c",
+            "gitattributes-filter y.h", "gitattributes-filter sub/m.m",
         ])
+        #expect(found[4].message.hasPrefix("'filter=x' (set by macro 'foo') from .gitattributes:5 (*.h)"))
+        #expect(found[5].message.hasPrefix("'ident' (set by macro 'm2') from sub/.gitattributes:2 (*.m)"))
     }
 
     @Test func attributeCheckStopsAtItsWorkLimitAndSaysSo() {
@@ -313,6 +321,8 @@ private let fixtures: [(String, [UInt8])] = {
         ("escapes.js", utf8("s = \"a\\\"\u{202E}\\\\\"; t = `\u{2067}x\u{2069}`; /* \u{202A}\nstill */ u\u{200C}v = 1;\n")),
         ("broken.c", [0xE2, 0x82, 0x41, 0x0A, 0xF0, 0x9F, 0x41, 0xC0, 0xAF, 0xED, 0xA0, 0x80, 0xFF, 0x80, 0x0A]
             + utf8("int \u{202E}x;\n") + [0xF4, 0x90, 0x80, 0x80, 0xE0, 0x80, 0x80, 0x0A, 0xE2, 0x80]),
+        ("nul7999.c", Array(repeating: UInt8(ascii: "x"), count: 7999) + [0] + Array(repeating: UInt8(ascii: "x"), count: 1500)),
+        ("nul8000.c", Array(repeating: UInt8(ascii: "x"), count: 8000) + [0] + Array(repeating: UInt8(ascii: "x"), count: 1500)),
         ("mixed.rs", utf8("fn f() { let σx = 1; let pаypal = 2; let paypal = 3; }\n")),
     ]
     // Every offset of a 4-byte, 3-byte and 2-byte character against every small chunk size.
@@ -323,16 +333,23 @@ private let fixtures: [(String, [UInt8])] = {
 }()
 
 @Suite struct ContentStreamingTests {
+    /// Prefixes that put a file's own bytes past the first 8,000 (held whole for the binary
+    /// decision), so chunks reach the lexer as they come: ASCII lines, and lines beyond ASCII.
+    private let prefixes: [[UInt8]] = [[], utf8(String(repeating: "x\n", count: 4000)), utf8(String(repeating: "é\n", count: 2700))]
+
     @Test func chunkedFindingsEqualTheWholeFileScannersOnFixtures() {
         for strict in [false, true] {
             var options = ScanOptions()
             options.strict = strict
-            for (path, content) in fixtures {
-                let expected = sortedFindings(oldScanContent(path: Array(path.utf8), kind: .file, size: UInt64(content.count),
-                                                             content: content, options: options))
-                for size in [1, 7, 4096, 0] {
-                    #expect(sortedFindings(streamed(path, content, chunk: size, options: options)) == expected,
-                            "\(path), chunks of \(size), strict \(strict)")
+            for (path, original) in fixtures {
+                for (number, prefix) in prefixes.enumerated() {
+                    let content = prefix + original
+                    let expected = sortedFindings(oldScanContent(path: Array(path.utf8), kind: .file, size: UInt64(content.count),
+                                                                 content: content, options: options))
+                    for size in [1, 7, 4096, 0] {
+                        #expect(sortedFindings(streamed(path, content, chunk: size, options: options)) == expected,
+                                "\(path), prefix \(number), chunks of \(size), strict \(strict)")
+                    }
                 }
             }
         }
@@ -346,15 +363,15 @@ private let fixtures: [(String, [UInt8])] = {
         var failures: [String] = []
         for round in 0..<300 {
             let path = ["f.c", "f.py", "f.txt", "f.js"][round % 4]
-            var content: [UInt8] = []
+            var content = prefixes[round % 3]
             for _ in 0..<(1 + random.below(120)) { content += random.pick(pieces) }
             var options = ScanOptions()
-            options.strict = round % 3 == 0
+            options.strict = round % 5 == 0
             options.longLineBytes = 20
             let expected = sortedFindings(oldScanContent(path: Array(path.utf8), kind: .file, size: UInt64(content.count),
                                                          content: content, options: options))
             for size in [1, 7, 0] where sortedFindings(streamed(path, content, chunk: size, options: options)) != expected {
-                failures.append("\(path) \(content) chunks of \(size)")
+                failures.append("\(path) \(content.suffix(400)) chunks of \(size)")
             }
         }
         #expect(failures.isEmpty, "\(failures.prefix(3))")
