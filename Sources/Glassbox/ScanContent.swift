@@ -4,7 +4,7 @@ import GlassboxGit
 // memory stays the same whatever the file's size or the length of its lines.
 
 /// Bounds on what the content scan keeps of one file.
-public enum ContentLimits {
+enum ContentLimits {
     /// Git's rule for binary: a NUL in the first this many bytes.
     static let binaryProbe = 8000
     /// An all-ASCII start of a file is held up to this size, so a file that never leaves ASCII
