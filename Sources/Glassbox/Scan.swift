@@ -46,6 +46,7 @@ public enum ScanRules {
         ("gitattributes-filter", .error, "A filter, ident or working-tree-encoding attribute makes the checked-out bytes differ from the git objects."),
         ("gitattributes-eol", .warning, "A text or eol attribute converts line endings on checkout."),
         ("gitattributes-export", .warning, "export-subst or export-ignore makes the git archive tarball differ from the tag."),
+        ("gitattributes-unchecked", .error, "A .gitattributes file too large or too complex to check: it may change the checked-out bytes."),
         ("symlink-absolute", .error, "A symlink with an absolute target."),
         ("symlink-escapes", .error, "A symlink whose target leaves the tree."),
         ("symlink-dangling", .warning, "A symlink whose target is not in the tree."),
@@ -60,6 +61,7 @@ public enum ScanRules {
         ("binary-large", .note, "A large binary blob."),
         ("lfs-pointer", .warning, "A Git LFS pointer: the content is not in the repository."),
         ("long-lines", .note, "Very long lines, typical of minified or generated code."),
+        ("scan-limit", .warning, "Part of a file was not checked or not listed: it passed a limit that keeps the scan's memory bounded."),
         ("submodule-missing", .warning, "A submodule whose pinned commit is not in the repository, so its content cannot be reviewed."),
     ]
 
@@ -85,234 +87,6 @@ func describeCodePoint(_ v: UInt32) -> String {
     return name.map { "\(code) \($0)" } ?? code
 }
 
-// MARK: - File content
-
-/// Scans one file's content: bidi controls, invisible characters, identifiers, and opaque content.
-public func scanContent(path: [UInt8], kind: EntryKind, size: UInt64, content: [UInt8], options: ScanOptions) -> [ScanFinding] {
-    var findings: [ScanFinding] = []
-    if let opaque = opaqueContent(path: path, size: size, content: content, options: options) {
-        findings += opaque
-        if opaque.contains(where: { $0.rule == "binary-executable" || $0.rule == "binary-large" }) || isBinary(content) {
-            return findings
-        }
-    }
-    if isBinary(content) { return findings }
-    // Every text rule but line length needs a character outside ASCII: one pass over the bytes
-    // finds both, and most files are done here.
-    let profile = textProfile(content, limit: options.longLineBytes)
-    if !profile.nonASCII {
-        // Long lines matter in source files (minified code), not in data.
-        if profile.maybeLongLine, isSourceCode(path), let (line, length) = firstLongLine(content, limit: options.longLineBytes) {
-            findings.append(ScanFinding("long-lines", .note, path: path, line: line,
-                                        "a line of \(length) bytes: minified or generated code is hard to review"))
-        }
-        return findings
-    }
-    findings += scanText(path: path, content: content, options: options)
-    return findings
-}
-
-/// One branch-free pass that vectorises: whether any byte is outside ASCII, and whether some
-/// block of `limit / 2` bytes holds no newline (a line longer than `limit` always covers such
-/// a block, so only then is the exact, slower line scan needed).
-private func textProfile(_ content: [UInt8], limit: Int) -> (nonASCII: Bool, maybeLongLine: Bool) {
-    content.withContiguousStorageIfAvailable { bytes in
-        var high: UInt8 = 0
-        var maybe = false
-        let block = max(1, limit / 2)
-        var start = 0
-        while start < bytes.count {
-            let end = min(start + block, bytes.count)
-            var newlines = 0
-            for index in start..<end {
-                let byte = bytes[index]
-                high |= byte
-                newlines &+= byte == 0x0A ? 1 : 0
-            }
-            if newlines == 0 && end - start == block { maybe = true }
-            start = end
-        }
-        return (high >= 0x80, maybe)
-    }!
-}
-
-/// The first line longer than `limit`: its number and length.
-private func firstLongLine(_ content: [UInt8], limit: Int) -> (Int, Int)? {
-    var line = 1
-    var start = content.startIndex
-    while let end = content[start...].firstIndex(of: 0x0A) {
-        if end - start > limit { return (line, end - start) }
-        line += 1
-        start = end + 1
-    }
-    return content.endIndex - start > limit ? (line, content.endIndex - start) : nil
-}
-
-/// Binary as git decides it: a NUL in the first 8,000 bytes.
-func isBinary(_ content: [UInt8]) -> Bool { content.prefix(8000).contains(0) }
-
-private func opaqueContent(path: [UInt8], size: UInt64, content: [UInt8], options: ScanOptions) -> [ScanFinding]? {
-    var out: [ScanFinding] = []
-    let magic: [(bytes: [UInt8], what: String)] = [
-        ([0x7F, 0x45, 0x4C, 0x46], "an ELF executable or object"), ([0x4D, 0x5A], "a PE (Windows) executable"),
-        ([0xFE, 0xED, 0xFA, 0xCE], "a Mach-O binary"), ([0xFE, 0xED, 0xFA, 0xCF], "a Mach-O binary"),
-        ([0xCE, 0xFA, 0xED, 0xFE], "a Mach-O binary"), ([0xCF, 0xFA, 0xED, 0xFE], "a Mach-O binary"),
-        ([0xCA, 0xFE, 0xBA, 0xBE], "a Mach-O universal binary"), (Array("!<arch>\n".utf8), "a static library archive"),
-    ]
-    if let hit = magic.first(where: { content.starts(with: $0.bytes) }),
-       hit.bytes != [0x4D, 0x5A] || isBinary(content) {   // "MZ" starts some text files too
-        out.append(ScanFinding("binary-executable", .warning, path: path, "\(hit.what), committed where source is expected"))
-    }
-    if content.starts(with: Array("version https://git-lfs.github.com/spec/v1\n".utf8)) && size < 1024 {
-        out.append(ScanFinding("lfs-pointer", .warning, path: path, "a Git LFS pointer: the real content is stored elsewhere and cannot be reviewed here"))
-    }
-    if size >= options.largeBinaryBytes && isBinary(content) {
-        out.append(ScanFinding("binary-large", .note, path: path, "a binary blob of \(size) bytes"))
-    }
-    return out.isEmpty ? nil : out
-}
-
-/// Where in a line's text the scanner is, for bidi termination.
-private enum Context: Equatable { case code, string(UInt32), lineComment, blockComment }
-
-private func scanText(path: [UInt8], content: [UInt8], options: ScanOptions) -> [ScanFinding] {
-    var findings: [ScanFinding] = []
-    let hashComments = usesHashComments(path)
-    var identifiers: [String: (line: Int, column: Int)] = [:]
-    var scalars: [UInt32] = []
-    var line = 1
-    var longLinesReported = 0
-
-    // Decode UTF-8 leniently: invalid bytes are skipped (a text file with them is unusual,
-    // but the scan must not stop).
-    var lineStart = 0
-    var index = 0
-    func flushLine(_ end: Int) {
-        if end - lineStart > options.longLineBytes && longLinesReported < 1 {
-            longLinesReported += 1
-            findings.append(ScanFinding("long-lines", .note, path: path, line: line,
-                                        "a line of \(end - lineStart) bytes: minified or generated code is hard to review"))
-        }
-        scanLine(scalars, line: line)
-        scalars.removeAll(keepingCapacity: true)
-    }
-    var context = Context.code
-
-    func scanLine(_ text: [UInt32], line: Int) {
-        // Open bidi controls: (kind, column, code point), with the context they opened in.
-        var open: [(kind: UnicodeTables.BidiKind, column: Int, value: UInt32)] = []
-        var contextOpen: [(kind: UnicodeTables.BidiKind, column: Int, value: UInt32)] = []
-        func reportOpen(_ list: [(kind: UnicodeTables.BidiKind, column: Int, value: UInt32)], _ where_: String) {
-            guard let first = list.first else { return }
-            findings.append(ScanFinding("bidi-unterminated", .error, path: path, line: line, column: first.column,
-                                        codePoints: list.map { describeCodePoint($0.value) },
-                                        "bidi control left open at the end of \(where_): the text shown is reordered"))
-        }
-        var identifier: [UInt32] = []
-        var identifierColumn = 0
-        func endIdentifier() {
-            if !identifier.isEmpty {
-                let text = String(String.UnicodeScalarView(identifier.compactMap(Unicode.Scalar.init)))
-                if identifiers[text] == nil { identifiers[text] = (line, identifierColumn) }
-                identifier.removeAll()
-            }
-        }
-        var i = 0
-        var escapedNext = false
-        // Line comments end with the line; so do strings in the languages this lexer models.
-        if context != .blockComment { context = .code }
-        while i < text.count {
-            let v = text[i]
-            let column = i + 1
-            let scalar = Unicode.Scalar(v)
-            // Context changes (a generic C-like lexer: strings, // and /* */ comments, # where used).
-            switch context {
-            case .code:
-                if v == 0x22 || v == 0x27 || v == 0x60 { context = .string(v); contextOpen = [] }
-                else if v == 0x2F, i + 1 < text.count, text[i + 1] == 0x2F { context = .lineComment; contextOpen = [] }
-                else if v == 0x2F, i + 1 < text.count, text[i + 1] == 0x2A { context = .blockComment; contextOpen = []; i += 1 }
-                else if v == 0x23 && hashComments { context = .lineComment; contextOpen = [] }
-            case let .string(quote):
-                if escapedNext { escapedNext = false }
-                else if v == 0x5C { escapedNext = true }
-                else if v == quote { reportOpen(contextOpen, "a string"); contextOpen = []; context = .code }
-            case .blockComment:
-                if v == 0x2A, i + 1 < text.count, text[i + 1] == 0x2F { reportOpen(contextOpen, "a comment"); contextOpen = []; context = .code; i += 1 }
-            case .lineComment: break
-            }
-            if let kind = UnicodeTables.bidiControlKind(v) {
-                switch kind {
-                case .embedding, .override, .isolate:
-                    open.append((kind, column, v))
-                    if context != .code { contextOpen.append((kind, column, v)) }
-                case .popFormatting:
-                    if let last = open.lastIndex(where: { $0.kind != .isolate }) { open.remove(at: last) }
-                    if let last = contextOpen.lastIndex(where: { $0.kind != .isolate }) { contextOpen.remove(at: last) }
-                case .popIsolate:
-                    // PDI closes the last isolate and every embedding opened after it.
-                    if let last = open.lastIndex(where: { $0.kind == .isolate }) { open.removeSubrange(last...) }
-                    if let last = contextOpen.lastIndex(where: { $0.kind == .isolate }) { contextOpen.removeSubrange(last...) }
-                case .mark: break
-                }
-                if options.strict {
-                    findings.append(ScanFinding("bidi-control", .warning, path: path, line: line, column: column,
-                                                codePoints: [describeCodePoint(v)], "a bidi control character"))
-                }
-                endIdentifier()
-            } else if v == 0xFEFF && !(line == 1 && i == 0) {
-                findings.append(ScanFinding("misplaced-bom", .error, path: path, line: line, column: column,
-                                            codePoints: [describeCodePoint(v)], "a byte order mark inside the text is invisible"))
-            } else if UnicodeTables.isDefaultIgnorable(v) && v != 0xFEFF {
-                // In comments and strings, joiners and variation selectors build emoji: report only in code.
-                if context == .code || options.strict {
-                    findings.append(ScanFinding("invisible-character", .error, path: path, line: line, column: column,
-                                                codePoints: [describeCodePoint(v)],
-                                                context == .code ? "an invisible character in code" : "an invisible character"))
-                }
-            }
-            if context == .code, let scalar, isIdentifierContinue(scalar) {
-                if identifier.isEmpty {
-                    if isIdentifierStart(scalar) { identifier = [v]; identifierColumn = column }
-                } else {
-                    identifier.append(v)
-                }
-            } else if context == .code && UnicodeTables.isDefaultIgnorable(v) && !identifier.isEmpty {
-                identifier.append(v)   // an invisible character inside an identifier stays part of it
-            } else {
-                endIdentifier()
-            }
-            i += 1
-        }
-        endIdentifier()
-        reportOpen(open, "a line")
-    }
-
-    while index < content.count {
-        let b = content[index]
-        if b == 0x0A {
-            flushLine(index)
-            line += 1
-            index += 1
-            lineStart = index
-            continue
-        }
-        let length = b < 0x80 ? 1 : Escaping.validUTF8Length(content, at: index)
-        if length == 0 { index += 1; continue }
-        var v = UInt32(b)
-        if length > 1 {
-            v = UInt32(b) & (0xFF >> (length + 1))
-            for k in 1..<length { v = v << 6 | UInt32(content[index + k] & 0x3F) }
-        }
-        if v != 0x0D { scalars.append(v) }
-        index += length
-    }
-    flushLine(index)
-    // Identifiers only mean something in code; data files (a list of confusables, say) are
-    // full of look-alikes by design.
-    if isSourceCode(path) { findings += identifierFindings(path: path, identifiers) }
-    return findings
-}
-
 /// Whether a file is source code, by its extension, for the identifier rules.
 func isSourceCode(_ path: [UInt8]) -> Bool {
     let name = String(decoding: path.split(separator: UInt8(ascii: "/")).last ?? [], as: UTF8.self).lowercased()
@@ -327,17 +101,17 @@ private let sourceExtensions: Set<String> = [
     "vhd", "vhdl", "asm", "s", "groovy", "gradle", "cmake", "tf",
 ]
 
-private func isIdentifierStart(_ s: Unicode.Scalar) -> Bool {
+func isIdentifierStart(_ s: Unicode.Scalar) -> Bool {
     if s.isASCII { return (0x41...0x5A).contains(s.value) || (0x61...0x7A).contains(s.value) || s == "_" || s == "$" }
     return s.properties.isXIDStart
 }
 
-private func isIdentifierContinue(_ s: Unicode.Scalar) -> Bool {
+func isIdentifierContinue(_ s: Unicode.Scalar) -> Bool {
     if s.isASCII { return isIdentifierStart(s) || (0x30...0x39).contains(s.value) }
     return s.properties.isXIDContinue
 }
 
-private func usesHashComments(_ path: [UInt8]) -> Bool {
+func usesHashComments(_ path: [UInt8]) -> Bool {
     let name = String(decoding: path, as: UTF8.self).lowercased()
     let suffixes = [".py", ".sh", ".bash", ".rb", ".pl", ".pm", ".yaml", ".yml", ".toml", ".cmake", ".mk", ".r", ".conf", ".cfg", ".ini"]
     return suffixes.contains { name.hasSuffix($0) } || name.hasSuffix("makefile") || name.hasSuffix("cmakelists.txt")
@@ -376,7 +150,7 @@ func skeleton(_ text: String) -> String {
     return String(mapped).decomposedStringWithCanonicalMapping
 }
 
-private func identifierFindings(path: [UInt8], _ identifiers: [String: (line: Int, column: Int)]) -> [ScanFinding] {
+func identifierFindings(path: [UInt8], _ identifiers: [String: (line: Int, column: Int)]) -> [ScanFinding] {
     var findings: [ScanFinding] = []
     // Both rules need a character outside ASCII in some identifier.
     guard identifiers.keys.contains(where: { $0.utf8.contains { $0 >= 0x80 } }) else { return [] }
@@ -414,6 +188,8 @@ public struct TreeFacts: Sendable {
     public var linkTargets: [[UInt8]: [UInt8]] = [:]
     /// Each `.gitattributes` file's content, by path.
     public var gitattributes: [[UInt8]: [UInt8]] = [:]
+    /// `.gitattributes` files too large to keep (over `AttributeLimits.fileBytes`).
+    public var oversizedGitattributes: [[UInt8]] = []
     /// Submodules whose pinned commit is not in the repository.
     public var missingSubmodules: [[UInt8]] = []
     public init() {}
@@ -433,7 +209,7 @@ public func scanTree(_ entries: [TreeEntry], facts: TreeFacts) -> [ScanFinding] 
     }
     findings += pathFindings(paths, directories)
     findings += symlinkFindings(entries, facts.linkTargets, paths: paths, directories: directories)
-    findings += gitattributeFindings(entries, facts.gitattributes)
+    findings += gitattributeFindings(entries, facts.gitattributes, oversized: facts.oversizedGitattributes.sorted { $0.lexicographicallyPrecedes($1) })
     for path in facts.missingSubmodules {
         findings.append(ScanFinding("submodule-missing", .warning, path: path,
                                     "the pinned commit is not in this repository: the submodule's content cannot be reviewed"))
@@ -562,100 +338,4 @@ private func symlinkFindings(_ entries: [TreeEntry], _ targets: [[UInt8]: [UInt8
         }
     }
     return findings
-}
-
-private func gitattributeFindings(_ entries: [TreeEntry], _ files: [[UInt8]: [UInt8]]) -> [ScanFinding] {
-    var findings: [ScanFinding] = []
-    for (file, content) in files.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
-        let directory = Array(file.split(separator: UInt8(ascii: "/")).dropLast().joined(separator: [UInt8(ascii: "/")]))
-        let prefix = directory.isEmpty ? [] : directory + [UInt8(ascii: "/")]
-        for (number, rawLine) in content.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
-            let line = String(decoding: rawLine, as: UTF8.self).trimmingCharacters(in: .whitespaces)
-            if line.isEmpty || line.hasPrefix("#") { continue }
-            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-            guard words.count >= 2 else { continue }
-            var problems: [(rule: String, attribute: String)] = []
-            for attribute in words.dropFirst() {
-                let name = attribute.split(separator: "=", maxSplits: 1).first.map(String.init) ?? attribute
-                switch name {
-                case "filter", "ident", "working-tree-encoding": problems.append(("gitattributes-filter", attribute))
-                case "text", "eol", "crlf": problems.append(("gitattributes-eol", attribute))
-                case "export-subst", "export-ignore": problems.append(("gitattributes-export", attribute))
-                default: break
-                }
-            }
-            if problems.isEmpty { continue }
-            let pattern = Array(words[0].utf8)
-            for entry in entries where entry.path.starts(with: prefix) && entry.kind != .submodule {
-                let relative = Array(entry.path.dropFirst(prefix.count))
-                guard attributePatternMatches(pattern, relative) else { continue }
-                for problem in problems {
-                    findings.append(ScanFinding(problem.rule, ScanRules.severity(problem.rule), path: entry.path,
-                                                "'\(problem.attribute)' from \(Escaping.escape(file)):\(number + 1) (\(words[0])): "
-                                                + (problem.rule == "gitattributes-export" ? "the git archive tarball differs from the tag"
-                                                   : "the checked-out bytes differ from the git objects")))
-                }
-            }
-        }
-    }
-    return findings
-}
-
-/// gitattributes pattern matching: a pattern without a slash matches the name at any depth;
-/// with one, the path relative to the attributes file (a leading slash anchors). `*` and `?`
-/// stay within a component, `**` crosses them, `[...]` is a class.
-func attributePatternMatches(_ pattern: [UInt8], _ path: [UInt8]) -> Bool {
-    var pattern = pattern
-    if !pattern.contains(UInt8(ascii: "/")) {
-        let name = Array(path[(path.lastIndex(of: UInt8(ascii: "/")).map { $0 + 1 } ?? path.startIndex)...])
-        return globMatch(pattern[...], name[...])
-    }
-    if pattern.first == UInt8(ascii: "/") { pattern.removeFirst() }
-    return globMatch(pattern[...], path[...])
-}
-
-private func globMatch(_ p: ArraySlice<UInt8>, _ s: ArraySlice<UInt8>) -> Bool {
-    guard let c = p.first else { return s.isEmpty }
-    let rest = p.dropFirst()
-    switch c {
-    case UInt8(ascii: "*"):
-        if rest.first == UInt8(ascii: "*") {
-            var after = rest.dropFirst()
-            if after.first == UInt8(ascii: "/") { after = after.dropFirst(); if globMatch(after, s) { return true } }
-            for i in s.indices where globMatch(after, s[i...]) { return true }
-            return globMatch(after, s[s.endIndex...])
-        }
-        var i = s.startIndex
-        while true {
-            if globMatch(rest, s[i...]) { return true }
-            if i == s.endIndex || s[i] == UInt8(ascii: "/") { return false }
-            i += 1
-        }
-    case UInt8(ascii: "?"):
-        guard let first = s.first, first != UInt8(ascii: "/") else { return false }
-        return globMatch(rest, s.dropFirst())
-    case UInt8(ascii: "["):
-        guard let close = rest.firstIndex(of: UInt8(ascii: "]")), let first = s.first else { return false }
-        var set = rest[rest.startIndex..<close]
-        let negate = set.first == UInt8(ascii: "!") || set.first == UInt8(ascii: "^")
-        if negate { set = set.dropFirst() }
-        var matched = false
-        var j = set.startIndex
-        while j < set.endIndex {
-            if j + 2 < set.endIndex, set[j + 1] == UInt8(ascii: "-") {
-                if (set[j]...set[j + 2]).contains(first) { matched = true }
-                j += 3
-            } else {
-                if set[j] == first { matched = true }
-                j += 1
-            }
-        }
-        return matched != negate && globMatch(rest[(close + 1)...], s.dropFirst())
-    case UInt8(ascii: "\\"):
-        guard let escaped = rest.first, s.first == escaped else { return false }
-        return globMatch(rest.dropFirst(), s.dropFirst())
-    default:
-        guard s.first == c else { return false }
-        return globMatch(rest, s.dropFirst())
-    }
 }

@@ -73,15 +73,18 @@ func scanSource(repo: String?, rev: String, dir: String?, options: ScanOptions, 
 
 /// Gathers what the scan needs from each path's content, from worker threads, so a scan can
 /// ride along with any pass that reads the tree (verify-release hashes and scans in one pass).
+/// Each file streams through its own scanner; what is kept per file is bounded, whatever its size.
 final class ScanCollector: @unchecked Sendable {
     private let options: ScanOptions
     private let lock = NSLock()
     private var contentFindings: [ScanFinding] = []
     private var facts = TreeFacts()
+    /// Bytes of attributes files promised to readers still streaming them, or kept.
+    private var attributeBytes = 0
 
     init(options: ScanOptions) { self.options = options }
 
-    /// Where one path's content goes: files are gathered and scanned when they end.
+    /// Where one path's content goes: files stream through a scanner as they are read.
     func inspect(_ item: ContentVisit) -> (any ContentSink)? {
         switch item.kind {
         case .link:
@@ -91,38 +94,68 @@ final class ScanCollector: @unchecked Sendable {
             if !item.isPresent { lock.withLock { facts.missingSubmodules.append(item.path) } }
             return nil
         case .file, .exec:
-            return FileGatherer(item, self)
+            let name = item.path.split(separator: UInt8(ascii: "/")).last.map(Array.init) ?? []
+            var keepAttributes = false
+            if name == Array(".gitattributes".utf8) {
+                keepAttributes = lock.withLock {
+                    guard item.size <= UInt64(AttributeLimits.fileBytes),
+                          attributeBytes + Int(item.size) <= AttributeLimits.totalBytes else {
+                        facts.oversizedGitattributes.append(item.path)
+                        return false
+                    }
+                    attributeBytes += Int(item.size)
+                    return true
+                }
+            }
+            return FileScan(item, self, keepAttributes: keepAttributes)
         }
     }
 
-    fileprivate func finished(_ item: ContentVisit, content: [UInt8]) {
-        let found = scanContent(path: item.path, kind: item.kind, size: item.size, content: content, options: options)
-        let name = item.path.split(separator: UInt8(ascii: "/")).last.map(Array.init) ?? []
+    fileprivate func finished(_ item: ContentVisit, _ found: [ScanFinding], attributes: [UInt8]?) {
         lock.withLock {
             contentFindings += found
-            if name == Array(".gitattributes".utf8) { facts.gitattributes[item.path] = content }
+            if let attributes { facts.gitattributes[item.path] = attributes }
         }
     }
+
+    fileprivate func attributesTooLarge(_ item: ContentVisit) {
+        lock.withLock { facts.oversizedGitattributes.append(item.path) }
+    }
+
+    fileprivate var scanOptions: ScanOptions { options }
 }
 
-/// Gathers one file's content for the scan: all of a text file, the start of a binary one (a NUL
-/// in its first 8,000 bytes).
-private final class FileGatherer: ContentSink {
+/// One file on its way through the scan: every chunk goes to the content scanner (until it has
+/// seen enough, for a binary file), and an attributes file is also kept, up to its bound.
+private final class FileScan: ContentSink {
     private let item: ContentVisit
     private let collector: ScanCollector
-    private var content: [UInt8] = []
+    private let scanner: ContentScanner
+    private var scanning = true
+    private var attributes: [UInt8]?
 
-    init(_ item: ContentVisit, _ collector: ScanCollector) {
+    init(_ item: ContentVisit, _ collector: ScanCollector, keepAttributes: Bool) {
         self.item = item
         self.collector = collector
+        scanner = ContentScanner(path: item.path, size: item.size, options: collector.scanOptions)
+        if keepAttributes { attributes = [] }
     }
 
     func consume(_ chunk: UnsafeRawBufferPointer) -> Bool {
-        content.append(contentsOf: chunk)
-        return !content.prefix(8000).contains(0)
+        if scanning { scanning = scanner.consume(chunk) }
+        if attributes != nil {
+            // The size was checked before reading; a file that grows past it is not kept.
+            if attributes!.count + chunk.count > min(Int(item.size), AttributeLimits.fileBytes) {
+                attributes = nil
+                collector.attributesTooLarge(item)
+            } else {
+                attributes!.append(contentsOf: chunk)
+            }
+        }
+        return scanning || attributes != nil
     }
 
-    func finish() { collector.finished(item, content: content) }
+    func finish() { collector.finished(item, scanner.finish(), attributes: attributes) }
 }
 
 extension ScanCollector {

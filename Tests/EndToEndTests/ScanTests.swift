@@ -95,6 +95,33 @@ private func scan(_ arguments: [String]) throws -> (status: Int32, pairs: [Strin
         ])
     }
 
+    @Test func reversedRangeInAnAttributePatternIsNotACrash() throws {
+        // Before: the scan stopped with a runtime trap (exit 132) on `[z-a]`.
+        let root = try tree([".gitattributes": text("[z-a] text\n"), "z": text("z\n"), "a": text("a\n"), "m": text("m\n")])
+        let result = try scan(["--dir", root.path])
+        #expect(result.status == 0)
+        #expect(result.pairs == ["gitattributes-eol z"])
+    }
+
+    @Test func starsInAnAttributePatternDoNotBacktrack() throws {
+        // Before: 11 stars against a 40-byte name backtracked for minutes.
+        let long = String(repeating: "a", count: 40)
+        let root = try tree([".gitattributes": text("*a*a*a*a*a*a*a*a*a*a*a*b text\n"), long: text("x\n"), "aab": text("x\n"),
+                             "d/" + long + "b": text("x\n")])
+        let result = try scan(["--dir", root.path])
+        #expect(result.pairs == ["gitattributes-eol d/\(long)b"])
+    }
+
+    @Test func anAttributesFileTooLargeToCheckIsAnError() throws {
+        // Before: any size was read whole. Now past 1 MiB it is not read, and the scan says so.
+        let padding = String(repeating: "# padding\n", count: 110_000)
+        let root = try tree(["big/.gitattributes": text(padding + "*.c filter=x\n"), "big/a.c": text("int a;\n"),
+                             ".gitattributes": text("*.h text\n"), "b.h": text("int b;\n")])
+        let result = try scan(["--dir", root.path])
+        #expect(result.status == 1)
+        #expect(result.pairs == ["gitattributes-eol b.h", "gitattributes-unchecked big/.gitattributes"])
+    }
+
     @Test func symlinksOutOfTheTree() throws {
         let root = try tree(["real.txt": text("r\n"), "dir/x.txt": text("x\n")],
                             links: ["abs": "/etc/passwd", "escape": "../../outside", "dangling": "nothere",
@@ -187,5 +214,50 @@ private func scan(_ arguments: [String]) throws -> (status: Int32, pairs: [Strin
         #expect(failing.stdout.contains("✗ bidi-unterminated src/auth.c:1:14"))
         let skipped = try release.verifyDirectory(tree, extra: ["--skip-scan-unsafe"])
         #expect(skipped.stdout.contains("scan-skipped"))
+    }
+
+    @Test func aHugeSparseTextFileIsScannedInBoundedMemory() throws {
+        // 512 MiB of "text": 8 KiB of lines (past git's 8,000-byte binary probe, with a
+        // character beyond ASCII so every byte goes through the lexer), then a hole of zeros
+        // that costs no disk. Before, the scan held the whole file: over 600 MB at this size,
+        // 4.2 GB at 3 GiB. Now memory does not follow the file's size.
+        let root = try temporaryDirectory("sparse")
+        let file = root.appendingPathComponent("huge.txt")
+        try Data(String(repeating: "caf\u{00E9} au lait, one line of text\n", count: 300).utf8.prefix(8192)).write(to: file)
+        let handle = try FileHandle(forWritingTo: file)
+        try handle.truncate(atOffset: 512 << 20)
+        try handle.close()
+        let time = try #require(["/usr/bin/time"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                                "GNU time is needed; Scripts/test installs it")
+        func peakKiB(_ result: Result) -> Int? {
+            result.stderr.split(separator: "\n").first { $0.contains("Maximum resident set size") }
+                .flatMap { $0.split(separator: ":").last }.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        }
+        let scanned = try run(time, ["-v", productsDirectory.appendingPathComponent("glassbox").path, "scan", "--dir", root.path, "--json"])
+        #expect(scanned.status == 0, "\(scanned.stderr)")
+        #expect(scanned.stdout.contains("\"long-lines\""))
+        let scanPeak = try #require(peakKiB(scanned))
+        #expect(scanPeak < 100 * 1024, "peak RSS \(scanPeak) KiB")
+
+        // verify-release scans the tree it hashes, in the same pass.
+        let release = try SignedRelease()
+        let tree = try unpackArchive(release.repo, "v2.0.0")
+        try FileManager.default.moveItem(at: file, to: tree.appendingPathComponent("huge.txt"))
+        let verified = try run(time, ["-v", productsDirectory.appendingPathComponent("verify-release").path, "--manifest", release.manifest,
+                                      "--trust", release.trust, "--dir", tree.path, "--artifacts", release.artifacts.path])
+        #expect(verified.status == 1)   // an extra file: the tree is not the release
+        #expect(verified.stdout.contains("huge.txt"))
+        let verifyPeak = try #require(peakKiB(verified))
+        #expect(verifyPeak < 100 * 1024, "peak RSS \(verifyPeak) KiB")
+    }
+
+    @Test func verifyReleaseSurvivesHostileAttributePatterns() throws {
+        let release = try SignedRelease()
+        let tree = try unpackArchive(release.repo, "v2.0.0")
+        try Data("[z-a] text\n*a*a*a*a*a*a*a*a*a*a*a*b text\n".utf8).write(to: tree.appendingPathComponent(".gitattributes"))
+        try Data("x\n".utf8).write(to: tree.appendingPathComponent(String(repeating: "a", count: 40)))
+        let result = try release.verifyDirectory(tree)
+        #expect(result.status == 1, "\(result.stderr)")   // the tree differs from the manifest
+        #expect(result.stdout.contains(".gitattributes"))
     }
 }

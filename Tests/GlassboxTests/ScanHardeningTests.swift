@@ -1,0 +1,662 @@
+import Foundation
+@testable import Glassbox
+import GlassboxGit
+import Testing
+
+// The scan reads hostile trees: these tests hold it to bounded time and memory, and to git's own
+// reading of attribute patterns.
+
+/// A small deterministic generator (SplitMix64), so every run tests the same cases.
+private struct Seeded {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
+}
+
+// MARK: - A reference matcher
+
+/// Plain backtracking over the pattern text, written from the rules in gitattributes(5) and
+/// git's wildmatch, without compiling anything: slow on purpose-built patterns, so the tests
+/// keep its inputs small.
+private func referenceMatches(_ raw: [UInt8], _ path: [UInt8]) -> Bool {
+    let slash = UInt8(ascii: "/")
+    var pattern = Array(raw.prefix { $0 != 0 })
+    if pattern.first == UInt8(ascii: "!") || pattern.last == slash { return false }
+    if !pattern.contains(slash) {
+        let name = Array(path[(path.lastIndex(of: slash).map { $0 + 1 } ?? 0)...])
+        return referenceGlob(pattern, 0, name, 0, pathname: false)
+    }
+    if pattern.first == slash { pattern.removeFirst() }
+    // Git compares the literal start first and globs the rest as a pattern of its own.
+    let literal = pattern.firstIndex { "*?[\\".utf8.contains($0) } ?? pattern.count
+    guard path.starts(with: pattern[..<literal]) else { return false }
+    return referenceGlob(Array(pattern[literal...]), 0, Array(path[literal...]), 0, pathname: true)
+}
+
+private func referenceGlob(_ p: [UInt8], _ i: Int, _ s: [UInt8], _ j: Int, pathname: Bool) -> Bool {
+    let slash = UInt8(ascii: "/")
+    guard i < p.count else { return j == s.count }
+    switch p[i] {
+    case UInt8(ascii: "\\"):
+        return i + 1 < p.count && j < s.count && s[j] == p[i + 1] && referenceGlob(p, i + 2, s, j + 1, pathname: pathname)
+    case UInt8(ascii: "?"):
+        return j < s.count && !(pathname && s[j] == slash) && referenceGlob(p, i + 1, s, j + 1, pathname: pathname)
+    case UInt8(ascii: "*"):
+        var end = i
+        while end < p.count && p[end] == UInt8(ascii: "*") { end += 1 }
+        let before = i == 0 || p[i - 1] == slash
+        let after = end == p.count || p[end] == slash || (end + 1 < p.count && p[end] == UInt8(ascii: "\\") && p[end + 1] == slash)
+        let crosses = !pathname || (end - i >= 2 && before && after)
+        // `x/**/y` also matches `x/y`: the `**/` may stand for nothing at all.
+        if crosses && pathname && end < p.count && p[end] == slash && referenceGlob(p, end + 1, s, j, pathname: pathname) {
+            return true
+        }
+        var k = j
+        while true {
+            if referenceGlob(p, end, s, k, pathname: pathname) { return true }
+            if k == s.count || (!crosses && s[k] == slash) { return false }
+            k += 1
+        }
+    case UInt8(ascii: "["):
+        guard let (member, next) = referenceBracket(p, i) else { return false }
+        return j < s.count && member(s[j]) && !(pathname && s[j] == slash) && referenceGlob(p, next, s, j + 1, pathname: pathname)
+    default:
+        return j < s.count && s[j] == p[i] && referenceGlob(p, i + 1, s, j + 1, pathname: pathname)
+    }
+}
+
+/// A bracket expression at `open` as a predicate, and where the pattern continues; nil when malformed.
+private func referenceBracket(_ p: [UInt8], _ open: Int) -> ((UInt8) -> Bool, Int)? {
+    var tests: [(UInt8) -> Bool] = []
+    var k = open + 1
+    let negate = k < p.count && (p[k] == UInt8(ascii: "!") || p[k] == UInt8(ascii: "^"))
+    if negate { k += 1 }
+    let classes: [String: (UInt8) -> Bool] = [
+        "alnum": { $0 < 128 && (Character(Unicode.Scalar($0)).isLetter || Character(Unicode.Scalar($0)).isNumber) },
+        "alpha": { $0 < 128 && Character(Unicode.Scalar($0)).isLetter },
+        "digit": { (48...57).contains($0) }, "lower": { (97...122).contains($0) }, "upper": { (65...90).contains($0) },
+        "space": { [9, 10, 13, 32].contains($0) }, "blank": { $0 == 9 || $0 == 32 },
+        "cntrl": { $0 < 32 || $0 == 127 }, "print": { (32...126).contains($0) }, "graph": { (33...126).contains($0) },
+        "punct": { (33...126).contains($0) && !Character(Unicode.Scalar($0)).isLetter && !Character(Unicode.Scalar($0)).isNumber },
+        "xdigit": { Character(Unicode.Scalar($0)).isHexDigit && $0 < 128 },
+    ]
+    var last: UInt8?
+    var count = 0
+    while true {
+        guard k < p.count else { return nil }
+        if p[k] == UInt8(ascii: "]") && count > 0 { break }
+        count += 1
+        if p[k] == UInt8(ascii: "\\") {
+            guard k + 1 < p.count else { return nil }
+            let c = p[k + 1]
+            tests.append { $0 == c }
+            last = c
+            k += 2
+        } else if p[k] == UInt8(ascii: "-"), let low = last, k + 1 < p.count, p[k + 1] != UInt8(ascii: "]") {
+            var high = p[k + 1]
+            k += 2
+            if high == UInt8(ascii: "\\") {
+                guard k < p.count else { return nil }
+                high = p[k]
+                k += 1
+            }
+            tests.append { low <= $0 && $0 <= high }
+            last = nil
+        } else if p[k] == UInt8(ascii: "["), k + 1 < p.count, p[k + 1] == UInt8(ascii: ":"),
+                  let close = p[(k + 2)...].firstIndex(of: UInt8(ascii: "]")),
+                  close - (k + 2) >= 1, p[close - 1] == UInt8(ascii: ":") {
+            guard let test = classes[String(decoding: p[(k + 2)..<(close - 1)], as: UTF8.self)] else { return nil }
+            tests.append(test)
+            last = nil
+            k = close + 1
+        } else if p[k] == UInt8(ascii: "["), k + 1 < p.count, p[k + 1] == UInt8(ascii: ":"),
+                  p[(k + 2)...].firstIndex(of: UInt8(ascii: "]")) == nil {
+            return nil
+        } else {
+            let c = p[k]
+            tests.append { $0 == c }
+            last = c
+            k += 1
+        }
+    }
+    return ({ byte in tests.contains { $0(byte) } != negate }, k + 1)
+}
+
+// MARK: - Attribute patterns
+
+@Suite struct AttributePatternTests {
+    private func matches(_ pattern: String, _ path: String) -> Bool { attributePatternMatches(Array(pattern.utf8), Array(path.utf8)) }
+
+    @Test func reversedRangeMatchesNothingButItsFirstByte() {
+        // Before: building the range `z...a` stopped the program. Git adds the `z` as a member
+        // on its own and the reversed range adds nothing (checked with git 2.39 check-attr).
+        #expect(matches("[z-a]", "z"))
+        #expect(!matches("[z-a]", "a"))
+        #expect(!matches("[z-a]", "m"))
+        #expect(!matches("x[9-0]y", "x5y"))
+        #expect(matches("x[9-0]y", "x9y"))
+    }
+
+    @Test func manyStarsAgainstALongNameTakeFewSteps() throws {
+        // Before: backtracking tried every way to split 40 bytes among 11 stars.
+        let pattern = try #require(AttributePattern(Array(("*a*a*a*a*a*a*a*a*a*a*a*b").utf8)))
+        let name = [UInt8](repeating: UInt8(ascii: "a"), count: 40)
+        var steps = Int.max
+        #expect(!pattern.matches(name[...], steps: &steps))
+        let taken = Int.max - steps
+        #expect(taken <= (pattern.tokens.count + 1) * name.count)
+        var again = Int.max
+        #expect(pattern.matches((name + [UInt8(ascii: "b")])[...], steps: &again))
+        // A path with slashes and `**` works the same way.
+        let deep = try #require(AttributePattern(Array("**/**/**/**/**/**/x*x*x*x*x*x*y".utf8)))
+        let deepPath = Array((String(repeating: "a/", count: 30) + String(repeating: "x", count: 60)).utf8)
+        var deepSteps = 1_000_000
+        #expect(!deep.matches(deepPath[...], steps: &deepSteps))
+        #expect(deepSteps > 0)
+    }
+
+    @Test func gitsFormsOfPatterns() {
+        #expect(matches("*.c", "src/deep/a.c") && !matches("*.c", "a.h"))
+        #expect(matches("/a.c", "a.c") && !matches("/a.c", "src/a.c"))
+        #expect(matches("src/*.c", "src/a.c") && !matches("src/*.c", "src/x/a.c"))
+        #expect(matches("src/**/a.c", "src/a.c") && matches("src/**/a.c", "src/x/y/a.c"))
+        #expect(matches("**/a.c", "a.c") && matches("**/a.c", "x/y/a.c"))
+        #expect(matches("src/**", "src/x/y") && !matches("src/**", "srcx/y"))
+        #expect(matches("a/foo**", "a/foo/x"))       // git's literal-prefix reading, checked with check-attr
+        #expect(!matches("a/x**y", "a/x/y"))          // elsewhere `**` is `*`
+        #expect(matches("x[[:alpha:]]y", "xay") && !matches("x[[:alpha:]]y", "x1y"))
+        #expect(!matches("k[[:nosuch:]]", "k1") && !matches("h[ab", "ha") && !matches("g\\", "g"))
+        #expect(matches("[]]q", "]q") && matches("[!]]r", "zr") && matches("[^a]r", "br") && !matches("[^a]r", "ar"))
+        #expect(matches("src/[a-c]?.c", "src/bx.c") && !matches("src/?.c", "src//.c"))
+        #expect(!matches("src/", "src/a.c") && !matches("!*.c", "a.c") && matches("\\!x", "!x"))
+    }
+
+    @Test func agreesWithAReferenceBacktrackingMatcher() {
+        var random = Seeded(state: 1)
+        let patternPieces = ["a", "b", "/", "*", "**", "?", "[", "]", "!", "^", "-", "\\", "[:alpha:]", "[:x:]", "[:", "b-a"]
+        let pathPieces = ["a", "b", "/", "-", "]", "!"]
+        var disagreements: [String] = []
+        for _ in 0..<20_000 {
+            let pattern = Array((0..<random.below(7)).map { _ in random.pick(patternPieces) }.joined().utf8)
+            let path = Array((0..<(1 + random.below(7))).map { _ in random.pick(pathPieces) }.joined().utf8)
+            let fast = attributePatternMatches(pattern, path)
+            if fast != referenceMatches(pattern, path) {
+                disagreements.append("\(String(decoding: pattern, as: UTF8.self)) \(String(decoding: path, as: UTF8.self)) fast=\(fast)")
+            }
+        }
+        #expect(disagreements.isEmpty, "\(disagreements.prefix(10))")
+    }
+
+    @Test func agreesWithGitCheckAttr() throws {
+        // Git itself is the oracle: one attributes file of random patterns, each setting its own
+        // attribute, and `git check-attr` on random paths.
+        var random = Seeded(state: 7)
+        let patternPieces = ["a", "b", "/", "*", "**", "?", "[", "]", "!", "^", "-", "\\", "[:alpha:]", "[:x:]", "b-a", "[a-b]"]
+        let components = ["a", "b", "ab", "ba", "-", "]", "!", "aa", "b]"]
+        var patterns: [String] = []
+        while patterns.count < 2000 {
+            // Leading forms that git treats specially come often enough to meet every path shape.
+            let pattern = random.pick(["", "", "", "**/", "a/**/", "/", "*/"])
+                + (0..<(1 + random.below(6))).map { _ in random.pick(patternPieces) }.joined()
+            if pattern.hasPrefix("#") || pattern.hasPrefix("[attr]") { continue }
+            patterns.append(pattern)
+        }
+        var paths = Set<String>()
+        while paths.count < 300 {
+            paths.insert((0..<(1 + random.below(4))).map { _ in random.pick(components) }.joined(separator: "/"))
+        }
+        let dir = try temporaryDirectory()
+        #expect(try run("git", ["init", "-q", dir.path]).status == 0)
+        let lines = patterns.enumerated().map { "\($0.element) p\($0.offset)" }.joined(separator: "\n") + "\n"
+        try Data(lines.utf8).write(to: dir.appendingPathComponent(".gitattributes"))
+        let input = dir.appendingPathComponent("paths")
+        try Data(paths.sorted().joined(separator: "\n").utf8).write(to: input)
+        let result = try run("sh", ["-c", "git check-attr -a --stdin < paths"], in: dir)
+        #expect(result.status == 0, "\(result.stderr)")
+        var fromGit = Set<String>()
+        for line in result.stdout.split(separator: "\n") {
+            let parts = line.components(separatedBy: ": ")
+            if parts.count == 3 { fromGit.insert("\(parts[0]) \(parts[1])") }
+        }
+        var ours = Set<String>()
+        for (index, pattern) in patterns.enumerated() {
+            for path in paths where attributePatternMatches(Array(pattern.utf8), Array(path.utf8)) { ours.insert("\(path) p\(index)") }
+        }
+        #expect(fromGit.count > 50)
+        let describe = { (keys: Set<String>) in keys.sorted().prefix(10).map { key in
+            "\(key) \(patterns[Int(key.split(separator: " ")[1].dropFirst())!])" } }
+        #expect(ours.subtracting(fromGit).isEmpty, "\(describe(ours.subtracting(fromGit)))")
+        #expect(fromGit.subtracting(ours).isEmpty, "\(describe(fromGit.subtracting(ours)))")
+    }
+
+    @Test func attributeLinesAsGitSplitsThem() throws {
+        let entry = { (path: String) in TreeEntry(path: Array(path.utf8), kind: .file, size: 1, digest: [UInt8](repeating: 0, count: 32)) }
+        let entries = ["a b.c", "a.c", "afoo", "sub/m.m", "x.c", "y.h"].map(entry)
+        // CR is a blank; a quoted pattern is unquoted; a macro definition names no path but
+        // sets its attributes where it is used (cycles end); a negative pattern is ignored.
+        let content = "*.c text\r\n\"a b.c\" filter=x\n[attr]foo filter=x\n!x.c text\n*.h foo\n"
+            + "[attr]m1 m2\n[attr]m2 m1 ident\n"
+        let found = gitattributeFindings(entries, [Array(".gitattributes".utf8): Array(content.utf8),
+                                                   Array("sub/.gitattributes".utf8): Array("[attr]m3 eol=lf\n*.m m1 m3\n".utf8)],
+                                         oversized: [])
+        #expect(found.map { "\($0.rule) \($0.path)" } == [
+            "gitattributes-eol a b.c", "gitattributes-eol a.c", "gitattributes-eol x.c", "gitattributes-filter a b.c",
+            "gitattributes-filter y.h", "gitattributes-filter sub/m.m",
+        ])
+        #expect(found[4].message.hasPrefix("'filter=x' (set by macro 'foo') from .gitattributes:5 (*.h)"))
+        #expect(found[5].message.hasPrefix("'ident' (set by macro 'm2') from sub/.gitattributes:2 (*.m)"))
+    }
+
+    @Test func attributeCheckStopsAtItsWorkLimitAndSaysSo() {
+        let entries = (0..<100).map { TreeEntry(path: Array("f\($0).c".utf8), kind: .file, size: 1, digest: [UInt8](repeating: 0, count: 32)) }
+        let content = Array(String(repeating: "*.c text\n", count: 50).utf8)
+        let files = [Array(".gitattributes".utf8): content]
+        #expect(gitattributeFindings(entries, files, oversized: []).count == 5000)
+        let limited = gitattributeFindings(entries, files, oversized: [], steps: 1000)
+        #expect(limited.last?.rule == "gitattributes-unchecked")
+        #expect(limited.count < 200)
+        let oversized = gitattributeFindings(entries, [:], oversized: [Array("big/.gitattributes".utf8)])
+        #expect(oversized.map(\.rule) == ["gitattributes-unchecked"])
+        #expect(oversized.first?.message.contains("too large") == true)
+    }
+}
+
+// MARK: - Streaming content scan
+
+/// Feeds `content` to a streaming scanner in chunks of `size` bytes (0: all at once).
+private func streamed(_ path: String, _ content: [UInt8], chunk size: Int, options: ScanOptions = ScanOptions()) -> [ScanFinding] {
+    let scanner = ContentScanner(path: Array(path.utf8), size: UInt64(content.count), options: options)
+    content.withUnsafeBytes { all in
+        var start = 0
+        repeat {
+            let end = size == 0 ? all.count : min(start + size, all.count)
+            if !scanner.consume(UnsafeRawBufferPointer(rebasing: all[start..<end])) { break }
+            start = end
+        } while start < all.count
+    }
+    return scanner.finish()
+}
+
+private func sortedFindings(_ findings: [ScanFinding]) -> [String] {
+    findings.map { "\($0.line ?? 0):\($0.column ?? 0) \($0.rule) \($0.severity) \($0.path) \($0.codePoints) \($0.message)" }.sorted()
+}
+
+private func utf8(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+/// The contents the end-to-end scan tests use, and more that put multi-byte characters,
+/// broken sequences and comment markers where chunks split them.
+private let fixtures: [(String, [UInt8])] = {
+    var blob = [UInt8](repeating: 7, count: 2 << 20)
+    blob[100] = 0
+    var list: [(String, [UInt8])] = [
+        ("trojan.c", utf8("int admin = 0;\n/*\u{202E} } \u{2066}if (admin)\u{2069} \u{2066} begin admins only */\nreturn 0;\n")),
+        ("string.c", utf8("char *s = \"user\u{202E} \u{2066}// check\u{2069} \u{2066}\";\n")),
+        ("hebrew.c", utf8("// שלום עולם: a greeting\nchar *t = \"\u{2067}مرحبا\u{2069}\";\nint x = 1; // \u{202B}نص\u{202C}\n")),
+        ("zw.c", utf8("int a\u{200B}b = 1;\nint c = a\u{2060}b;\n")),
+        ("bom.c", [0xEF, 0xBB, 0xBF] + utf8("int ok;\nint x\u{FEFF} = 2;\n")),
+        ("emoji.c", utf8("// family: 👨\u{200D}👩\u{200D}👧 and ❤\u{FE0F}\nint fine = 1;\n")),
+        ("tags.py", utf8("x = 1\u{E0041}\u{E0042}\n")),
+        ("hangul.c", utf8("int \u{3164} = 3;\n")),
+        ("pay.c", utf8("int p\u{0430}ypal = 1;\nint paypal = 2;\n")),
+        ("ok.c", utf8("int paypal = 1; int Paypal = 2; int l1 = 3; int ll = 4;\n")),
+        ("jp.c", utf8("int 変数ひらがなカタカナ = 1; int αβγ = 2;\n")),
+        ("tool.o", [0x7F, 0x45, 0x4C, 0x46, 2, 1, 1, 0, 0, 0, 0, 0]),
+        ("setup.exe", [0x4D, 0x5A, 0x90, 0x00, 0x03, 0x00]),
+        ("model.bin", utf8("version https://git-lfs.github.com/spec/v1\noid sha256:4d7a\nsize 12345\n")),
+        ("blob.dat", blob),
+        ("app.min.js", utf8(String(repeating: "var a=1;", count: 400) + "\n")),
+        ("small.bin", [0, 1, 2, 3]),
+        ("MZ.txt", utf8("MZ is a text file starting with MZ\n")),
+        ("auth.c", utf8("int x = 1; /*\u{202E} hidden */\n")),
+        ("notes.txt", utf8(String(repeating: "é", count: 700) + "\n" + String(repeating: "x", count: 1200))),
+        ("data.txt", utf8(String(repeating: "x", count: 1200) + "\n")),
+        ("crlf.py", utf8("# \u{202E} comment\r\nx = '\u{2066}'\r\ny = 1 # \u{200B}\r\n")),
+        ("escapes.js", utf8("s = \"a\\\"\u{202E}\\\\\"; t = `\u{2067}x\u{2069}`; /* \u{202A}\nstill */ u\u{200C}v = 1;\n")),
+        ("broken.c", [0xE2, 0x82, 0x41, 0x0A, 0xF0, 0x9F, 0x41, 0xC0, 0xAF, 0xED, 0xA0, 0x80, 0xFF, 0x80, 0x0A]
+            + utf8("int \u{202E}x;\n") + [0xF4, 0x90, 0x80, 0x80, 0xE0, 0x80, 0x80, 0x0A, 0xE2, 0x80]),
+        ("nul7999.c", Array(repeating: UInt8(ascii: "x"), count: 7999) + [0] + Array(repeating: UInt8(ascii: "x"), count: 1500)),
+        ("nul8000.c", Array(repeating: UInt8(ascii: "x"), count: 8000) + [0] + Array(repeating: UInt8(ascii: "x"), count: 1500)),
+        ("mixed.rs", utf8("fn f() { let σx = 1; let pаypal = 2; let paypal = 3; }\n")),
+    ]
+    // Every offset of a 4-byte, 3-byte and 2-byte character against every small chunk size.
+    for pad in 0..<9 {
+        list.append(("pad\(pad).c", utf8(String(repeating: " ", count: pad) + "int 𝔘x\u{200B} = \"中é\u{202E}\"; /* é */ a\u{2066}\n")))
+    }
+    return list
+}()
+
+@Suite struct ContentStreamingTests {
+    /// Prefixes that put a file's own bytes past the first 8,000 (held whole for the binary
+    /// decision), so chunks reach the lexer as they come: ASCII lines, and lines beyond ASCII.
+    private let prefixes: [[UInt8]] = [[], utf8(String(repeating: "x\n", count: 4000)), utf8(String(repeating: "é\n", count: 2700))]
+
+    @Test func chunkedFindingsEqualTheWholeFileScannersOnFixtures() {
+        for strict in [false, true] {
+            var options = ScanOptions()
+            options.strict = strict
+            for (path, original) in fixtures {
+                for (number, prefix) in prefixes.enumerated() {
+                    let content = prefix + original
+                    let expected = sortedFindings(oldScanContent(path: Array(path.utf8), kind: .file, size: UInt64(content.count),
+                                                                 content: content, options: options))
+                    for size in [1, 7, 4096, 0] {
+                        #expect(sortedFindings(streamed(path, content, chunk: size, options: options)) == expected,
+                                "\(path), prefix \(number), chunks of \(size), strict \(strict)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func chunkedFindingsEqualTheWholeFileScannersOnRandomText() {
+        var random = Seeded(state: 3)
+        let pieces: [[UInt8]] = ["a", "p", "l", "1", " ", "\n", "\r\n", "/", "*", "/*", "*/", "//", "\"", "'", "`", "\\", "#",
+                                 "é", "а", "σ", "中", "𝔘", "\u{202E}", "\u{2066}", "\u{2069}", "\u{202C}", "\u{200B}",
+                                 "\u{200D}", "\u{FEFF}", "\u{E0041}"].map(utf8) + [[0xE2, 0x82], [0xFF], [0x80], [0xF0, 0x9F]]
+        var failures: [String] = []
+        for round in 0..<300 {
+            let path = ["f.c", "f.py", "f.txt", "f.js"][round % 4]
+            var content = prefixes[round % 3]
+            for _ in 0..<(1 + random.below(120)) { content += random.pick(pieces) }
+            var options = ScanOptions()
+            options.strict = round % 5 == 0
+            options.longLineBytes = 20
+            let expected = sortedFindings(oldScanContent(path: Array(path.utf8), kind: .file, size: UInt64(content.count),
+                                                         content: content, options: options))
+            for size in [1, 7, 0] where sortedFindings(streamed(path, content, chunk: size, options: options)) != expected {
+                failures.append("\(path) \(content.suffix(400)) chunks of \(size)")
+            }
+        }
+        #expect(failures.isEmpty, "\(failures.prefix(3))")
+    }
+
+    @Test func largeFilesPassThroughTheLexerAlike() {
+        // Past the held size an all-ASCII file goes through the lexer: the same findings as the
+        // whole-file scanner, and a late non-ASCII character still sees the earlier identifiers.
+        let ascii = String(repeating: "int paypal = 1; /* a comment */\n", count: 40_000)
+        for (path, text) in [("big.c", ascii + "int p\u{0430}ypal = 2;\n"), ("big.txt", ascii + String(repeating: "y", count: 1500)),
+                             ("big.js", ascii + String(repeating: "y", count: 1500)), ("late.txt", ascii + "\u{202E}\n")] {
+            let content = utf8(text)
+            let expected = sortedFindings(oldScanContent(path: Array(path.utf8), kind: .file, size: UInt64(content.count),
+                                                         content: content, options: ScanOptions()))
+            #expect(!expected.isEmpty || path == "big.txt")
+            for size in [4096, 1 << 20] {
+                #expect(sortedFindings(streamed(path, content, chunk: size)) == expected, "\(path) \(size)")
+            }
+        }
+    }
+
+    @Test func perLineAndPerFileStateIsBounded() {
+        // Hundreds of open overrides on one line: one finding, with the first 125 listed.
+        let overrides = streamed("o.c", utf8(String(repeating: "\u{202E}", count: 300) + "\n"), chunk: 4096)
+        #expect(overrides.map(\.rule) == ["bidi-unterminated"])
+        #expect(overrides.first?.codePoints.count == 125)
+        #expect(overrides.first?.column == 1)
+        // Balanced again after the overflow still counts as open: more were opened than kept.
+        let balanced = streamed("b.c", utf8(String(repeating: "\u{202E}", count: 150) + String(repeating: "\u{202C}", count: 150) + "\n"), chunk: 7)
+        #expect(balanced.map(\.rule) == ["bidi-unterminated"])
+        // A very long identifier is not kept, and the file says so.
+        let long = streamed("l.c", utf8("int " + String(repeating: "é", count: 300) + " = 1;\n"), chunk: 7)
+        #expect(long.map(\.rule) == ["scan-limit"])
+        // An all-ASCII one needs no word: only identifiers beyond ASCII are compared.
+        #expect(streamed("a.c", utf8("int " + String(repeating: "e", count: 300) + " = 1;\n"), chunk: 7).isEmpty)
+        // Findings per file are capped, and the rest counted (1,500 invisible characters, one long line).
+        let many = streamed("z.c", utf8("int a = " + String(repeating: "\u{200B}", count: 1500) + ";\n"), chunk: 4096)
+        #expect(many.count == 1001)
+        #expect(many.last?.rule == "scan-limit" && many.last?.message.hasPrefix("501 more") == true, "\(many.last!)")
+    }
+
+    @Test func aHugeSingleLineStreamsThrough() {
+        // 16 MiB without a newline, in 1 MiB chunks like the readers': the scanner keeps no
+        // line, so this finishes with the one long-line finding.
+        let scanner = ContentScanner(path: Array("huge.js".utf8), size: 16 << 20, options: ScanOptions())
+        var chunk = [UInt8](repeating: UInt8(ascii: "x"), count: 1 << 20)
+        chunk[0] = 0xC3   // é
+        chunk[1] = 0xA9
+        chunk[2] = UInt8(ascii: " ")
+        for _ in 0..<16 {
+            #expect(chunk.withUnsafeBytes { scanner.consume($0) })
+            chunk[0...2] = [0x78, 0x78, 0x78]   // one é at the start, then ASCII
+        }
+        let found = scanner.finish()
+        #expect(found.map(\.rule) == ["long-lines"])
+        #expect(found.first?.message.contains("\(16 << 20) bytes") == true)
+    }
+}
+
+// MARK: - The whole-file scanner this streaming one replaced, kept as the reference
+
+
+/// Scans one file's content: bidi controls, invisible characters, identifiers, and opaque content.
+func oldScanContent(path: [UInt8], kind: EntryKind, size: UInt64, content: [UInt8], options: ScanOptions) -> [ScanFinding] {
+    var findings: [ScanFinding] = []
+    if let opaque = oldOpaqueContent(path: path, size: size, content: content, options: options) {
+        findings += opaque
+        if opaque.contains(where: { $0.rule == "binary-executable" || $0.rule == "binary-large" }) || oldIsBinary(content) {
+            return findings
+        }
+    }
+    if oldIsBinary(content) { return findings }
+    // Every text rule but line length needs a character outside ASCII: one pass over the bytes
+    // finds both, and most files are done here.
+    let profile = oldTextProfile(content, limit: options.longLineBytes)
+    if !profile.nonASCII {
+        // Long lines matter in source files (minified code), not in data.
+        if profile.maybeLongLine, isSourceCode(path), let (line, length) = oldFirstLongLine(content, limit: options.longLineBytes) {
+            findings.append(ScanFinding("long-lines", .note, path: path, line: line,
+                                        "a line of \(length) bytes: minified or generated code is hard to review"))
+        }
+        return findings
+    }
+    findings += oldScanText(path: path, content: content, options: options)
+    return findings
+}
+
+/// One branch-free pass that vectorises: whether any byte is outside ASCII, and whether some
+/// block of `limit / 2` bytes holds no newline (a line longer than `limit` always covers such
+/// a block, so only then is the exact, slower line scan needed).
+private func oldTextProfile(_ content: [UInt8], limit: Int) -> (nonASCII: Bool, maybeLongLine: Bool) {
+    content.withContiguousStorageIfAvailable { bytes in
+        var high: UInt8 = 0
+        var maybe = false
+        let block = max(1, limit / 2)
+        var start = 0
+        while start < bytes.count {
+            let end = min(start + block, bytes.count)
+            var newlines = 0
+            for index in start..<end {
+                let byte = bytes[index]
+                high |= byte
+                newlines &+= byte == 0x0A ? 1 : 0
+            }
+            if newlines == 0 && end - start == block { maybe = true }
+            start = end
+        }
+        return (high >= 0x80, maybe)
+    }!
+}
+
+/// The first line longer than `limit`: its number and length.
+private func oldFirstLongLine(_ content: [UInt8], limit: Int) -> (Int, Int)? {
+    var line = 1
+    var start = content.startIndex
+    while let end = content[start...].firstIndex(of: 0x0A) {
+        if end - start > limit { return (line, end - start) }
+        line += 1
+        start = end + 1
+    }
+    return content.endIndex - start > limit ? (line, content.endIndex - start) : nil
+}
+
+/// Binary as git decides it: a NUL in the first 8,000 bytes.
+func oldIsBinary(_ content: [UInt8]) -> Bool { content.prefix(8000).contains(0) }
+
+private func oldOpaqueContent(path: [UInt8], size: UInt64, content: [UInt8], options: ScanOptions) -> [ScanFinding]? {
+    var out: [ScanFinding] = []
+    let magic: [(bytes: [UInt8], what: String)] = [
+        ([0x7F, 0x45, 0x4C, 0x46], "an ELF executable or object"), ([0x4D, 0x5A], "a PE (Windows) executable"),
+        ([0xFE, 0xED, 0xFA, 0xCE], "a Mach-O binary"), ([0xFE, 0xED, 0xFA, 0xCF], "a Mach-O binary"),
+        ([0xCE, 0xFA, 0xED, 0xFE], "a Mach-O binary"), ([0xCF, 0xFA, 0xED, 0xFE], "a Mach-O binary"),
+        ([0xCA, 0xFE, 0xBA, 0xBE], "a Mach-O universal binary"), (Array("!<arch>\n".utf8), "a static library archive"),
+    ]
+    if let hit = magic.first(where: { content.starts(with: $0.bytes) }),
+       hit.bytes != [0x4D, 0x5A] || oldIsBinary(content) {   // "MZ" starts some text files too
+        out.append(ScanFinding("binary-executable", .warning, path: path, "\(hit.what), committed where source is expected"))
+    }
+    if content.starts(with: Array("version https://git-lfs.github.com/spec/v1\n".utf8)) && size < 1024 {
+        out.append(ScanFinding("lfs-pointer", .warning, path: path, "a Git LFS pointer: the real content is stored elsewhere and cannot be reviewed here"))
+    }
+    if size >= options.largeBinaryBytes && oldIsBinary(content) {
+        out.append(ScanFinding("binary-large", .note, path: path, "a binary blob of \(size) bytes"))
+    }
+    return out.isEmpty ? nil : out
+}
+
+/// Where in a line's text the scanner is, for bidi termination.
+private enum OldContext: Equatable { case code, string(UInt32), lineComment, blockComment }
+
+private func oldScanText(path: [UInt8], content: [UInt8], options: ScanOptions) -> [ScanFinding] {
+    var findings: [ScanFinding] = []
+    let hashComments = usesHashComments(path)
+    var identifiers: [String: (line: Int, column: Int)] = [:]
+    var scalars: [UInt32] = []
+    var line = 1
+    var longLinesReported = 0
+
+    // Decode UTF-8 leniently: invalid bytes are skipped (a text file with them is unusual,
+    // but the scan must not stop).
+    var lineStart = 0
+    var index = 0
+    func flushLine(_ end: Int) {
+        if end - lineStart > options.longLineBytes && longLinesReported < 1 {
+            longLinesReported += 1
+            findings.append(ScanFinding("long-lines", .note, path: path, line: line,
+                                        "a line of \(end - lineStart) bytes: minified or generated code is hard to review"))
+        }
+        scanLine(scalars, line: line)
+        scalars.removeAll(keepingCapacity: true)
+    }
+    var context = OldContext.code
+
+    func scanLine(_ text: [UInt32], line: Int) {
+        // Open bidi controls: (kind, column, code point), with the context they opened in.
+        var open: [(kind: UnicodeTables.BidiKind, column: Int, value: UInt32)] = []
+        var contextOpen: [(kind: UnicodeTables.BidiKind, column: Int, value: UInt32)] = []
+        func reportOpen(_ list: [(kind: UnicodeTables.BidiKind, column: Int, value: UInt32)], _ where_: String) {
+            guard let first = list.first else { return }
+            findings.append(ScanFinding("bidi-unterminated", .error, path: path, line: line, column: first.column,
+                                        codePoints: list.map { describeCodePoint($0.value) },
+                                        "bidi control left open at the end of \(where_): the text shown is reordered"))
+        }
+        var identifier: [UInt32] = []
+        var identifierColumn = 0
+        func endIdentifier() {
+            if !identifier.isEmpty {
+                let text = String(String.UnicodeScalarView(identifier.compactMap(Unicode.Scalar.init)))
+                if identifiers[text] == nil { identifiers[text] = (line, identifierColumn) }
+                identifier.removeAll()
+            }
+        }
+        var i = 0
+        var escapedNext = false
+        // Line comments end with the line; so do strings in the languages this lexer models.
+        if context != .blockComment { context = .code }
+        while i < text.count {
+            let v = text[i]
+            let column = i + 1
+            let scalar = Unicode.Scalar(v)
+            // OldContext changes (a generic C-like lexer: strings, // and /* */ comments, # where used).
+            switch context {
+            case .code:
+                if v == 0x22 || v == 0x27 || v == 0x60 { context = .string(v); contextOpen = [] }
+                else if v == 0x2F, i + 1 < text.count, text[i + 1] == 0x2F { context = .lineComment; contextOpen = [] }
+                else if v == 0x2F, i + 1 < text.count, text[i + 1] == 0x2A { context = .blockComment; contextOpen = []; i += 1 }
+                else if v == 0x23 && hashComments { context = .lineComment; contextOpen = [] }
+            case let .string(quote):
+                if escapedNext { escapedNext = false }
+                else if v == 0x5C { escapedNext = true }
+                else if v == quote { reportOpen(contextOpen, "a string"); contextOpen = []; context = .code }
+            case .blockComment:
+                if v == 0x2A, i + 1 < text.count, text[i + 1] == 0x2F { reportOpen(contextOpen, "a comment"); contextOpen = []; context = .code; i += 1 }
+            case .lineComment: break
+            }
+            if let kind = UnicodeTables.bidiControlKind(v) {
+                switch kind {
+                case .embedding, .override, .isolate:
+                    open.append((kind, column, v))
+                    if context != .code { contextOpen.append((kind, column, v)) }
+                case .popFormatting:
+                    if let last = open.lastIndex(where: { $0.kind != .isolate }) { open.remove(at: last) }
+                    if let last = contextOpen.lastIndex(where: { $0.kind != .isolate }) { contextOpen.remove(at: last) }
+                case .popIsolate:
+                    // PDI closes the last isolate and every embedding opened after it.
+                    if let last = open.lastIndex(where: { $0.kind == .isolate }) { open.removeSubrange(last...) }
+                    if let last = contextOpen.lastIndex(where: { $0.kind == .isolate }) { contextOpen.removeSubrange(last...) }
+                case .mark: break
+                }
+                if options.strict {
+                    findings.append(ScanFinding("bidi-control", .warning, path: path, line: line, column: column,
+                                                codePoints: [describeCodePoint(v)], "a bidi control character"))
+                }
+                endIdentifier()
+            } else if v == 0xFEFF && !(line == 1 && i == 0) {
+                findings.append(ScanFinding("misplaced-bom", .error, path: path, line: line, column: column,
+                                            codePoints: [describeCodePoint(v)], "a byte order mark inside the text is invisible"))
+            } else if UnicodeTables.isDefaultIgnorable(v) && v != 0xFEFF {
+                // In comments and strings, joiners and variation selectors build emoji: report only in code.
+                if context == .code || options.strict {
+                    findings.append(ScanFinding("invisible-character", .error, path: path, line: line, column: column,
+                                                codePoints: [describeCodePoint(v)],
+                                                context == .code ? "an invisible character in code" : "an invisible character"))
+                }
+            }
+            if context == .code, let scalar, isIdentifierContinue(scalar) {
+                if identifier.isEmpty {
+                    if isIdentifierStart(scalar) { identifier = [v]; identifierColumn = column }
+                } else {
+                    identifier.append(v)
+                }
+            } else if context == .code && UnicodeTables.isDefaultIgnorable(v) && !identifier.isEmpty {
+                identifier.append(v)   // an invisible character inside an identifier stays part of it
+            } else {
+                endIdentifier()
+            }
+            i += 1
+        }
+        endIdentifier()
+        reportOpen(open, "a line")
+    }
+
+    while index < content.count {
+        let b = content[index]
+        if b == 0x0A {
+            flushLine(index)
+            line += 1
+            index += 1
+            lineStart = index
+            continue
+        }
+        let length = b < 0x80 ? 1 : Escaping.validUTF8Length(content, at: index)
+        if length == 0 { index += 1; continue }
+        var v = UInt32(b)
+        if length > 1 {
+            v = UInt32(b) & (0xFF >> (length + 1))
+            for k in 1..<length { v = v << 6 | UInt32(content[index + k] & 0x3F) }
+        }
+        if v != 0x0D { scalars.append(v) }
+        index += length
+    }
+    flushLine(index)
+    // Identifiers only mean something in code; data files (a list of confusables, say) are
+    // full of look-alikes by design.
+    if isSourceCode(path) { findings += identifierFindings(path: path, identifiers) }
+    return findings
+}
+
