@@ -23,15 +23,21 @@ let package = Package(
         .target(name: "GlassboxGit", dependencies: ["CGit2", "GlassboxCrypto"]),
         // The core: pure values and logic.
         .target(name: "Glassbox", dependencies: ["GlassboxCrypto", "GlassboxGit"]),
-        // Thin executables.
-        .target(name: "GlassboxCLI", dependencies: [
+        // The reviewer's command and what every command shares: all verify-release links
+        // besides the core and the readers.
+        .target(name: "GlassboxReview", dependencies: [
             "Glassbox", "GlassboxGit", "GlassboxCrypto",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // Every other subcommand: parse → call the core → render.
+        .target(name: "GlassboxCLI", dependencies: [
+            "GlassboxReview", "Glassbox", "GlassboxGit", "GlassboxCrypto",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Not "glassbox": the target and its folder would collide with Glassbox on case-insensitive
         // disks. The product still builds the `glassbox` executable.
         .executableTarget(name: "GlassboxTool", dependencies: ["GlassboxCLI"], path: "Sources/glassbox-tool"),
-        .executableTarget(name: "verify-release", dependencies: ["GlassboxCLI"]),
+        .executableTarget(name: "verify-release", dependencies: ["GlassboxReview"]),
         .testTarget(name: "GlassboxTests", dependencies: ["Glassbox", "GlassboxGit", "GlassboxCrypto"]),
         .testTarget(name: "EndToEndTests", dependencies: ["GlassboxTool", "verify-release"]),
     ],

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glassbox
+import GlassboxReview
 
 /// `glassbox check`: recompute a tree and report every difference from a manifest.
 struct CheckCommand: ParsableCommand {

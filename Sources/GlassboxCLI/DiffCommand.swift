@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Glassbox
+import GlassboxReview
 import GlassboxGit
 
 /// `glassbox diff`: what changed between two releases.

@@ -1,5 +1,6 @@
 import Foundation
 import Glassbox
+import GlassboxReview
 import GlassboxGit
 
 /// What `glassbox diff` prints: text, JSON, or one offline HTML file.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import GlassboxReview
 
 /// The `glassbox` command and its subcommands.
 public struct GlassboxCommand: ParsableCommand {

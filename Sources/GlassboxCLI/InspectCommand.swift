@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glassbox
+import GlassboxReview
 import GlassboxGit
 
 /// `glassbox inspect`: what a manifest says, checked for internal consistency.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Glassbox
+import GlassboxReview
 import GlassboxCrypto
 import GlassboxGit
 
@@ -157,11 +158,6 @@ struct LogCommand: ParsableCommand {
     }
 }
 
-func parseVKey(_ text: String, _ file: String) throws -> VerifierKey {
-    do { return try VerifierKey(parsing: text.trimmingCharacters(in: .whitespacesAndNewlines)) } catch {
-        throw UserError("\(file):1: \(error)")
-    }
-}
 
 extension FileProof {
     /// tlog-proof@v1 with no extra line: the entry is the manifest the reviewer already holds.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glassbox
+import GlassboxReview
 import GlassboxGit
 
 /// `glassbox manifest`: read a tree from git or a directory and write its manifest.

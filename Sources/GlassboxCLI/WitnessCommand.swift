@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Glassbox
+import GlassboxReview
 import GlassboxCrypto
 import GlassboxGit
 

@@ -1,3 +1,3 @@
-import GlassboxCLI
+import GlassboxReview
 
 VerifyReleaseCommand.main()
