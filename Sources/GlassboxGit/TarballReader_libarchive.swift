@@ -276,6 +276,7 @@ final class TarArchive {
 
     deinit { archive_read_free(pointer) }
 
+    private var headersRead = 0
     private let notTar = "cannot be read as a tar archive (plain, or compressed with gzip, xz, bzip2 or zstd)"
 
     /// The next entry's header, owned by the archive and valid until the next call, or nil at
@@ -288,10 +289,14 @@ final class TarArchive {
         if status == ARCHIVE_EOF { return nil }
         guard status == ARCHIVE_OK, let entry else {
             let name = entry.map { messagePath(self.pathname($0)) } ?? ""
-            let what = status == ARCHIVE_WARN ? "header is malformed or its name cannot be read unchanged" : notTar
-            throw TarballError(path: path, entry: status == ARCHIVE_WARN ? name : "",
-                               message: failure("archive_read_next_header", what))
+            if status == ARCHIVE_WARN {
+                throw TarballError(path: path, entry: name, message: failure("archive_read_next_header",
+                                   "header is malformed or its name cannot be read unchanged"))
+            }
+            let what = headersRead == 0 ? notTar : "is truncated or damaged after \(headersRead) entries"
+            throw TarballError(path: path, entry: "", message: failure("archive_read_next_header", what))
         }
+        headersRead += 1
         guard archive_format(pointer) & ARCHIVE_FORMAT_BASE_MASK == ARCHIVE_FORMAT_TAR else {
             throw TarballError(path: path, entry: "", message: "is not a tar archive")
         }
