@@ -302,6 +302,28 @@ private func peakResidentBytes() -> Int {
         #expect(byPath[bytes("link")]?.digest == SHA256.hash(bytes("small.txt")))
     }
 
+    /// Each of GNU tar's sparse encodings (old GNU headers, pax 0.1 and 1.0 maps) gives the
+    /// file's bytes, holes as zeros, data in the middle and a hole at the end included.
+    @Test(arguments: [["--format=gnu"], ["--format=posix", "--sparse-version=0.1"], ["--format=posix", "--sparse-version=1.0"]])
+    func sparseEncodingsGiveTheWholeFile(options: [String]) throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("holes.img")
+        #expect(try run("truncate", ["-s", "\(48 << 20)", file.path]).status == 0)
+        let handle = try FileHandle(forWritingTo: file)
+        for (offset, text) in [(0, "first"), (5 << 20, "middle"), (20 << 20 + 4095, "across a block")] {
+            try handle.seek(toOffset: UInt64(offset))
+            try handle.write(contentsOf: Data(text.utf8))
+        }
+        try handle.close()
+        let archive = dir.appendingPathComponent("holes.tar.zst")
+        let made = try run("tar", ["--sparse"] + options + ["--zstd", "-cf", archive.path, "-C", dir.path, "holes.img"])
+        #expect(made.status == 0, "\(made.stderr)")
+        let expected = try DirectoryReader.readSingle(path: file.path)
+        let tree = try TarballReader.read(path: archive.path)
+        #expect(tree.entries == [expected])
+    }
+
     /// A 2 GiB sparse member (GNU tar `--sparse`, a few KiB on disk) streams: the digest is
     /// that of the whole file, holes read as zeros, and the peak resident size grows by far
     /// less than the file. `GLASSBOX_SPARSE_GIB=10` runs it by hand with a larger member.
