@@ -18,9 +18,11 @@ let package = Package(
                        providers: [.apt(["libgit2-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive",
+                       providers: [.apt(["libarchive-dev"])]),
         // The only Swift that touches C: OpenSSL, and libgit2 plus POSIX directory reads.
         .target(name: "GlassboxCrypto", dependencies: ["COpenSSL"]),
-        .target(name: "GlassboxGit", dependencies: ["CGit2", "GlassboxCrypto"]),
+        .target(name: "GlassboxGit", dependencies: ["CGit2", "CArchive", "GlassboxCrypto"]),
         // The core: pure values and logic.
         .target(name: "Glassbox", dependencies: ["GlassboxCrypto", "GlassboxGit"]),
         // The reviewer's command and what every command shares: all verify-release links

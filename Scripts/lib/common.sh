@@ -27,7 +27,7 @@ ensure_packages() {
 }
 
 # The packages every build and test needs.
-BASE_PACKAGES=(libgit2-dev libssl-dev pkg-config git python3 tar)
+BASE_PACKAGES=(libgit2-dev libssl-dev libarchive-dev pkg-config git python3 tar)
 
 require_swift() {
     command -v swift >/dev/null 2>&1 || {
