@@ -26,7 +26,7 @@ public struct Finding: Sendable, Equatable {
         case treeMismatch = "tree-mismatch"
         case treeNotRead = "tree-not-read"
         // source
-        case modified, missing, extra, retargeted
+        case modified, missing, extra, retargeted, generated
         case kindChanged = "kind-changed"
         case modeChanged = "mode-changed"
         case submoduleMoved = "submodule-moved"
@@ -148,8 +148,10 @@ public func checkSignatures(text: [UInt8], signatureLines: [[UInt8]], origin: St
     return SignatureVerdict(counted: counted, threshold: policy.threshold, findings: findings)
 }
 
-/// The findings for a tree compared with a manifest's entries: every one a failure.
-public func sourceFindings(_ differences: [Difference]) -> [Finding] {
+/// The findings for a tree compared with a manifest's entries: every one a failure. With
+/// `extrasAreGenerated` (a vendor's tarball against a git tree), paths only in the tree are
+/// their own class, `generated`, so an auditor sees at a glance what `make dist` added.
+public func sourceFindings(_ differences: [Difference], extrasAreGenerated: Bool = false) -> [Finding] {
     differences.map { d in
         let message: String
         let code: Finding.Code
@@ -157,6 +159,9 @@ public func sourceFindings(_ differences: [Difference]) -> [Finding] {
         case let .missing(listed):
             code = .missing
             message = "listed as \(listed.kind.rawValue) but absent"
+        case let .extra(found) where extrasAreGenerated:
+            code = .generated
+            message = "generated (not in the source tree): only in the tarball (\(found.kind.rawValue), \(found.size) bytes); not signed"
         case let .extra(found):
             code = .extra
             message = "present (\(found.kind.rawValue), \(found.size) bytes) but not listed in the manifest"

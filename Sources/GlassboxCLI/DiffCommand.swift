@@ -74,7 +74,7 @@ struct DiffCommand: ParsableCommand {
 
     /// One side as read, with what is known about who signed it.
     struct Side {
-        enum Source { case manifest, directory(String), git(repo: String, commit: String) }
+        enum Source { case manifest, directory(String), git(repo: String, commit: String), tarball(String) }
         var label: String
         var source: Source
         var entries: [TreeEntry]
@@ -122,6 +122,10 @@ struct DiffCommand: ParsableCommand {
             return Side(label: "\(argument) (directory)", source: .directory(argument),
                         entries: try DirectoryReader.read(root: argument, workers: workerCount))
         }
+        if [".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".tar.zst"].contains(where: { argument.hasSuffix($0) }) {
+            let read = try TarballReader.read(path: argument)
+            return Side(label: "\(argument) (tarball)", source: .tarball(argument), entries: read.entries)
+        }
         let manifest = try loadManifest(argument)
         do { try manifest.checkConsistency() } catch let error as FormatError {
             throw UserError("\(argument):\(error.line ?? 0): \(error.message)")
@@ -144,7 +148,7 @@ struct DiffCommand: ParsableCommand {
         let maxBytes = self.maxBytes ?? 65_536
         for change in changes where change.kind == .modified {
             guard let oldContent = try read(sides[0], change.path), let newContent = try read(sides[1], change.path) else {
-                out[change.path] = .init(note: "content not available: a manifest side has only hashes")
+                out[change.path] = .init(note: "content not available: a manifest side has only hashes, and a tarball side is not unpacked")
                 continue
             }
             let diff = try ContentDiff.between(old: oldContent, new: newContent, oldPath: change.path, newPath: change.path)
@@ -162,7 +166,7 @@ struct DiffCommand: ParsableCommand {
 
     private func read(_ side: Side, _ path: [UInt8]) throws -> [UInt8]? {
         switch side.source {
-        case .manifest: return nil
+        case .manifest, .tarball: return nil
         case let .directory(root): return try DirectoryReader.content(root: root, path: path)
         case let .git(repo, commit): return try GitReader.content(repositoryPath: repo, commit: commit, path: path)
         }

@@ -56,7 +56,7 @@ func compareWithManifest(_ path: String, actual: [TreeEntry]) throws -> (Manifes
     return (manifest, comparer.finish())
 }
 
-/// Where the tree to read comes from: `--repo R [--rev REV]` or `--dir D`.
+/// Where the tree to read comes from: `--repo R [--rev REV]`, `--dir D` or `--tarball T`.
 struct SourceOptions: ParsableArguments {
     @Option(name: .long, help: "A git repository (bare or not); read from its object database, never checked out.")
     var repo: String?
@@ -67,6 +67,12 @@ struct SourceOptions: ParsableArguments {
     @Option(name: .long, help: "A directory to read (an unpacked tarball, a checkout, a review-room copy); the root's own .git is skipped; a .git below it is an error.")
     var dir: String?
 
+    @Option(name: .long, help: "A release tarball (.tar, .tar.gz, .tar.xz, .tar.bz2, .tar.zst), read as it is, never unpacked.")
+    var tarball: String?
+
+    @Option(name: .long, help: "With --tarball: leading path components to strip (default: a single top-level directory).")
+    var stripComponents: Int?
+
     @Option(name: .long, help: "Worker threads for reading and hashing (default: one per core).")
     var workers: Int?
 
@@ -74,10 +80,12 @@ struct SourceOptions: ParsableArguments {
     var quiet = false
 
     func validate() throws {
-        if (repo == nil) == (dir == nil) {
-            throw ValidationError("give exactly one of --repo or --dir")
+        guard [repo, dir, tarball].compactMap({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --repo, --dir or --tarball")
         }
-        if dir != nil && rev != nil { throw ValidationError("--rev goes with --repo, not --dir") }
+        if repo == nil && rev != nil { throw ValidationError("--rev goes with --repo") }
+        if stripComponents != nil && tarball == nil { throw ValidationError("--strip-components goes with --tarball") }
+        if let stripComponents, stripComponents < 0 { throw ValidationError("--strip-components must be 0 or more") }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
     }
 
@@ -92,9 +100,20 @@ struct SourceOptions: ParsableArguments {
     /// Reads the tree. `fallbackRevision` is used when `--rev` is absent; `inspect` sees every
     /// path's content in the same pass.
     func read(fallbackRevision: String = "HEAD", inspect: ContentInspector? = nil) throws -> Snapshot {
-        let progress = quiet ? nil : Progress.handler()
+        let progress = quiet ? nil : tarball != nil ? Progress.byteHandler() : Progress.handler()
         defer { if progress != nil { Progress.finish() } }
         let workerCount = workers ?? defaultWorkerCount
+        if let tarball {
+            let read = try TarballReader.read(path: tarball, stripComponents: stripComponents, progress: progress, inspect: inspect)
+            var name = read.strippedPrefix.flatMap { String(validating: $0, as: UTF8.self) }
+                ?? URL(fileURLWithPath: tarball).lastPathComponent
+            for suffix in [".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".tar.zst", ".tar"] where name.hasSuffix(suffix) {
+                name.removeLast(suffix.count)
+                break
+            }
+            return Snapshot(entries: read.entries, source: .directory, defaultName: name.isEmpty ? "release" : name,
+                            defaultVersion: "unversioned")
+        }
         if let repo {
             let snapshot = try GitReader.read(repositoryPath: repo, revision: rev ?? fallbackRevision,
                                               workers: workerCount, progress: progress, inspect: inspect)

@@ -136,6 +136,12 @@ package enum Progress {
         return { done, total in printError("\rglassbox: hashed \(done) of \(total) files") }
     }
 
+    /// For a tarball: bytes of the archive read, of its size.
+    package static func byteHandler() -> ProgressHandler? {
+        guard isatty(2) == 1 else { return nil }
+        return { done, total in printError("\rglassbox: read \(done >> 20) of \(total >> 20) MiB of the tarball") }
+    }
+
     package static func finish() {
         if isatty(2) == 1 { printError("\r\u{1B}[K") }
     }

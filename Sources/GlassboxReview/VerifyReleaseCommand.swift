@@ -9,7 +9,7 @@ public struct VerifyReleaseCommand: ParsableCommand {
         commandName: "verify-release",
         abstract: "Check, offline, that a source tree and artifacts are exactly what trusted keys signed.",
         discussion: """
-            verify-release --manifest M --trust T (--repo R [--rev REV] | --dir D) [--artifacts PATH...]
+            verify-release --manifest M --trust T (--repo R [--rev REV] | --dir D | --tarball T) [--artifacts PATH...]
             verify-release --proof P --trust T FILE
             Exit 0 verified, 1 verification failed, 2 bad input, 64 usage.
             """)
@@ -28,6 +28,12 @@ public struct VerifyReleaseCommand: ParsableCommand {
 
     @Option(name: .long, help: "A directory holding the release.")
     var dir: String?
+
+    @Option(name: .long, help: "A release tarball (.tar, .tar.gz, .tar.xz, .tar.bz2, .tar.zst), read as it is, never unpacked.")
+    var tarball: String?
+
+    @Option(name: .long, help: "With --tarball: leading path components to strip (default: a single top-level directory).")
+    var stripComponents: Int?
 
     @Option(name: .long, parsing: .upToNextOption, help: "Shipped artifacts: files, or directories of files.")
     var artifacts: [String] = []
@@ -87,6 +93,8 @@ public struct VerifyReleaseCommand: ParsableCommand {
             if repo != nil { refused.append("--repo") }
             if rev != nil { refused.append("--rev") }
             if dir != nil { refused.append("--dir") }
+            if tarball != nil { refused.append("--tarball") }
+            if stripComponents != nil { refused.append("--strip-components") }
             if !artifacts.isEmpty { refused.append("--artifacts") }
             if workers != nil { refused.append("--workers") }
             if failOn != nil { refused.append("--fail-on") }
@@ -105,8 +113,12 @@ public struct VerifyReleaseCommand: ParsableCommand {
             return
         }
         guard manifest != nil else { throw ValidationError("give --manifest M (or --proof P FILE)") }
-        guard (repo == nil) != (dir == nil) else { throw ValidationError("give exactly one of --repo or --dir") }
-        if dir != nil && rev != nil { throw ValidationError("--rev goes with --repo") }
+        guard [repo, dir, tarball].compactMap({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --repo, --dir or --tarball")
+        }
+        if stripComponents != nil && tarball == nil { throw ValidationError("--strip-components goes with --tarball") }
+        if let stripComponents, stripComponents < 0 { throw ValidationError("--strip-components must be 0 or more") }
+        if repo == nil && rev != nil { throw ValidationError("--rev goes with --repo") }
         if file != nil { throw ValidationError("a FILE argument goes with --proof") }
         if path != nil { throw ValidationError("--path goes with --proof") }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
@@ -152,11 +164,12 @@ public struct VerifyReleaseCommand: ParsableCommand {
     private func verifyTreeHoldingState(_ policy: TrustPolicy) throws -> VerificationOutcome {
         var options = ScanOptions()
         options.strict = strictScan
-        let progress = quiet ? nil : Progress.handler()
+        let progress = quiet ? nil : tarball != nil ? Progress.byteHandler() : Progress.handler()
         defer { if progress != nil { Progress.finish() } }
         let request = VerificationRequest(
             policy: policy, day: todayUTC(),
-            tree: repo.map { .git(repository: $0, revision: rev) } ?? .directory(dir!),
+            tree: repo.map { .git(repository: $0, revision: rev) }
+                ?? tarball.map { .tarball($0, stripComponents: stripComponents) } ?? .directory(dir!),
             artifacts: artifacts.isEmpty ? nil : artifacts,
             scanner: skipScanUnsafe ? nil : ScanCollector(options: options),
             scanFailOn: failOn.flatMap(ScanFinding.Severity.init) ?? policy.scanFailOn,
