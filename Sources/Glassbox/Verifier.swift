@@ -31,6 +31,7 @@ public struct Finding: Sendable, Equatable {
         case modeChanged = "mode-changed"
         case submoduleMoved = "submodule-moved"
         case nestedGit = "nested-git"
+        case archiveHint = "archive-hint"
         case rootGitSkipped = "root-git-skipped"
         case submoduleCheckout = "submodule-checkout"
         // artifact
@@ -151,7 +152,9 @@ public func checkSignatures(text: [UInt8], signatureLines: [[UInt8]], origin: St
 /// The findings for a tree compared with a manifest's entries: every one a failure. With
 /// `extrasAreGenerated` (a vendor's tarball against a git tree), paths only in the tree are
 /// their own class, `generated`, so an auditor sees at a glance what `make dist` added.
-public func sourceFindings(_ differences: [Difference], extrasAreGenerated: Bool = false) -> [Finding] {
+/// `explanations` adds, by path, why a difference may be only what `git archive` makes of the tree.
+public func sourceFindings(_ differences: [Difference], extrasAreGenerated: Bool = false,
+                           explanations: [[UInt8]: String] = [:]) -> [Finding] {
     differences.map { d in
         let message: String
         let code: Finding.Code
@@ -187,7 +190,8 @@ public func sourceFindings(_ differences: [Difference], extrasAreGenerated: Bool
                 message = "listed as \(listed.kind.rawValue), found \(found.kind.rawValue)"
             }
         }
-        return Finding(.failure, .source, code, subject: Escaping.escape(d.path), message)
+        let explained = explanations[d.path].map { message + "; " + $0 } ?? message
+        return Finding(.failure, .source, code, subject: Escaping.escape(d.path), explained)
     }
 }
 
