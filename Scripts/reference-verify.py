@@ -155,7 +155,7 @@ def parse_header(note):
 
     take(b"name ", is_escaped)
     take(b"version ", is_escaped)
-    if take(b"source ", lambda v: v in (b"git", b"directory")) == b"git":
+    if take(b"source ", lambda v: v in (b"git", b"git-archive", b"directory")) in (b"git", b"git-archive"):
         take(b"commit ", lambda v: is_hex(v, 40, 64))
         take(b"tree ", lambda v: is_hex(v, 40, 64))
         if take(b"tag ", is_escaped, optional=True) is not None:

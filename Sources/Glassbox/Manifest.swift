@@ -32,12 +32,17 @@ public struct ReleaseHeader: Sendable, Equatable {
     public var source: ReleaseSource
     /// Sorted by name, unique.
     public var artifacts: [Artifact]
+    /// With a git source: the entries are the bytes `git archive` writes for the commit
+    /// (`.gitattributes` applied), not the stored blobs (`source git-archive`).
+    public var gitArchive: Bool
 
-    public init(origin: String, name: String, version: String, source: ReleaseSource, artifacts: [Artifact] = []) {
+    public init(origin: String, name: String, version: String, source: ReleaseSource, artifacts: [Artifact] = [],
+                gitArchive: Bool = false) {
         self.origin = origin
         self.name = name
         self.version = version
         self.source = source
+        if case .git = source { self.gitArchive = gitArchive } else { self.gitArchive = false }
         self.artifacts = artifacts.sorted { $0.name.lexicographicallyPrecedes($1.name) }
     }
 }
@@ -141,7 +146,7 @@ public struct Manifest: Sendable {
         case .directory:
             lines.append("source directory")
         case let .git(commit, tree, tagName, tagObject):
-            lines += ["source git", "commit " + commit, "tree " + tree]
+            lines += [header.gitArchive ? "source git-archive" : "source git", "commit " + commit, "tree " + tree]
             if let tagName { lines.append("tag " + Escaping.escape(tagName)) }
             if let tagObject { lines.append("tag-object " + tagObject) }
         }

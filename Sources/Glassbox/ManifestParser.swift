@@ -163,10 +163,12 @@ extension Manifest {
         let name = try text(try take("name", required: true)!, "name")
         let version = try text(try take("version", required: true)!, "version")
         let source: ReleaseSource
+        var gitArchive = false
         switch try take("source", required: true)! {
         case "directory":
             source = .directory
-        case "git":
+        case let kind where kind == "git" || kind == "git-archive":
+            gitArchive = kind == "git-archive"
             let commit = try objectId(try take("commit", required: true)!, "commit")
             let tree = try objectId(try take("tree", required: true)!, "tree")
             var tagName: [UInt8]?
@@ -179,7 +181,7 @@ extension Manifest {
             let tagObject = try take("tag-object", required: false).map { try objectId($0, "tag object") }
             source = .git(commit: commit, tree: tree, tagName: tagName, tagObject: tagObject)
         case let other:
-            throw FormatError(line: lineNumber, "unknown source '\(other)' (expected git or directory)")
+            throw FormatError(line: lineNumber, "unknown source '\(other)' (expected git, git-archive or directory)")
         }
         var artifacts: [Artifact] = []
         while let value = try take("artifact", required: false) {
@@ -198,7 +200,8 @@ extension Manifest {
             if pending == nil { lineNumber += 1 }
             throw FormatError(line: lineNumber, "unexpected line in the note text: '\(extra)'")
         }
-        return ReleaseHeader(origin: origin, name: name, version: version, source: source, artifacts: artifacts)
+        return ReleaseHeader(origin: origin, name: name, version: version, source: source, artifacts: artifacts,
+                             gitArchive: gitArchive)
     }
 
     /// Parses one entry line: `KIND SIZE DIGEST PATH`.

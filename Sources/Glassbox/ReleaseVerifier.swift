@@ -236,7 +236,7 @@ public enum ReleaseVerifier {
         }
         let differences = comparer.finish()
         var explanations: [[UInt8]: String] = [:]
-        if case .git = release.header.source, !differences.isEmpty {
+        if case .git = release.header.source, !release.header.gitArchive, !differences.isEmpty {
             explanations = try explain(differences, entries: entries, tree: request.tree, checkouts: checkouts)
             if !explanations.isEmpty {
                 findings.append(Finding(.note, .source, .archiveHint,
