@@ -6,16 +6,23 @@ import GlassboxGit
 // logic that judges it: escaping, the tree comparison and the Merkle proof checks.
 
 /// `.gitattributes` and its glob matcher, through the public tree scan. Input: a pattern, NUL,
-/// more attribute lines, then NUL-separated paths. The scan ends (a pattern cannot make it run
-/// for ever), reports only paths of the tree, and a pattern from a simple class matches exactly
-/// the paths it should: a literal name, `*SUFFIX`, `PREFIX*`, a literal path with a `/`.
+/// more attribute lines, then NUL-separated paths, each `PATH` (a file) or `PATH 0x01 TARGET` (a
+/// symlink). The scan ends (a pattern cannot make it run for ever), reports only paths of the
+/// tree and every symlink to an absolute path, and a pattern from a simple class matches exactly the files it should: a literal
+/// name, `*SUFFIX`, `PREFIX*`, a literal path with a `/`.
 func checkGitattributes(_ input: [UInt8]) throws -> FuzzTarget.Outcome {
     let fields = input.split(separator: 0, omittingEmptySubsequences: false).map(Array.init)
     let pattern = fields.first ?? [], extra = fields.count > 1 ? fields[1] : []
-    let paths = Array(fields.dropFirst(2))
-    let entries = paths.map { TreeEntry(path: $0, kind: .file, size: UInt64($0.count), digest: SHA256.hash($0)) }
-
     var facts = TreeFacts()
+    var paths: [[UInt8]] = [], entries: [TreeEntry] = []
+    for field in fields.dropFirst(2) {
+        let link = field.firstIndex(of: 1)
+        let path = Array(field[..<(link ?? field.endIndex)])
+        if let link { facts.linkTargets[path] = Array(field[(link + 1)...]) }
+        paths.append(path)
+        entries.append(TreeEntry(path: path, kind: link == nil ? .file : .link, size: UInt64(field.count), digest: SHA256.hash(field)))
+    }
+
     facts.gitattributes[Array(".gitattributes".utf8)] = pattern + Array(" ident\n".utf8) + extra
     var known = Set(paths.map(Escaping.escape))
     for path in paths {
@@ -25,15 +32,21 @@ func checkGitattributes(_ input: [UInt8]) throws -> FuzzTarget.Outcome {
             known.insert(Escaping.escape(Array(prefix)))
         }
     }
-    for finding in scanTree(entries, facts: facts) {
+    let findings = scanTree(entries, facts: facts)
+    for finding in findings {
         try require(known.contains(finding.path), "a finding names '\(finding.path)', which is not in the tree")
+    }
+    for (path, target) in facts.linkTargets where target.first == UInt8(ascii: "/") {
+        try require(findings.contains { $0.rule == "symlink-absolute" && $0.path == Escaping.escape(path) },
+                    "the symlink '\(Escaping.escape(path))' to an absolute path is not reported")
     }
 
     // The pattern alone, with one attribute that is always reported.
     var probe = TreeFacts()
     probe.gitattributes[Array(".gitattributes".utf8)] = pattern + Array(" ident\n".utf8)
     let matched = Set(scanTree(entries, facts: probe).filter { $0.rule == "gitattributes-filter" }.map(\.path))
-    for path in paths where pathProblem(path) == nil {
+    for entry in entries where entry.kind == .file && pathProblem(entry.path) == nil {
+        let path = entry.path
         guard let expected = simplePatternMatches(pattern, path) else { break }
         try require(matched.contains(Escaping.escape(path)) == expected,
                     "the pattern '\(Escaping.escape(pattern))' \(expected ? "does not match" : "matches") '\(Escaping.escape(path))'")
@@ -98,7 +111,7 @@ func checkEscaping(_ input: [UInt8]) throws -> FuzzTarget.Outcome {
     try require(Escaping.unescape(Array(escaped.utf8)) == input, "unescape(escape(x)) is not x")
     try require(!escaped.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) },
                 "the escaped form holds a control character")
-    try require(escaped.first != " " && escaped.last != " ", "the escaped form starts or ends with a space")
+    try require(escaped.utf8.first != 0x20 && escaped.utf8.last != 0x20, "the escaped form starts or ends with a space")
     if let raw = Escaping.unescape(input) {
         try require(Array(Escaping.escape(raw).utf8) == input, "an accepted escaped form is not canonical")
     }
