@@ -5,13 +5,15 @@ import GlassboxGit
 // Parsers of the files a vendor or a log hands over: each must reject what is not exactly its
 // format, and what it accepts must serialise back to the bytes it read.
 
-/// Manifest: a manifest that parses renders back to the same bytes; its note text is the one
-/// text its header has; streaming the entries gives the same entries; and when the stated count
+/// Manifest: a manifest that parses renders back to the same bytes; its origin holds no space
+/// or `+` byte; its note text is the one text its header has; streaming the entries gives the same entries; and when the stated count
 /// and root are consistent, building a manifest from its entries gives the same root.
 func checkManifest(_ input: [UInt8]) throws -> FuzzTarget.Outcome {
     guard let manifest = try? Manifest.parse(input) else { return .rejected }
     try require(manifest.render() == input, "the manifest does not render back to the bytes it was parsed from")
     try require(input.starts(with: manifest.noteText), "the note text is not the manifest's first bytes")
+    try require(!manifest.header.origin.utf8.contains { $0 == 0x20 || $0 == 0x2B },
+                "the origin '\(manifest.header.origin)' holds a space or '+' byte")
     let canonical = Manifest.noteText(header: manifest.header, count: manifest.count, root: manifest.root)
     try require(canonical == manifest.noteText, "the note text is not the canonical text of its header")
 
@@ -39,7 +41,8 @@ let testSigner: NoteSigner = {
     return try! NoteSigner(name: "PeterNeumann", privateKey: .ed25519(seed: Array(seed)))
 }()
 
-/// Signed note: a note that parses gives back its bytes. A text signed with the test key opens
+/// Signed note: a note that parses gives back its bytes, and no signer name holds a space or a
+/// `+` byte. A text signed with the test key opens
 /// with it, and changing one byte of the text, anywhere, makes the note not open. The text is
 /// the parsed note's text, or the whole input when that does not parse as a note.
 func checkSignedNote(_ input: [UInt8]) throws -> FuzzTarget.Outcome {
@@ -48,6 +51,10 @@ func checkSignedNote(_ input: [UInt8]) throws -> FuzzTarget.Outcome {
     if let note {
         try require(note.bytes == input, "the note does not give back the bytes it was parsed from")
         try require(note.signatures.count == note.signatureLines.count, "a signature line was lost")
+        for signature in note.signatures {
+            try require(!signature.name.utf8.contains { $0 == 0x20 || $0 == 0x2B },
+                        "the signer name '\(signature.name)' holds a space or '+' byte")
+        }
         if (try? note.open(with: [key])) != nil { try requireFlipsDoNotOpen(input, textCount: note.text.count, key: key) }
     }
     let text = note?.text ?? input
@@ -80,13 +87,17 @@ private func requireFlipsDoNotOpen(_ note: [UInt8], textCount: Int, key: Verifie
 }
 
 /// Verifier keys (signed-note vkeys and witness cosignature keys): a key that parses prints
-/// as exactly the text it was parsed from, and that text parses to the same key.
+/// as exactly the text it was parsed from, and that text parses to the same key; a signed-note
+/// key's name holds no `+` byte and no space, so every implementation splits it alike.
 func checkVerifierKey(_ input: [UInt8]) throws -> FuzzTarget.Outcome {
     guard let text = String(validating: input, as: UTF8.self) else { return .rejected }
     var outcome = FuzzTarget.Outcome.rejected
     if let key = try? VerifierKey(parsing: text) {
         try require(key.description == text, "the vkey prints as '\(key.description)', not as the text parsed")
         try require((try? VerifierKey(parsing: key.description)) == key, "the printed vkey parses to another key")
+        // Byte by byte, as other signed-note implementations split a vkey and a signature line.
+        try require(!key.name.utf8.contains(0x2B) && !key.name.unicodeScalars.contains { $0.properties.isWhitespace },
+                    "the key name '\(key.name)' holds a '+' or a space")
         outcome = .checked
     }
     if let key = try? CosignatureKey(parsing: text) {
