@@ -6,8 +6,9 @@ import GlassboxGit
 // format, and what it accepts must serialise back to the bytes it read.
 
 /// Manifest: a manifest that parses renders back to the same bytes; its origin holds no space
-/// or `+` byte; its note text is the one text its header has; streaming the entries gives the same entries; and when the stated count
-/// and root are consistent, building a manifest from its entries gives the same root.
+/// or `+` byte; its note text is the one text its header has; streaming the entries gives the
+/// same entries; and when the stated count and root are consistent, building a manifest from
+/// its entries gives the same root.
 func checkManifest(_ input: [UInt8]) throws -> FuzzTarget.Outcome {
     guard let manifest = try? Manifest.parse(input) else { return .rejected }
     try require(manifest.render() == input, "the manifest does not render back to the bytes it was parsed from")
@@ -42,9 +43,9 @@ let testSigner: NoteSigner = {
 }()
 
 /// Signed note: a note that parses gives back its bytes, and no signer name holds a space or a
-/// `+` byte. A text signed with the test key opens
-/// with it, and changing one byte of the text, anywhere, makes the note not open. The text is
-/// the parsed note's text, or the whole input when that does not parse as a note.
+/// `+` byte. A text signed with the test key opens with it, and changing one byte of the text,
+/// anywhere, makes the note not open. The text is the parsed note's text, or the whole input
+/// when that does not parse as a note.
 func checkSignedNote(_ input: [UInt8]) throws -> FuzzTarget.Outcome {
     let key = testSigner.verifier
     let note = try? SignedNote(parsing: input)
