@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "glassbox", targets: ["GlassboxTool"]),
         .executable(name: "verify-release", targets: ["verify-release"]),
         .library(name: "Glassbox", targets: ["Glassbox"]),
+        .library(name: "GlassboxFuzzChecks", targets: ["GlassboxFuzzChecks"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -40,7 +41,9 @@ let package = Package(
         // disks. The product still builds the `glassbox` executable.
         .executableTarget(name: "GlassboxTool", dependencies: ["GlassboxCLI"], path: "Sources/glassbox-tool"),
         .executableTarget(name: "verify-release", dependencies: ["GlassboxReview"]),
-        .testTarget(name: "GlassboxTests", dependencies: ["Glassbox", "GlassboxGit", "GlassboxCrypto"]),
+        // Property checks on hostile input, shared by FuzzTesting/ and the regression tests.
+        .target(name: "GlassboxFuzzChecks", dependencies: ["Glassbox", "GlassboxGit", "GlassboxCrypto"]),
+        .testTarget(name: "GlassboxTests", dependencies: ["Glassbox", "GlassboxGit", "GlassboxCrypto", "GlassboxFuzzChecks"]),
         .testTarget(name: "EndToEndTests", dependencies: ["GlassboxTool", "verify-release"]),
     ],
     swiftLanguageModes: [.v6]

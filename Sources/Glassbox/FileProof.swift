@@ -49,9 +49,10 @@ public struct FileProof: Sendable {
         self.note = note
     }
 
-    /// The proof file's bytes.
+    /// The proof file's bytes; without an `extra` line when there is no entry line (a log
+    /// proof), as `init(parsing:)` reads it.
     public func render() -> [UInt8] {
-        var lines = [FileProof.header, "extra " + base64(entryLine), "index \(index)"]
+        var lines = [FileProof.header] + (entryLine.isEmpty ? [] : ["extra " + base64(entryLine)]) + ["index \(index)"]
         lines += hashes.map(base64)
         return Array((lines.joined(separator: "\n") + "\n\n").utf8) + note.bytes
     }

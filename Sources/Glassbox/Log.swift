@@ -272,7 +272,9 @@ public struct CosignatureKey: Sendable, Equatable {
     /// Parses a type-0x04 vkey.
     /// - Throws: `NoteError.badKey`.
     public init(parsing text: String) throws {
-        let parts = text.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
+        // Split on bytes: a '+' with a combining mark after it is still a '+'.
+        let parts = text.utf8.split(separator: UInt8(ascii: "+"), maxSplits: 2, omittingEmptySubsequences: false)
+            .map { String(decoding: $0, as: UTF8.self) }
         guard parts.count == 3, !parts[0].isEmpty, let id = decodeHex(Array(parts[1].utf8), count: 4),
               let blob = decodeBase64(parts[2]), blob.first == 0x04, blob.count == 33 else {
             throw NoteError.badKey("'\(text)' is not a witness key NAME+KEYID+base64(0x04 ‖ Ed25519 key)")

@@ -228,7 +228,8 @@ public struct Manifest: Sendable {
 
     static func validate(origin: String, line: Int?) throws {
         if origin.isEmpty { throw FormatError(line: line, "the origin is empty") }
-        if origin.contains(" ") || origin.contains("+") {
+        // Bytes, not characters: a space or '+' followed by a combining mark is still there.
+        if origin.utf8.contains(0x20) || origin.utf8.contains(UInt8(ascii: "+")) {
             throw FormatError(line: line, "the origin '\(origin)' contains a space or '+'")
         }
         if origin.unicodeScalars.contains(where: isControl) {

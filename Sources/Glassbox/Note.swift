@@ -49,7 +49,9 @@ public struct VerifierKey: Sendable, Hashable, CustomStringConvertible {
     /// - Throws: `NoteError.badKey` for too few parts, bad hex or base64, an unknown or
     ///   unsupported type, key material of the wrong shape, or a key ID that does not match.
     public init(parsing text: String) throws {
-        let parts = text.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
+        // Split on bytes (see `NoteSignature`): a '+' with a combining mark after it is still a '+'.
+        let parts = text.utf8.split(separator: UInt8(ascii: "+"), maxSplits: 2, omittingEmptySubsequences: false)
+            .map { String(decoding: $0, as: UTF8.self) }
         guard parts.count == 3 else { throw NoteError.badKey("'\(text)' is not NAME+KEYID+KEY") }
         try checkKeyName(String(parts[0]))
         guard parts[1].utf8.count == 8, let id = decodeHex(Array(parts[1].utf8), count: 4) else {
@@ -109,7 +111,7 @@ func hexID(_ id: UInt32) -> String {
 }
 
 private func checkKeyName(_ name: String) throws {
-    guard !name.isEmpty, !name.contains("+"),
+    guard !name.isEmpty, !name.utf8.contains(UInt8(ascii: "+")),
           !name.unicodeScalars.contains(where: { $0.properties.isWhitespace || isControl($0) }) else {
         throw NoteError.badKey("the key name '\(name)' is empty or contains '+', a space or a control character")
     }
@@ -157,19 +159,21 @@ public struct NoteSignature: Sendable, Equatable {
     /// Parses a signature line without its LF.
     /// - Throws: `NoteError.malformed` unless it has the exact shape.
     public init(line: [UInt8], lineNumber: Int? = nil) throws {
-        guard line.starts(with: Manifest.signaturePrefix),
-              let rest = String(validating: line.dropFirst(Manifest.signaturePrefix.count), as: UTF8.self) else {
+        guard line.starts(with: Manifest.signaturePrefix) else {
             throw NoteError.malformed(line: lineNumber, "a signature line starts with '— '")
         }
-        let parts = rest.split(separator: " ", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, !parts[0].contains("+"),
-              !parts[0].unicodeScalars.contains(where: isControl) else {
+        // Split on bytes, as C2SP and other implementations do: a Swift String would treat a
+        // space or '+' followed by a combining mark as a different character.
+        let parts = line.dropFirst(Manifest.signaturePrefix.count).split(separator: 0x20, omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[0].contains(UInt8(ascii: "+")),
+              let signer = String(validating: parts[0], as: UTF8.self),
+              !signer.unicodeScalars.contains(where: isControl) else {
             throw NoteError.malformed(line: lineNumber, "expected '— NAME SIGNATURE'")
         }
-        guard let blob = decodeBase64(parts[1]), blob.count > 4 else {
+        guard let blob = decodeBase64(String(decoding: parts[1], as: UTF8.self)), blob.count > 4 else {
             throw NoteError.malformed(line: lineNumber, "the signature is not base64 of a key ID and a signature")
         }
-        name = String(parts[0])
+        name = signer
         keyID = blob.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
         signature = Array(blob.dropFirst(4))
     }

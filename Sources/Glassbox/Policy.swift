@@ -30,7 +30,7 @@ public struct TrustPolicy: Sendable, Equatable {
         /// text: canonically equivalent spellings are different origins.
         public func allows(origin: String) -> Bool {
             origins.isEmpty || origins.contains { pattern in
-                pattern.hasSuffix("*") ? origin.utf8.starts(with: pattern.utf8.dropLast())
+                pattern.utf8.last == UInt8(ascii: "*") ? origin.utf8.starts(with: pattern.utf8.dropLast())
                     : origin.utf8.elementsEqual(pattern.utf8)
             }
         }
@@ -66,9 +66,13 @@ public struct TrustPolicy: Sendable, Equatable {
         var scanFailOn: ScanFinding.Severity?
         var keys: [Key] = []
         var sawHeader = false
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Lines and words are split on bytes: as characters, a space or LF followed by a combining
+        // mark would not separate anything, and CR LF would be one character.
+        for (index, raw) in Array(text.utf8).split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
             let number = index + 1
-            let line = raw.trimmingCharacters(in: .whitespaces)
+            if raw.contains(0x0D) { throw FormatError(line: number, "the line contains a carriage return (CR); a policy has LF line ends") }
+            let words = raw.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 }).map { String(decoding: $0, as: UTF8.self) }
+            let line = words.joined(separator: " ")
             if line.isEmpty || line.hasPrefix("#") { continue }
             if !sawHeader {
                 guard line == TrustPolicy.header else {
@@ -77,7 +81,6 @@ public struct TrustPolicy: Sendable, Equatable {
                 sawHeader = true
                 continue
             }
-            let words = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
             switch words[0] {
             case "threshold":
                 guard threshold == nil else { throw FormatError(line: number, "a second 'threshold' line") }
@@ -98,14 +101,15 @@ public struct TrustPolicy: Sendable, Equatable {
                 }
                 var key = Key(verifier: verifier)
                 for attribute in words.dropFirst(2) {
-                    let pair = attribute.split(separator: "=", maxSplits: 1).map(String.init)
+                    let pair = attribute.utf8.split(separator: UInt8(ascii: "="), maxSplits: 1).map { String(decoding: $0, as: UTF8.self) }
                     guard pair.count == 2, !pair[1].isEmpty else {
                         throw FormatError(line: number, "expected NAME=VALUE, found '\(attribute)'")
                     }
                     switch pair[0] {
                     case "origins" where key.origins.isEmpty:
-                        key.origins = pair[1].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-                        if key.origins.contains(where: { $0.isEmpty || $0.dropLast().contains("*") }) {
+                        key.origins = pair[1].utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
+                            .map { String(decoding: $0, as: UTF8.self) }
+                        if key.origins.contains(where: { $0.isEmpty || $0.utf8.dropLast().contains(UInt8(ascii: "*")) }) {
                             throw FormatError(line: number, "an origin pattern is an origin, or a prefix ending in '*'")
                         }
                     case "not-before" where key.notBefore == nil:
