@@ -155,3 +155,22 @@ private func compressedSPKI(_ key: PublicKey) throws -> [UInt8] {
         #expect(outcome.findings.map(\.code) == [.thresholdNotMet, .treeNotRead])
     }
 }
+
+/// A combining mark after a '+' or a space makes one Swift Character of the two; every check
+/// that keeps them out of names and origins works on bytes, as other implementations do.
+@Suite struct CombiningMarkTests {
+    @Test func aCombiningMarkCannotHideAPlusOrASpace() throws {
+        let key = try PrivateKey.generate(.ed25519)
+        #expect(throws: NoteError.self) { try VerifierKey(name: "vendor+\u{301}x", publicKey: key.publicKey()) }
+        let good = try VerifierKey(name: "vendor.example/a", publicKey: key.publicKey())
+        let text = good.description.replacingOccurrences(of: "vendor.example/a+", with: "vendor.example/a+\u{301}+")
+        #expect(throws: NoteError.self) { try VerifierKey(parsing: text) }
+        let line = Manifest.signaturePrefix + bytes("vendor+\u{301}x AAAAAAAAAAAAAAAAAAAA")
+        #expect(throws: NoteError.self) { try NoteSignature(line: line) }
+        let spaced = Manifest.signaturePrefix + bytes("vendor \u{301}x AAAAAAAAAAAAAAAAAAAA")
+        #expect(throws: NoteError.self) { try NoteSignature(line: spaced) }
+        let header = ReleaseHeader(origin: "example.com/x \u{301}/1", name: "x", version: "1", source: .directory)
+        #expect(throws: FormatError.self) { try Manifest(header: header, entries: []) }
+        #expect(throws: FormatError.self) { try TrustPolicy(parsing: "glassbox-trust v1\r\nthreshold 1\r\nkey \(good)\r\n") }
+    }
+}
