@@ -209,6 +209,7 @@ public enum ReleaseVerifier {
             let read = try DirectoryReader.readTree(root: path, submodulePaths: submodules, workers: request.workers,
                                                     progress: request.progress, inspect: inspect)
             entries = read.entries
+            checkouts = read.submoduleCheckouts
             // A directory holds no commit: the signed commit and tree cannot be compared, only
             // every entry, and the report's "checked" line says so.
             checked.source = "directory \(path)"
@@ -398,7 +399,8 @@ public enum ReleaseVerifier {
         var found: [[UInt8]] = []
         for difference in differences {
             switch difference {
-            case let .missing(entry): listed.append(entry.path)
+            // A submodule's directory holds no entry of its own in a directory read.
+            case let .missing(entry): if entry.kind != .submodule { listed.append(entry.path) }
             case let .extra(entry): found.append(entry.path)
             case .changed: return nil
             }
