@@ -117,6 +117,49 @@ private func entry(_ entries: [TreeEntry], _ path: String) -> TreeEntry? {
         #expect(differences(got, expected) == [])
     }
 
+    /// Only the commit decides: a work tree, index, `info/attributes` and repository config
+    /// that say otherwise change nothing.
+    @Test func attributesOutsideTheCommitAreIgnored() throws {
+        let copy = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: copy) }
+        let repository = copy.appendingPathComponent("archive")
+        try FileManager.default.copyItem(at: archiveRepository, to: repository)
+        let git = { (args: [String]) in try run("git", ["-C", repository.path] + args, environment: isolatedGit) }
+        try "* export-ignore\n".write(to: repository.appendingPathComponent(".git/info/attributes"), atomically: true, encoding: .utf8)
+        try "README eol=crlf\n".write(to: repository.appendingPathComponent(".gitattributes"), atomically: true, encoding: .utf8)
+        try git(["add", ".gitattributes"])
+        try git(["config", "core.autocrlf", "true"])
+        try git(["config", "core.eol", "crlf"])
+        try git(["config", "core.attributesFile", repository.appendingPathComponent(".git/info/attributes").path])
+        let pristine = try GitReader.read(repositoryPath: archiveRepository.path, revision: "v1.0", archive: true)
+        let changed = try GitReader.read(repositoryPath: repository.path, revision: "v1.0", archive: true)
+        #expect(differences(changed.entries, pristine.entries) == [])
+        #expect(entry(changed.entries, "README")?.size == 6)
+    }
+
+    /// A shallow clone: git shows the boundary commit without parents and decorated "grafted",
+    /// and its refs are the clone's own.
+    @Test func shallowCloneMatchesGitArchive() throws {
+        let copy = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: copy) }
+        let clone = copy.appendingPathComponent("clone")
+        let result = try run("git", ["clone", "-q", "--depth", "1", "file://" + archiveRepository.path, clone.path],
+                             environment: isolatedGit)
+        #expect(result.status == 0, "\(result.stderr)")
+        let expected = try referenceArchive(clone, "v1.0")
+        let got = try GitReader.read(repositoryPath: clone.path, revision: "v1.0", archive: true).entries
+        #expect(differences(got, expected) == [])
+    }
+
+    /// Over 16384 packed objects, git's automatic abbreviation grows to 8 digits.
+    @Test func abbreviationLengthFollowsTheObjectCount() throws {
+        let repository = archiveFixtureRoot.appendingPathComponent("many-objects")
+        let expected = try referenceArchive(repository, "v1.0")
+        let got = try GitReader.read(repositoryPath: repository.path, revision: "v1.0", archive: true).entries
+        #expect(differences(got, expected) == [])
+        #expect(entry(got, "subst.txt")?.size == 27)   // three 8-digit ids, two spaces, a newline
+    }
+
     @Test func parallelAndSingleThreadedArchiveReadsAreIdentical() throws {
         let one = try GitReader.read(repositoryPath: archiveRepository.path, revision: "v1.0", archive: true, workers: 1)
         let many = try GitReader.read(repositoryPath: archiveRepository.path, revision: "v1.0", archive: true, workers: 8)
