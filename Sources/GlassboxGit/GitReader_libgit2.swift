@@ -37,6 +37,8 @@ public struct GitError: Error, CustomStringConvertible, Sendable {
 /// the same pass as SHA-256, so a corrupt or substituted object is still an error. Collision
 /// detection adds nothing for us: the manifest binds each file by SHA-256 of the bytes read.
 /// Pack windows are capped so memory does not grow with the size of the pack.
+/// The global, XDG, system and ProgramData search paths point nowhere: no file outside the
+/// repository (a user's `~/.config/git/attributes`, `/etc/gitconfig`) can change what is read.
 enum LibGit2 {
     /// Why libgit2 could not be set up, or nil when it is ready.
     private static let failure: GitError? = {
@@ -46,7 +48,9 @@ enum LibGit2 {
             ("GIT_OPT_SET_MWINDOW_SIZE", { glassbox_git_set_mwindow_size(16 << 20) }),
             ("GIT_OPT_SET_MWINDOW_MAPPED_LIMIT", { glassbox_git_set_mwindow_mapped_limit(64 << 20) }),
             ("GIT_OPT_ENABLE_CACHING", { glassbox_git_set_caching(0) }),
-        ]
+        ] + [GIT_CONFIG_LEVEL_PROGRAMDATA, GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_XDG, GIT_CONFIG_LEVEL_GLOBAL].map { level in
+            ("GIT_OPT_SET_SEARCH_PATH", { glassbox_git_set_search_path(level, "") })
+        }
         for (name, set) in options where set() != 0 {
             return GitError("git_libgit2_opts", "setting \(name)")
         }
