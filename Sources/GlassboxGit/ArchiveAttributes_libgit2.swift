@@ -157,10 +157,12 @@ extension ArchiveAttributes {
 enum ArchivePlan {
     /// For each path (in the reader's path order): whether `git archive` can write it at all.
     /// Gitlinks are dropped (git writes an empty directory), and so is everything under a
-    /// directory with `export-ignore`, which git checks on the way down.
-    /// - Throws: `GitError` for a `.gitattributes` that is not a regular file or cannot be read.
+    /// directory with `export-ignore`, which git checks on the way down. `hasAttributes` is
+    /// false when the tree has no `.gitattributes`: then no file needs a lookup.
+    /// - Throws: `GitError` for a `.gitattributes` that is not a regular file, cannot be read,
+    ///   or is one git would partly ignore (see `checkAttributesFile`).
     static func keptPaths(_ paths: [(path: [UInt8], kind: EntryKind, oid: [UInt8])], objects: GitObjectDatabase,
-                          commit: git_oid) throws -> [Bool] {
+                          commit: git_oid) throws -> (kept: [Bool], hasAttributes: Bool) {
         var attributeFiles: [(directory: [UInt8], bytes: [UInt8])] = []
         for entry in paths where entry.path.split(separator: UInt8(ascii: "/")).last?.elementsEqual(attributesFileName) == true {
             guard entry.kind.isRegularFile else {
@@ -170,6 +172,7 @@ enum ArchivePlan {
             var oid = git_oid()
             withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: entry.oid) }
             let bytes = try objects.readVerified(oid, GIT_OBJECT_BLOB, what: "blob for '\(messagePath(entry.path))'").bytes
+            try checkAttributesFile(bytes, path: entry.path)
             attributeFiles.append((Array(entry.path.dropLast(attributesFileName.count + 1)), bytes))
         }
         let view = attributeFiles.isEmpty ? nil : try DirectoryAttributeView(attributeFiles)
@@ -191,7 +194,25 @@ enum ArchivePlan {
             }
             kept[index] = !ignored && entry.kind != .submodule
         }
-        return kept
+        return (kept, !attributeFiles.isEmpty)
+    }
+
+    /// git (since 2.39.1) ignores a `.gitattributes` over 100 MiB and any line of 2048 bytes or
+    /// more, and reads a file only up to a NUL; libgit2 does none of this. Such a file is
+    /// refused rather than read differently.
+    /// - Throws: `GitError` naming the file and the line.
+    static func checkAttributesFile(_ bytes: [UInt8], path: [UInt8]) throws {
+        func refuse(_ why: String) -> GitError {
+            GitError("export-ignore", "'\(messagePath(path))'",
+                     message: "\(why); git would ignore it, and archive mode does not reproduce that")
+        }
+        guard bytes.count <= 100 << 20 else { throw refuse("the file is larger than 100 MiB") }
+        if let nul = bytes.firstIndex(of: 0) {
+            throw refuse("line \(bytes[..<nul].filter { $0 == 0x0A }.count + 1) has a NUL byte")
+        }
+        for (number, line) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() where line.count >= 2048 {
+            throw refuse("line \(number + 1) is \(line.count) bytes long, past git's limit of 2047")
+        }
     }
 
     /// Refuses what archive mode cannot write as `git archive` would.

@@ -529,7 +529,8 @@ extension GitReader {
         let objects = try GitObjectDatabase(repository)
         let config = try RepositoryConfig(repository)
         let format = try CommitFormatBuilder.build(repository: repository, objects: objects, commit: commit, config: config)
-        let kept = try ArchivePlan.keptPaths(work.map { ($0.path, $0.kind, $0.oid) }, objects: objects, commit: commit)
+        let (kept, hasAttributes) = try ArchivePlan.keptPaths(work.map { ($0.path, $0.kind, $0.oid) },
+                                                              objects: objects, commit: commit)
         let entries = try parallelMap(
             count: work.count, workers: workers, order: readOrder,
             makeState: { () throws -> (GitObjectDatabase, ArchiveAttributeLookup) in
@@ -540,6 +541,7 @@ extension GitReader {
         ) { state, index -> TreeEntry? in
             let item = work[index]
             guard kept[index] else { return nil }
+            guard hasAttributes else { return try hashBlob(state.0, item, inspect: inspect) }
             let attributes = try state.1.attributes(of: item.path)
             if attributes.exportIgnore { return nil }
             guard item.kind.isRegularFile, attributes.changesBytes else { return try hashBlob(state.0, item, inspect: inspect) }

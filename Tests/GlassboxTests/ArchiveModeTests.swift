@@ -109,6 +109,16 @@ private func entry(_ entries: [TreeEntry], _ path: String) -> TreeEntry? {
         #expect(error?.description.contains("'secret.bin' has the attribute filter=x") == true, "\(String(describing: error))")
     }
 
+    /// git ignores an attributes line of 2048 bytes or more (`warning: ignoring overly long
+    /// attributes line`), libgit2 applies it: refused, not guessed.
+    @Test func attributesLineGitIgnoresIsRefused() throws {
+        let repository = archiveFixtureRoot.appendingPathComponent("long-line")
+        let error = #expect(throws: GitError.self) {
+            try GitReader.read(repositoryPath: repository.path, revision: "v1.0", archive: true)
+        }
+        #expect(error?.description.contains("'.gitattributes': line 1 is 2999 bytes long") == true, "\(String(describing: error))")
+    }
+
     /// The project's own history, whatever its attributes are today.
     @Test func ownRepositoryHeadMatchesGitArchive() throws {
         let expected = try referenceArchive(repositoryRoot, "HEAD")
