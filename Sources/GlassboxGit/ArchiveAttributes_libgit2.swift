@@ -39,7 +39,7 @@ enum LineEndingOutput: Sendable, Equatable {
 /// object database alone (`git_repository_new`): it has no directory, so no work tree, index or
 /// info file; its config is empty; and `LibGit2` points the global, XDG and system search paths
 /// nowhere. What remains is the commit source, which reads each directory's `.gitattributes`
-/// blob from the commit's tree, and libgit2's built-in `binary` macro, which git has too.
+/// blob from the commit's tree, and the built-in `binary` macro, set here to git's definition.
 final class ArchiveAttributeLookup {
     private let repository: OpaquePointer
     private let owner: AnyObject
@@ -70,6 +70,11 @@ final class ArchiveAttributeLookup {
         }
         guard git_repository_set_odb(repo, objects) == 0 else {
             throw GitError("git_repository_set_odb", "preparing attribute lookups")
+        }
+        // libgit2's built-in `binary` also unsets `crlf`, which git's does not: with it,
+        // `binary` then `text=auto eol=crlf` would keep LF endings that git converts.
+        guard git_attr_add_macro(repo, "binary", "-diff -merge -text") == 0 else {
+            throw GitError("git_attr_add_macro", "preparing attribute lookups")
         }
         options.version = UInt32(GIT_ATTR_OPTIONS_VERSION)
         options.flags = UInt32(GIT_ATTR_CHECK_INDEX_ONLY) | UInt32(GIT_ATTR_CHECK_NO_SYSTEM)
@@ -175,6 +180,7 @@ enum ArchivePlan {
             try checkAttributesFile(bytes, path: entry.path)
             attributeFiles.append((Array(entry.path.dropLast(attributesFileName.count + 1)), bytes))
         }
+        try checkMacroOverrides(attributeFiles)
         let view = attributeFiles.isEmpty ? nil : try DirectoryAttributeView(attributeFiles)
         var ignoredDirectories: [[UInt8]: Bool] = [:]
         var kept = [Bool](repeating: false, count: paths.count)
@@ -197,21 +203,72 @@ enum ArchivePlan {
         return (kept, !attributeFiles.isEmpty)
     }
 
-    /// git (since 2.39.1) ignores a `.gitattributes` over 100 MiB and any line of 2048 bytes or
-    /// more, and reads a file only up to a NUL; libgit2 does none of this. Such a file is
-    /// refused rather than read differently.
+    /// Refuses a `.gitattributes` that git and libgit2 would read differently:
+    /// - git (since 2.39.1) ignores a file over 100 MiB and any line of 2048 bytes or more, and
+    ///   stops at a NUL; libgit2 does not.
+    /// - git ends a pattern at the first blank; libgit2 lets `\ ` escape it.
+    /// - git ignores a line whose pattern starts with `!`; libgit2 matches it literally.
+    /// - Quoted patterns (`"a b"`) are unquoted by git's C rules; archive mode does not check
+    ///   that libgit2 agrees.
+    /// - git applies the root file's macros (`[attr]name …`) to every line, wherever they are
+    ///   defined, and only from the root file; libgit2 expands a macro where it is used, so a
+    ///   macro used (even inside another macro) before its last definition would differ.
     /// - Throws: `GitError` naming the file and the line.
     static func checkAttributesFile(_ bytes: [UInt8], path: [UInt8]) throws {
         func refuse(_ why: String) -> GitError {
             GitError("export-ignore", "'\(messagePath(path))'",
-                     message: "\(why); git would ignore it, and archive mode does not reproduce that")
+                     message: "\(why); git and libgit2 read it differently, and archive mode does not guess")
         }
         guard bytes.count <= 100 << 20 else { throw refuse("the file is larger than 100 MiB") }
         if let nul = bytes.firstIndex(of: 0) {
             throw refuse("line \(bytes[..<nul].filter { $0 == 0x0A }.count + 1) has a NUL byte")
         }
-        for (number, line) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() where line.count >= 2048 {
-            throw refuse("line \(number + 1) is \(line.count) bytes long, past git's limit of 2047")
+        let isRoot = path == attributesFileName
+        let lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false).map { AttributesLine($0) }
+        var lastDefinition: [ArraySlice<UInt8>: Int] = [:]
+        for (number, line) in lines.enumerated() {
+            if line.length >= 2048 { throw refuse("line \(number + 1) is \(line.length) bytes long, past git's limit of 2047") }
+            guard let pattern = line.pattern else { continue }
+            if pattern.first == UInt8(ascii: "\"") { throw refuse("line \(number + 1) has a quoted pattern") }
+            if pattern.first == UInt8(ascii: "!") { throw refuse("line \(number + 1) has a negative pattern") }
+            if pattern.last == UInt8(ascii: "\\") && !line.attributes.isEmpty {
+                throw refuse("line \(number + 1) has a pattern ending in a backslash before a blank")
+            }
+            if let macro = line.macroName {
+                if !isRoot { throw refuse("line \(number + 1) defines a macro outside the top-level .gitattributes") }
+                lastDefinition[macro] = number
+            }
+        }
+        for (number, line) in lines.enumerated() {
+            for name in line.attributes.map(attributeName) where (lastDefinition[name] ?? -1) > number {
+                throw refuse("line \(number + 1) uses the macro '\(escapedPath(Array(name)))' before its definition "
+                             + "on line \(lastDefinition[name]! + 1)")
+            }
+        }
+    }
+
+    /// git expands a macro only where the macro itself is decided set (it reads the rules from
+    /// the most specific up, and a macro unset or unspecified there expands to nothing), while
+    /// libgit2 expands it in every rule that sets it. So `*.c binary` followed by `*.c -binary`
+    /// leaves `text` unspecified in git but unset in libgit2. A file that sets a macro to
+    /// anything but true (`-binary`, `!binary`, `binary=x`) is refused.
+    /// - Throws: `GitError` naming the file, the line and the macro.
+    static func checkMacroOverrides(_ files: [(directory: [UInt8], bytes: [UInt8])]) throws {
+        var macros: Set<ArraySlice<UInt8>> = [Array("binary".utf8)[...]]
+        for file in files where file.directory.isEmpty {
+            for line in file.bytes.split(separator: 0x0A, omittingEmptySubsequences: false).map(AttributesLine.init) {
+                if let name = line.macroName { macros.insert(name) }
+            }
+        }
+        for file in files {
+            for (number, line) in file.bytes.split(separator: 0x0A, omittingEmptySubsequences: false).map(AttributesLine.init).enumerated() {
+                for token in line.attributes where macros.contains(attributeName(token)) && attributeName(token) != token {
+                    let path = file.directory.isEmpty ? attributesFileName : file.directory + [UInt8(ascii: "/")] + attributesFileName
+                    throw GitError("export-ignore", "'\(messagePath(path))'",
+                                   message: "line \(number + 1) sets the macro '\(escapedPath(Array(attributeName(token))))' to "
+                                   + "'\(escapedPath(Array(token)))'; git and libgit2 expand it differently then, and archive mode does not guess")
+                }
+            }
         }
     }
 
@@ -233,6 +290,37 @@ enum ArchivePlan {
 
 private let attributesFileName = Array(".gitattributes".utf8)
 
+/// One line of a `.gitattributes`, split as git's `parse_attr_line` splits it: blanks are
+/// space, tab, CR and LF; a line that is blank or starts with `#` has no pattern.
+private struct AttributesLine {
+    var length: Int
+    var pattern: ArraySlice<UInt8>?
+    /// The attribute tokens after the pattern (after the macro's name for a macro).
+    var attributes: [ArraySlice<UInt8>] = []
+    var macroName: ArraySlice<UInt8>?
+
+    init(_ line: ArraySlice<UInt8>) {
+        length = line.count
+        let blanks: [UInt8] = [0x20, 0x09, 0x0D, 0x0A]
+        var tokens = line.split(whereSeparator: { blanks.contains($0) })[...]
+        guard let first = tokens.popFirst(), first.first != UInt8(ascii: "#") else { return }
+        pattern = first
+        let prefix = Array("[attr]".utf8)
+        if first.count > prefix.count && first.starts(with: prefix) {
+            macroName = first.dropFirst(prefix.count)
+        }
+        attributes = Array(tokens)
+    }
+}
+
+/// An attribute token's name: `-name`, `!name`, `name=value` and `name` all name `name`.
+private func attributeName(_ token: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+    var name = token
+    if name.first == UInt8(ascii: "-") || name.first == UInt8(ascii: "!") { name = name.dropFirst() }
+    if let equals = name.firstIndex(of: UInt8(ascii: "=")) { name = name[..<equals] }
+    return name
+}
+
 /// `export-ignore` of directories, as git checks it.
 ///
 /// git asks about a directory as `dir/`, so a directory-only pattern (`tests/`) matches it.
@@ -247,12 +335,12 @@ final class DirectoryAttributeView {
     private let lookup: ArchiveAttributeLookup
 
     /// - Parameter files: each `.gitattributes` with the directory holding it (`[]` for the root).
-    /// - Throws: `GitError` for a quoted directory-only pattern, which this view does not rewrite.
+    /// Precondition: every file passed `ArchivePlan.checkAttributesFile` (no quoted patterns).
     init(_ files: [(directory: [UInt8], bytes: [UInt8])]) throws {
         let store = try InMemoryObjects()
         var children: [[UInt8]: [(name: [UInt8], isTree: Bool, oid: git_oid)]] = [[]: []]
         for file in files {
-            let blob = try store.write(try Self.withoutDirectorySlashes(file.bytes, directory: file.directory), GIT_OBJECT_BLOB)
+            let blob = try store.write(Self.withoutDirectorySlashes(file.bytes), GIT_OBJECT_BLOB)
             children[file.directory, default: []].append((attributesFileName, false, blob))
             var directory = file.directory
             while !directory.isEmpty {
@@ -282,7 +370,7 @@ final class DirectoryAttributeView {
 
     /// The file with one trailing `/` removed from each pattern (git's `parse_attr_line`:
     /// blanks are space, tab, CR and LF; `#` starts a comment; `[attr]` defines a macro).
-    static func withoutDirectorySlashes(_ bytes: [UInt8], directory: [UInt8]) throws -> [UInt8] {
+    static func withoutDirectorySlashes(_ bytes: [UInt8]) -> [UInt8] {
         let blanks: [UInt8] = [0x20, 0x09, 0x0D, 0x0A]
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
@@ -290,15 +378,6 @@ final class DirectoryAttributeView {
             if number > 0 { out.append(0x0A) }
             guard let start = line.firstIndex(where: { !blanks.contains($0) }), line[start] != UInt8(ascii: "#"),
                   !line[start...].starts(with: Array("[attr]".utf8)) else {
-                out += line
-                continue
-            }
-            if line[start] == UInt8(ascii: "\"") {
-                guard !line.contains(where: { $0 == UInt8(ascii: "/") }) else {
-                    let file = directory.isEmpty ? attributesFileName : directory + [UInt8(ascii: "/")] + attributesFileName
-                    throw GitError("export-ignore", "'\(messagePath(file))' line \(number + 1)",
-                                   message: "a quoted pattern with '/' in it; archive mode does not reproduce it for directories")
-                }
                 out += line
                 continue
             }

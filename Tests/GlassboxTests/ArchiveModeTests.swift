@@ -119,6 +119,43 @@ private func entry(_ entries: [TreeEntry], _ path: String) -> TreeEntry? {
         #expect(error?.description.contains("'.gitattributes': line 1 is 2999 bytes long") == true, "\(String(describing: error))")
     }
 
+    /// Generated trees (see `Scripts/make-archive-fixture`), each with its own mix of patterns.
+    @Test(arguments: 0..<12) func generatedTreesMatchGitArchive(number: Int) throws {
+        let repository = archiveFixtureRoot.appendingPathComponent("mixed/r\(number)")
+        let expected = try referenceArchive(repository, "HEAD")
+        let got = try GitReader.read(repositoryPath: repository.path, revision: "HEAD", archive: true).entries
+        #expect(differences(got, expected) == [])
+    }
+
+    /// Lines git and libgit2 read differently: each refused, naming the file and the line.
+    @Test(arguments: [
+        (".gitattributes", "\"a b\" export-ignore\n", "line 1 has a quoted pattern"),
+        (".gitattributes", "README -text\n!README export-ignore\n", "line 2 has a negative pattern"),
+        (".gitattributes", "x\\ y export-ignore\n", "line 1 has a pattern ending in a backslash"),
+        ("sub/.gitattributes", "[attr]drop export-ignore\n", "line 1 defines a macro outside the top-level"),
+        (".gitattributes", "README drop\n[attr]drop export-ignore\n", "line 1 uses the macro 'drop' before its definition on line 2"),
+        (".gitattributes", "*.c binary\n*.c -binary\n", "line 2 sets the macro 'binary' to '-binary'"),
+    ])
+    func attributesGitReadsDifferentlyAreRefused(file: String, content: String, fragment: String) throws {
+        let repository = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: repository) }
+        let git = { (args: [String]) in
+            try run("git", ["-C", repository.path, "-c", "user.name=T", "-c", "user.email=t@example.com"] + args,
+                    environment: isolatedGit)
+        }
+        try git(["init", "-q"])
+        try FileManager.default.createDirectory(at: repository.appendingPathComponent("sub"), withIntermediateDirectories: true)
+        try "text\n".write(to: repository.appendingPathComponent("README"), atomically: true, encoding: .utf8)
+        try content.write(to: repository.appendingPathComponent(file), atomically: true, encoding: .utf8)
+        try git(["add", "-A"])
+        try git(["commit", "-q", "-m", "x"])
+        let error = #expect(throws: GitError.self) {
+            try GitReader.read(repositoryPath: repository.path, revision: "HEAD", archive: true)
+        }
+        #expect(error?.description.contains("'\(file)'") == true && error?.description.contains(fragment) == true,
+                "\(String(describing: error))")
+    }
+
     /// The project's own history, whatever its attributes are today.
     @Test func ownRepositoryHeadMatchesGitArchive() throws {
         let expected = try referenceArchive(repositoryRoot, "HEAD")
