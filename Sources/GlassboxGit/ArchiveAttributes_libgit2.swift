@@ -144,8 +144,8 @@ final class ArchiveAttributeLookup {
             default: .undefined
             }
         }
-        var chosen = action(crlf)   // the old `crlf` attribute wins over `text`
-        if chosen == .undefined { chosen = action(text) }
+        var chosen = action(text)   // `text` wins; the old `crlf` counts only when it says nothing
+        if chosen == .undefined { chosen = action(crlf) }
         guard chosen != .binary, eol == .value(Array("crlf".utf8)) else { return .unchanged }
         return chosen == .auto ? .crlfIfText : .crlf
     }
