@@ -18,7 +18,10 @@ enum CommitFormatBuilder {
         let commitHex = hexString(commit)
         let raw = try objects.readVerified(commit, GIT_OBJECT_COMMIT, what: "commit \(commitHex)").bytes
         let parsed = ParsedCommit(raw)
-        let gitDirectory = String(cString: git_repository_path(repository.pointer))
+        guard let gitPath = git_repository_path(repository.pointer) else {
+            throw GitError("git_repository_path", repository.path)
+        }
+        let gitDirectory = String(cString: gitPath)
         let shallow = try shallowCommits(gitDirectory)
         let isGrafted = shallow.contains(commitHex)
         // A shallow clone's boundary commit is parentless to git, whatever its object says.
@@ -209,9 +212,8 @@ struct Abbreviator {
     init(objects: GitObjectDatabase, gitDirectory: String, config: RepositoryConfig) throws {
         self.objects = objects
         let objectsDirectory = gitDirectory + "objects"
-        for (name, why) in [("core.abbrev", "core.abbrev is set in the repository's config")]
-        where config.value(name) != nil {
-            throw GitError("export-subst", gitDirectory, message: why)
+        guard config.value("core.abbrev") == nil else {
+            throw GitError("export-subst", gitDirectory, message: "core.abbrev is set in the repository's config")
         }
         let manager = FileManager.default
         if manager.fileExists(atPath: objectsDirectory + "/info/alternates")
@@ -260,7 +262,7 @@ struct Decorations {
     init(repository: GitRepositoryHandle, objects: GitObjectDatabase, commit: String, grafted: Bool) throws {
         enum Kind { case local, remote, tag, stash, head, other, grafted }
         var added: [(kind: Kind, name: String, full: String)] = []
-        let refs = try allRefs(repository)
+        let refs = try allRefs(repository, objects)
         for (name, target) in refs.sorted(by: { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }) {
             if name.hasPrefix("refs/replace/") {
                 throw GitError("git_reference_next", repository.path,
@@ -280,7 +282,7 @@ struct Decorations {
             }
         }
         var headBranch: String?
-        if let head = headRef(repository) {
+        if let head = headRef(repository, objects) {
             if head.target == commit { added.append((.head, "HEAD", "HEAD")) }
             headBranch = head.branch
         }
@@ -308,7 +310,7 @@ private func shortRefName(_ name: String) -> String {
 
 /// Every ref under `refs/` with the object it resolves to (symbolic refs followed); refs that do
 /// not resolve or whose object is missing are left out, as git leaves them out.
-private func allRefs(_ repository: GitRepositoryHandle) throws -> [(name: String, target: String)] {
+private func allRefs(_ repository: GitRepositoryHandle, _ objects: GitObjectDatabase) throws -> [(name: String, target: String)] {
     var iterator: OpaquePointer?
     guard git_reference_iterator_new(&iterator, repository.pointer) == 0, let iterator else {
         throw GitError("git_reference_iterator_new", repository.path)
@@ -318,30 +320,26 @@ private func allRefs(_ repository: GitRepositoryHandle) throws -> [(name: String
     var reference: OpaquePointer?
     while git_reference_next(&reference, iterator) == 0, let current = reference {
         defer { git_reference_free(current) }
-        guard let name = git_reference_name(current), let target = resolvedTarget(repository, current) else { continue }
+        guard let name = git_reference_name(current), let target = resolvedTarget(objects, current) else { continue }
         refs.append((String(decoding: cString(name), as: UTF8.self), target))
     }
     return refs
 }
 
-private func resolvedTarget(_ repository: GitRepositoryHandle, _ reference: OpaquePointer) -> String? {
+private func resolvedTarget(_ objects: GitObjectDatabase, _ reference: OpaquePointer) -> String? {
     var resolved: OpaquePointer?
     guard git_reference_resolve(&resolved, reference) == 0, let resolved else { return nil }
     defer { git_reference_free(resolved) }
-    guard var oid = git_reference_target(resolved)?.pointee else { return nil }
-    var odb: OpaquePointer?
-    guard git_repository_odb(&odb, repository.pointer) == 0, let odb else { return nil }
-    defer { git_odb_free(odb) }
-    guard git_odb_exists(odb, &oid) == 1 else { return nil }
+    guard var oid = git_reference_target(resolved)?.pointee, git_odb_exists(objects.pointer, &oid) == 1 else { return nil }
     return hexString(oid)
 }
 
 /// HEAD's commit, and the branch it names when it is symbolic.
-private func headRef(_ repository: GitRepositoryHandle) -> (target: String, branch: String?)? {
+private func headRef(_ repository: GitRepositoryHandle, _ objects: GitObjectDatabase) -> (target: String, branch: String?)? {
     var head: OpaquePointer?
     guard git_reference_lookup(&head, repository.pointer, "HEAD") == 0, let head else { return nil }
     defer { git_reference_free(head) }
-    guard let target = resolvedTarget(repository, head) else { return nil }
+    guard let target = resolvedTarget(objects, head) else { return nil }
     let branch = git_reference_type(head) == GIT_REFERENCE_SYMBOLIC
         ? git_reference_symbolic_target(head).map { String(decoding: cString($0), as: UTF8.self) } : nil
     return (target, branch)

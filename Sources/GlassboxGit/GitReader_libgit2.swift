@@ -508,10 +508,12 @@ extension GitReader {
     /// and `core.eol` unset whatever the repository's config says, so the result equals
     /// `git -c core.autocrlf=false archive REV` in a repository without local attribute files.
     /// When `archive` is false this is exactly `read(repositoryPath:revision:workers:progress:inspect:)`.
-    /// - Throws: what `read` throws, and `GitError` naming the path for what archive mode cannot
-    ///   reproduce: a `filter` whose driver is in the repository's config, `working-tree-encoding`,
-    ///   a `$Format$` placeholder it does not expand, a directory-only `export-ignore` pattern,
-    ///   a `.gitattributes` that is not a regular file, or a ref under `refs/replace/`.
+    /// - Throws: what `read` throws, and `GitError` naming the file (and line or placeholder) for
+    ///   what archive mode cannot reproduce: a `filter` whose driver is in the repository's
+    ///   config, `working-tree-encoding`, a `$Format$` placeholder it does not expand (or `%h`,
+    ///   `%t`, `%p` when `core.abbrev`, alternates or a multi-pack index would change git's
+    ///   length), a `.gitattributes` that is not a regular file or has a line git and libgit2
+    ///   read differently (see `ArchivePlan.checkAttributesFile`), or a ref under `refs/replace/`.
     public static func read(repositoryPath: String, revision: String, archive: Bool,
                             workers: Int = defaultWorkerCount, progress: ProgressHandler? = nil,
                             inspect: ContentInspector? = nil) throws -> GitSnapshot {
@@ -548,8 +550,8 @@ extension GitReader {
             try ArchivePlan.checkReproducible(attributes, path: item.path, config: config)
             var oid = git_oid()
             withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: item.oid) }
-            let stored = try state.0.readVerified(oid, GIT_OBJECT_BLOB, what: "blob for '\(messagePath(item.path))'").bytes
-            var bytes = stored
+            // The stored bytes are checked against the blob id before anything is converted.
+            var bytes = try state.0.readVerified(oid, GIT_OBJECT_BLOB, what: "blob for '\(messagePath(item.path))'").bytes
             if attributes.ident { bytes = ArchiveConversion.expandIdent(bytes, blobId: hex(oid)) }
             bytes = ArchiveConversion.convertLineEndings(bytes, attributes.lineEndings)
             if attributes.exportSubst { bytes = try ArchiveConversion.expandSubst(bytes, path: item.path, commit: format) }

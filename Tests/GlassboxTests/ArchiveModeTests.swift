@@ -140,7 +140,7 @@ private func entry(_ entries: [TreeEntry], _ path: String) -> TreeEntry? {
         let repository = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: repository) }
         let git = { (args: [String]) in
-            try run("git", ["-C", repository.path, "-c", "user.name=T", "-c", "user.email=t@example.com"] + args,
+            _ = try run("git", ["-C", repository.path, "-c", "user.name=T", "-c", "user.email=t@example.com"] + args,
                     environment: isolatedGit)
         }
         try git(["init", "-q"])
@@ -171,7 +171,7 @@ private func entry(_ entries: [TreeEntry], _ path: String) -> TreeEntry? {
         defer { try? FileManager.default.removeItem(at: copy) }
         let repository = copy.appendingPathComponent("archive")
         try FileManager.default.copyItem(at: archiveRepository, to: repository)
-        let git = { (args: [String]) in try run("git", ["-C", repository.path] + args, environment: isolatedGit) }
+        let git = { (args: [String]) in _ = try run("git", ["-C", repository.path] + args, environment: isolatedGit) }
         try "* export-ignore\n".write(to: repository.appendingPathComponent(".git/info/attributes"), atomically: true, encoding: .utf8)
         try "README eol=crlf\n".write(to: repository.appendingPathComponent(".gitattributes"), atomically: true, encoding: .utf8)
         try git(["add", ".gitattributes"])
