@@ -83,7 +83,8 @@ enum ArchiveConversion {
     /// archive.c's `format_subst`: each `$Format:…$` is replaced by the format's expansion for
     /// the commit; a `$Format:` with no closing `$` is left as it is.
     /// - Throws: `GitError` naming `path` and the placeholder for anything `CommitFormat` does
-    ///   not expand exactly as git does.
+    ///   not expand exactly as git does, or when the expansion would grow the file by more than
+    ///   `maximumGrowth` bytes (a file of many `$Format:%D$` in a repository of many refs).
     static func expandSubst(_ src: [UInt8], path: [UInt8], commit: CommitFormat) throws -> [UInt8] {
         let marker = Array("$Format:".utf8)
         var out: [UInt8] = []
@@ -94,10 +95,17 @@ enum ArchiveConversion {
             out += src[i..<start]
             out += try commit.expand(Array(src[(start + marker.count)..<close]), path: path)
             i = close + 1
+            if out.count > i + maximumGrowth {
+                throw GitError("export-subst", "'\(messagePath(path))'",
+                               message: "expanding $Format$ in \(messagePath(path)) would add more than \(maximumGrowth >> 20) MiB")
+            }
         }
         out += src[i...]
         return out
     }
+
+    /// How many bytes `export-subst` may add to one file.
+    static let maximumGrowth = 256 << 20
 
     private static func firstIndex(of needle: [UInt8], in haystack: [UInt8], from start: Int) -> Int? {
         guard needle.count <= haystack.count else { return nil }
