@@ -62,8 +62,8 @@ enum CommitFormatBuilder {
             for key in ["s", "an", "ae", "cn", "ce"] { problems[key] = "the commit is in another encoding" }
         }
         let decorations = try Decorations(repository: repository, objects: objects, commit: commitHex, grafted: isGrafted)
-        values["D"] = Array(decorations.text.utf8)
-        values["d"] = decorations.text.isEmpty ? [] : Array(" (\(decorations.text))".utf8)
+        values["D"] = decorations.text
+        values["d"] = decorations.text.isEmpty ? [] : Array(" (".utf8) + decorations.text + Array(")".utf8)
         return CommitFormat(values: values, problems: problems)
     }
 
@@ -253,23 +253,24 @@ struct Abbreviator {
 
 /// What git's `%D` shows: the refs pointing at the commit, newest-inserted first (git adds each
 /// ref in sorted order, then HEAD, then "grafted", and shows the list in reverse), with
-/// "HEAD -> branch" when HEAD is a branch at the commit.
+/// "HEAD -> branch" when HEAD is a branch at the commit. Ref names are kept as bytes.
 struct Decorations {
-    var text: String
+    var text: [UInt8]
 
-    /// - Throws: `GitError` when a ref under `refs/replace/` exists: `git archive` would read
-    ///   the replacement objects, which archive mode does not.
+    /// - Throws: `GitError` when a ref under `refs/replace/` exists (`git archive` would read
+    ///   the replacement objects, which archive mode does not), or the refs cannot be listed.
     init(repository: GitRepositoryHandle, objects: GitObjectDatabase, commit: String, grafted: Bool) throws {
         enum Kind { case local, remote, tag, stash, head, other, grafted }
-        var added: [(kind: Kind, name: String, full: String)] = []
-        let refs = try allRefs(repository, objects)
-        for (name, target) in refs.sorted(by: { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }) {
-            if name.hasPrefix("refs/replace/") {
+        var added: [(kind: Kind, name: [UInt8], full: [UInt8])] = []
+        for (name, target) in try allRefs(repository, objects).sorted(by: { $0.name.lexicographicallyPrecedes($1.name) }) {
+            if name.starts(with: Array("refs/replace/".utf8)) {
                 throw GitError("git_reference_next", repository.path,
-                               message: "\(escapedPath(Array(name.utf8))) replaces an object; git archive would read the replacement")
+                               message: "\(escapedPath(name)) replaces an object; git archive would read the replacement")
             }
-            let kind: Kind = name.hasPrefix("refs/heads/") ? .local : name.hasPrefix("refs/remotes/") ? .remote
-                : name.hasPrefix("refs/tags/") ? .tag : name == "refs/stash" ? .stash : .other
+            let kind: Kind = name.starts(with: Array("refs/heads/".utf8)) ? .local
+                : name.starts(with: Array("refs/remotes/".utf8)) ? .remote
+                : name.starts(with: Array("refs/tags/".utf8)) ? .tag
+                : name == Array("refs/stash".utf8) ? .stash : .other
             let short = shortRefName(name)
             var object = target
             if object == commit { added.append((kind, short, name)) }
@@ -281,47 +282,51 @@ struct Decorations {
                 if object == commit { added.append((.tag, short, name)) }
             }
         }
-        var headBranch: String?
+        var headBranch: [UInt8]?
         if let head = headRef(repository, objects) {
-            if head.target == commit { added.append((.head, "HEAD", "HEAD")) }
+            if head.target == commit { added.append((.head, Array("HEAD".utf8), Array("HEAD".utf8))) }
             headBranch = head.branch
         }
-        if grafted { added.append((.grafted, "grafted", "")) }
+        if grafted { added.append((.grafted, Array("grafted".utf8), [])) }
         let shown = Array(added.reversed())
         let current = shown.contains { $0.kind == .head }
             ? shown.first { $0.kind == .local && $0.full == headBranch } : nil
-        var items: [String] = []
+        var items: [[UInt8]] = []
         for item in shown where !(item.kind == .local && item.full == current?.full) {
-            var text = (item.kind == .tag ? "tag: " : "") + item.name
-            if item.kind == .head, let current { text += " -> " + current.name }
+            var text = (item.kind == .tag ? Array("tag: ".utf8) : []) + item.name
+            if item.kind == .head, let current { text += Array(" -> ".utf8) + current.name }
             items.append(text)
         }
-        text = items.joined(separator: ", ")
+        text = Array(items.joined(separator: Array(", ".utf8)))
     }
 }
 
 /// git's `prettify_refname`.
-private func shortRefName(_ name: String) -> String {
-    for prefix in ["refs/heads/", "refs/tags/", "refs/remotes/"] where name.hasPrefix(prefix) {
-        return String(name.dropFirst(prefix.count))
+private func shortRefName(_ name: [UInt8]) -> [UInt8] {
+    for prefix in ["refs/heads/", "refs/tags/", "refs/remotes/"] where name.starts(with: Array(prefix.utf8)) {
+        return Array(name.dropFirst(prefix.utf8.count))
     }
     return name
 }
 
 /// Every ref under `refs/` with the object it resolves to (symbolic refs followed); refs that do
 /// not resolve or whose object is missing are left out, as git leaves them out.
-private func allRefs(_ repository: GitRepositoryHandle, _ objects: GitObjectDatabase) throws -> [(name: String, target: String)] {
+/// - Throws: `GitError` when the listing itself fails part way.
+private func allRefs(_ repository: GitRepositoryHandle, _ objects: GitObjectDatabase) throws -> [(name: [UInt8], target: String)] {
     var iterator: OpaquePointer?
     guard git_reference_iterator_new(&iterator, repository.pointer) == 0, let iterator else {
         throw GitError("git_reference_iterator_new", repository.path)
     }
     defer { git_reference_iterator_free(iterator) }
-    var refs: [(String, String)] = []
-    var reference: OpaquePointer?
-    while git_reference_next(&reference, iterator) == 0, let current = reference {
+    var refs: [([UInt8], String)] = []
+    while true {
+        var reference: OpaquePointer?
+        let status = git_reference_next(&reference, iterator)
+        if status == GIT_ITEROVER.rawValue { break }
+        guard status == 0, let current = reference else { throw GitError("git_reference_next", repository.path) }
         defer { git_reference_free(current) }
         guard let name = git_reference_name(current), let target = resolvedTarget(objects, current) else { continue }
-        refs.append((String(decoding: cString(name), as: UTF8.self), target))
+        refs.append((cString(name), target))
     }
     return refs
 }
@@ -335,13 +340,13 @@ private func resolvedTarget(_ objects: GitObjectDatabase, _ reference: OpaquePoi
 }
 
 /// HEAD's commit, and the branch it names when it is symbolic.
-private func headRef(_ repository: GitRepositoryHandle, _ objects: GitObjectDatabase) -> (target: String, branch: String?)? {
+private func headRef(_ repository: GitRepositoryHandle, _ objects: GitObjectDatabase) -> (target: String, branch: [UInt8]?)? {
     var head: OpaquePointer?
     guard git_reference_lookup(&head, repository.pointer, "HEAD") == 0, let head else { return nil }
     defer { git_reference_free(head) }
     guard let target = resolvedTarget(objects, head) else { return nil }
     let branch = git_reference_type(head) == GIT_REFERENCE_SYMBOLIC
-        ? git_reference_symbolic_target(head).map { String(decoding: cString($0), as: UTF8.self) } : nil
+        ? git_reference_symbolic_target(head).map { cString($0) } : nil
     return (target, branch)
 }
 

@@ -198,6 +198,21 @@ private func entry(_ entries: [TreeEntry], _ path: String) -> TreeEntry? {
         #expect(differences(got, expected) == [])
     }
 
+    /// Ref names are bytes: a branch named in Latin-1 shows in %d exactly as git prints it.
+    @Test func decorationsKeepRefNameBytes() throws {
+        let copy = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: copy) }
+        let repository = copy.appendingPathComponent("archive")
+        try FileManager.default.copyItem(at: archiveRepository, to: repository)
+        let result = try run("bash", ["-c", "git -C \"$1\" branch \"$(printf 'caf\\351')\" v1.0", "branch", repository.path],
+                             environment: isolatedGit)
+        #expect(result.status == 0, "\(result.stderr)")
+        let expected = try referenceArchive(repository, "v1.0")
+        let got = try GitReader.read(repositoryPath: repository.path, revision: "v1.0", archive: true).entries
+        #expect(differences(got, expected) == [])
+        #expect(entry(got, "subst.txt")?.size != entry(try referenceArchive(archiveRepository, "v1.0"), "subst.txt")?.size)
+    }
+
     /// Over 16384 packed objects, git's automatic abbreviation grows to 8 digits.
     @Test func abbreviationLengthFollowsTheObjectCount() throws {
         let repository = archiveFixtureRoot.appendingPathComponent("many-objects")
