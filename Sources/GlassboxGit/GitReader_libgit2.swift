@@ -37,8 +37,11 @@ public struct GitError: Error, CustomStringConvertible, Sendable {
 /// the same pass as SHA-256, so a corrupt or substituted object is still an error. Collision
 /// detection adds nothing for us: the manifest binds each file by SHA-256 of the bytes read.
 /// Pack windows are capped so memory does not grow with the size of the pack.
-/// The global, XDG, system and ProgramData search paths point nowhere: no file outside the
-/// repository (a user's `~/.config/git/attributes`, `/etc/gitconfig`) can change what is read.
+/// The XDG, system and ProgramData search paths point nowhere, so no attributes file outside
+/// the repository (`~/.config/git/attributes`, `/etc/gitattributes` and its macros) reaches an
+/// archive-mode lookup. The global search path is kept: libgit2's repository ownership check
+/// reads `safe.directory` from `~/.gitconfig` (no longer from `/etc/gitconfig` or
+/// `~/.config/git/config`), and nothing else Glassbox reads depends on global config.
 enum LibGit2 {
     /// Why libgit2 could not be set up, or nil when it is ready.
     private static let failure: GitError? = {
@@ -48,7 +51,7 @@ enum LibGit2 {
             ("GIT_OPT_SET_MWINDOW_SIZE", { glassbox_git_set_mwindow_size(16 << 20) }),
             ("GIT_OPT_SET_MWINDOW_MAPPED_LIMIT", { glassbox_git_set_mwindow_mapped_limit(64 << 20) }),
             ("GIT_OPT_ENABLE_CACHING", { glassbox_git_set_caching(0) }),
-        ] + [GIT_CONFIG_LEVEL_PROGRAMDATA, GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_XDG, GIT_CONFIG_LEVEL_GLOBAL].map { level in
+        ] + [GIT_CONFIG_LEVEL_PROGRAMDATA, GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_XDG].map { level in
             ("GIT_OPT_SET_SEARCH_PATH", { glassbox_git_set_search_path(level, "") })
         }
         for (name, set) in options where set() != 0 {

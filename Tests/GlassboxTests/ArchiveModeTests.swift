@@ -15,8 +15,9 @@ private let archiveFixtureRoot: URL = {
 
 private var archiveRepository: URL { archiveFixtureRoot.appendingPathComponent("archive") }
 
-/// No configuration from this machine reaches the reference git.
-private let isolatedGit = ["GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null"]
+/// No configuration or attributes file from this machine reaches the reference git.
+private let isolatedGit = ["GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_ATTR_NOSYSTEM": "1",
+                           "XDG_CONFIG_HOME": "/nonexistent-glassbox-config"]
 
 /// The reference: what `git -c core.autocrlf=false archive REV | tar -x` writes, read back as a
 /// directory.
