@@ -31,7 +31,7 @@ enum CommitFormatBuilder {
         var problems: [String: String] = [:]
         values["H"] = Array(commitHex.utf8)
         values["T"] = parsed.tree
-        values["P"] = Array(parents.map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ").utf8)
+        values["P"] = Array(parents.joined(separator: [0x20]))
         do {
             let abbreviator = try Abbreviator(objects: objects, gitDirectory: gitDirectory, config: config)
             values["h"] = try abbreviator.abbreviate(Array(commitHex.utf8))
