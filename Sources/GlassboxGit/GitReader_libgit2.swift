@@ -37,6 +37,11 @@ public struct GitError: Error, CustomStringConvertible, Sendable {
 /// the same pass as SHA-256, so a corrupt or substituted object is still an error. Collision
 /// detection adds nothing for us: the manifest binds each file by SHA-256 of the bytes read.
 /// Pack windows are capped so memory does not grow with the size of the pack.
+/// The XDG, system and ProgramData search paths point nowhere, so no attributes file outside
+/// the repository (`~/.config/git/attributes`, `/etc/gitattributes` and its macros) reaches an
+/// archive-mode lookup. The global search path is kept: libgit2's repository ownership check
+/// reads `safe.directory` from `~/.gitconfig` (no longer from `/etc/gitconfig` or
+/// `~/.config/git/config`), and nothing else Glassbox reads depends on global config.
 enum LibGit2 {
     /// Why libgit2 could not be set up, or nil when it is ready.
     private static let failure: GitError? = {
@@ -46,7 +51,9 @@ enum LibGit2 {
             ("GIT_OPT_SET_MWINDOW_SIZE", { glassbox_git_set_mwindow_size(16 << 20) }),
             ("GIT_OPT_SET_MWINDOW_MAPPED_LIMIT", { glassbox_git_set_mwindow_mapped_limit(64 << 20) }),
             ("GIT_OPT_ENABLE_CACHING", { glassbox_git_set_caching(0) }),
-        ]
+        ] + [GIT_CONFIG_LEVEL_PROGRAMDATA, GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_XDG].map { level in
+            ("GIT_OPT_SET_SEARCH_PATH", { glassbox_git_set_search_path(level, "") })
+        }
         for (name, set) in options where set() != 0 {
             return GitError("git_libgit2_opts", "setting \(name)")
         }
@@ -490,4 +497,84 @@ func escapedPath(_ raw: [UInt8]) -> String {
 func messagePath(_ raw: [UInt8]) -> String {
     let text = escapedPath(raw)
     return text.count <= 240 ? text : "\(text.prefix(120))…\(text.suffix(120))"
+}
+
+extension GitReader {
+    /// As `read`, but the entries are those `git archive REV | tar -x` leaves on disk: the
+    /// archived commit's `.gitattributes` applied (`export-ignore` on files and directories,
+    /// `export-subst`, `ident`, `eol=crlf`), no gitlinks (git writes an empty directory), symlinks
+    /// as stored. Sizes, digests and what `inspect` sees are of the converted bytes; every blob's
+    /// id is still checked against its stored bytes before conversion.
+    ///
+    /// Only the commit decides: attributes come from its `.gitattributes` alone (not the work
+    /// tree, the index, `$GIT_DIR/info/attributes` or global files), with `core.autocrlf=false`
+    /// and `core.eol` unset whatever the repository's config says, so the result equals
+    /// `git -c core.autocrlf=false archive REV` in a repository without local attribute files.
+    /// When `archive` is false this is exactly `read(repositoryPath:revision:workers:progress:inspect:)`.
+    /// - Throws: what `read` throws, and `GitError` naming the file (and line or placeholder) for
+    ///   what archive mode cannot reproduce: a `filter` whose driver is in the repository's
+    ///   config, `working-tree-encoding`, a `$Format$` placeholder it does not expand (or `%h`,
+    ///   `%t`, `%p` when `core.abbrev`, alternates or a multi-pack index would change git's
+    ///   length), a `.gitattributes` that is not a regular file or has a line git and libgit2
+    ///   read differently (see `ArchivePlan.checkAttributesFile`), or a ref under `refs/replace/`.
+    public static func read(repositoryPath: String, revision: String, archive: Bool,
+                            workers: Int = defaultWorkerCount, progress: ProgressHandler? = nil,
+                            inspect: ContentInspector? = nil) throws -> GitSnapshot {
+        guard archive else {
+            return try read(repositoryPath: repositoryPath, revision: revision, workers: workers,
+                            progress: progress, inspect: inspect)
+        }
+        let (resolved, work, readOrder) = try plan(repositoryPath, revision)
+        var parsedCommit = git_oid()
+        guard git_oid_fromstrn(&parsedCommit, resolved.commit, 40) == 0 else {
+            throw GitError("git_oid_fromstrn", "commit \(resolved.commit)")
+        }
+        let commit = parsedCommit
+        let repository = try GitRepositoryHandle(path: repositoryPath)
+        let objects = try GitObjectDatabase(repository)
+        let config = try RepositoryConfig(repository)
+        let format = try CommitFormatBuilder.build(repository: repository, objects: objects, commit: commit, config: config)
+        let (kept, hasAttributes) = try ArchivePlan.keptPaths(work.map { ($0.path, $0.kind, $0.oid) },
+                                                              objects: objects, commit: commit)
+        let entries = try parallelMap(
+            count: work.count, workers: workers, order: readOrder,
+            makeState: { () throws -> (GitObjectDatabase, ArchiveAttributeLookup) in
+                let odb = try GitObjectDatabase(GitRepositoryHandle(path: repositoryPath))
+                return (odb, try ArchiveAttributeLookup(odb, commit: commit))
+            },
+            progress: progress
+        ) { state, index -> TreeEntry? in
+            let item = work[index]
+            guard kept[index] else { return nil }
+            guard hasAttributes else { return try hashBlob(state.0, item, inspect: inspect) }
+            let attributes = try state.1.attributes(of: item.path)
+            if attributes.exportIgnore { return nil }
+            guard item.kind.isRegularFile, attributes.changesBytes else { return try hashBlob(state.0, item, inspect: inspect) }
+            try ArchivePlan.checkReproducible(attributes, path: item.path, config: config)
+            var oid = git_oid()
+            withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: item.oid) }
+            // The stored bytes are checked against the blob id before anything is converted.
+            var bytes = try state.0.readVerified(oid, GIT_OBJECT_BLOB, what: "blob for '\(messagePath(item.path))'").bytes
+            if attributes.ident { bytes = ArchiveConversion.expandIdent(bytes, blobId: hex(oid)) }
+            bytes = ArchiveConversion.convertLineEndings(bytes, attributes.lineEndings)
+            if attributes.exportSubst { bytes = try ArchiveConversion.expandSubst(bytes, path: item.path, commit: format) }
+            if let inspect { deliver(bytes, item, to: inspect) }
+            return TreeEntry(path: item.path, kind: item.kind, size: UInt64(bytes.count), digest: SHA256.hash(bytes))
+        }
+        return GitSnapshot(revision: resolved, entries: entries.compactMap { $0 })
+    }
+}
+
+/// Shows converted bytes to `inspect`, in chunks of at most 1 MiB.
+private func deliver(_ bytes: [UInt8], _ item: PendingBlob, to inspect: ContentInspector) {
+    guard let sink = inspect(ContentVisit(path: item.path, kind: item.kind, size: UInt64(bytes.count))) else { return }
+    defer { sink.finish() }
+    bytes.withUnsafeBytes { buffer in
+        var offset = 0
+        while offset < buffer.count {
+            let count = min(1 << 20, buffer.count - offset)
+            if !sink.consume(UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + count)])) { return }
+            offset += count
+        }
+    }
 }
