@@ -191,8 +191,9 @@ public enum ReleaseVerifier {
             var signed: (commit: String, tree: String)?
             if case let .git(commit, tree, _, _) = release.header.source { signed = (commit, tree) }
             let asked = revision ?? signed?.commit ?? "HEAD"
-            let snapshot = try GitReader.read(repositoryPath: repository, revision: asked, workers: request.workers,
-                                              progress: request.progress, inspect: inspect)
+            // An archive manifest lists what git archive writes: read the commit the same way.
+            let snapshot = try GitReader.read(repositoryPath: repository, revision: asked, archive: release.header.gitArchive,
+                                              workers: request.workers, progress: request.progress, inspect: inspect)
             entries = snapshot.entries
             checked.source = "git \(repository) at \(asked) (commit \(snapshot.revision.commit))"
             if let signed {
@@ -218,6 +219,8 @@ public enum ReleaseVerifier {
         case let .tarball(path, strip):
             let read = try TarballReader.read(path: path, stripComponents: strip, progress: request.progress, inspect: inspect)
             entries = read.entries
+            // An empty directory where a submodule is pinned is how git archive writes one.
+            checkouts = read.emptyDirectories.map { SubmoduleCheckout(path: $0, commit: nil, filesNotChecked: 0) }
             checked.source = "tarball \(path)"
             if let prefix = read.strippedPrefix { checked.source! += " (top-level directory \(Escaping.escape(prefix))/ stripped)" }
             if case .git = release.header.source {

@@ -17,8 +17,10 @@ struct CheckCommand: ParsableCommand {
     func run() throws {
         try runReporting {
             var fallback = "HEAD"
-            if case let .git(commit, _, _, _) = try loadManifestHeader(file).source { fallback = commit }
-            let snapshot = try source.read(fallbackRevision: fallback)
+            let header = try loadManifestHeader(file)
+            if case let .git(commit, _, _, _) = header.source { fallback = commit }
+            // An archive manifest is checked against what git archive writes, as it was made.
+            let snapshot = try source.read(fallbackRevision: fallback, archive: source.archive || header.gitArchive)
             let (manifest, differences) = try compareWithManifest(file, actual: snapshot.entries)
             do {
                 try manifest.checkConsistency()

@@ -46,7 +46,7 @@ struct ManifestCommand: ParsableCommand {
                 }
             }
             let header = ReleaseHeader(origin: origin, name: name, version: version, source: snapshot.source,
-                                       artifacts: artifacts)
+                                       artifacts: artifacts, gitArchive: snapshot.gitArchive)
             let manifest: Manifest
             do {
                 manifest = try Manifest(header: header, entries: snapshot.entries)

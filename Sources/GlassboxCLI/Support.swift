@@ -67,6 +67,9 @@ struct SourceOptions: ParsableArguments {
     @Option(name: .long, help: "A directory to read (an unpacked tarball, a checkout, a review-room copy); the root's own .git is skipped; a .git below it is an error.")
     var dir: String?
 
+    @Flag(name: .long, help: "With --repo: the bytes `git archive` writes (the commit's .gitattributes applied), not the stored blobs.")
+    var archive = false
+
     @Option(name: .long, help: "A release tarball (.tar, .tar.gz, .tar.xz, .tar.bz2, .tar.zst), read as it is, never unpacked.")
     var tarball: String?
 
@@ -84,6 +87,7 @@ struct SourceOptions: ParsableArguments {
             throw ValidationError("give exactly one of --repo, --dir or --tarball")
         }
         if repo == nil && rev != nil { throw ValidationError("--rev goes with --repo") }
+        if repo == nil && archive { throw ValidationError("--archive goes with --repo") }
         if stripComponents != nil && tarball == nil { throw ValidationError("--strip-components goes with --tarball") }
         if let stripComponents, stripComponents < 0 { throw ValidationError("--strip-components must be 0 or more") }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
@@ -95,11 +99,13 @@ struct SourceOptions: ParsableArguments {
         var source: ReleaseSource
         var defaultName: String
         var defaultVersion: String
+        /// The entries are what `git archive` writes.
+        var gitArchive = false
     }
 
     /// Reads the tree. `fallbackRevision` is used when `--rev` is absent; `inspect` sees every
     /// path's content in the same pass.
-    func read(fallbackRevision: String = "HEAD", inspect: ContentInspector? = nil) throws -> Snapshot {
+    func read(fallbackRevision: String = "HEAD", archive: Bool? = nil, inspect: ContentInspector? = nil) throws -> Snapshot {
         let progress = quiet ? nil : tarball != nil ? Progress.byteHandler() : Progress.handler()
         defer { if progress != nil { Progress.finish() } }
         let workerCount = workers ?? defaultWorkerCount
@@ -115,7 +121,8 @@ struct SourceOptions: ParsableArguments {
                             defaultVersion: "unversioned")
         }
         if let repo {
-            let snapshot = try GitReader.read(repositoryPath: repo, revision: rev ?? fallbackRevision,
+            let asArchive = archive ?? self.archive
+            let snapshot = try GitReader.read(repositoryPath: repo, revision: rev ?? fallbackRevision, archive: asArchive,
                                               workers: workerCount, progress: progress, inspect: inspect)
             let r = snapshot.revision
             var version = String(r.commit.prefix(12))
@@ -127,7 +134,7 @@ struct SourceOptions: ParsableArguments {
             }
             return Snapshot(entries: snapshot.entries,
                             source: .git(commit: r.commit, tree: r.tree, tagName: r.tagName, tagObject: r.tagObject),
-                            defaultName: r.repositoryName, defaultVersion: version)
+                            defaultName: r.repositoryName, defaultVersion: version, gitArchive: asArchive)
         }
         let path = dir!
         let tree = try DirectoryReader.readTree(root: path, workers: workerCount, progress: progress, inspect: inspect)

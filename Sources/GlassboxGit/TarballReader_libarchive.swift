@@ -11,6 +11,9 @@ public struct TarballTree: Sendable, Equatable {
     /// Every regular file and symlink, sorted by raw path bytes, each path once; directories are
     /// not entries. Kinds are `.file`, `.exec` and `.link` only.
     public var entries: [TreeEntry]
+    /// Directories the archive holds with nothing in them (git archive writes a submodule so),
+    /// sorted, with the stripped prefix removed.
+    public var emptyDirectories: [[UInt8]] = []
     /// The single top-level directory removed from every path (e.g. `curl-8.21.0`), or nil when
     /// none was removed.
     public var strippedPrefix: [UInt8]?
@@ -137,12 +140,16 @@ public enum TarballReader {
             progress?(archive.bytesRead, archive.size)
         }
         var prefix: [UInt8]?
+        var empty = table.emptyDirectories
         if stripComponents == nil, let top = table.soleTopLevelDirectory {
             prefix = top
             for index in entries.indices { entries[index].path.removeFirst(top.count + 1) }
+            empty = empty.compactMap { $0.count > top.count + 1 ? Array($0.dropFirst(top.count + 1)) : nil }
         }
         entries.sort { $0.path.lexicographicallyPrecedes($1.path) }
-        return TarballTree(entries: entries, strippedPrefix: prefix)
+        var tree = TarballTree(entries: entries, strippedPrefix: prefix)
+        tree.emptyDirectories = empty
+        return tree
     }
 
     /// What the entry is, from its header; throws for everything but a file, a symlink or a
@@ -334,6 +341,9 @@ struct PathTable {
     }
 
     private var kinds: [Kind] = [.directory]   // node 0: the root
+    /// Each node's parent, and the path of every directory an entry names.
+    private var parents: [Int32] = [-1]
+    private var directoryPaths: [Int32: [UInt8]] = [:]
     private var children: [Key: Int32] = [:]
     private var topLevelCount = 0
     private var firstTopLevel: (node: Int32, name: [UInt8])?
@@ -350,6 +360,8 @@ struct PathTable {
             guard let existing = children[key] else {
                 let created = Int32(kinds.count)
                 kinds.append(last ? kind : .implicitDirectory)
+                parents.append(node)
+                if last && kind == .directory { directoryPaths[created] = Array(components.joined(separator: [UInt8(ascii: "/")])) }
                 children[key] = created
                 if node == 0 {
                     topLevelCount += 1
@@ -369,6 +381,7 @@ struct PathTable {
             }
             if found == .implicitDirectory && kind == .directory {
                 kinds[Int(existing)] = .directory
+                directoryPaths[existing] = Array(components.joined(separator: [UInt8(ascii: "/")]))
                 return nil
             }
             if found == .implicitDirectory {
@@ -377,6 +390,12 @@ struct PathTable {
             return "appears twice (names are compared with '.' and empty components and trailing slashes removed)"
         }
         return nil
+    }
+
+    /// The directories named by an entry that nothing lies under, sorted.
+    var emptyDirectories: [[UInt8]] {
+        let nonEmpty = Set(parents)
+        return directoryPaths.filter { !nonEmpty.contains($0.key) }.map(\.value).sorted { $0.lexicographicallyPrecedes($1) }
     }
 
     /// The name of the one top-level path, when there is exactly one and it is a directory.
