@@ -61,20 +61,39 @@ import Testing
         #expect(result.stdout.contains("✗ generated configure: generated (not in the source tree): only in the tarball"))
     }
 
-    @Test func aHostileTarballIsRefusedNamingTheEntry() throws {
+    /// Each hostile archive is refused with exit 2, naming the entry.
+    @Test(arguments: [("twice", "plain-2.0.0/src/auth.c"), ("dotdot", "../x"), ("absolute", "/etc/x"),
+                      ("hardlink", "plain-2.0.0/link"), ("device", "plain-2.0.0/dev"), ("fifo", "plain-2.0.0/fifo"),
+                      ("gitdir", "plain-2.0.0/.git/config")])
+    func aHostileTarballIsRefusedNamingTheEntry(kind: String, entry: String) throws {
         let release = try SignedRelease()
-        let hostile = release.dir.appendingPathComponent("twice.tar")
+        let hostile = release.dir.appendingPathComponent("\(kind).tar")
         let script = """
         import io, tarfile, sys
+        kind, path = sys.argv[2], sys.argv[3]
         with tarfile.open(sys.argv[1], "w", format=tarfile.USTAR_FORMAT) as t:
-            for body in (b"good\\n", b"evil\\n"):
-                info = tarfile.TarInfo("plain-2.0.0/src/auth.c"); info.size = len(body)
-                t.addfile(info, io.BytesIO(body))
+            def add(name, body=b"x\\n", type=tarfile.REGTYPE, link=""):
+                info = tarfile.TarInfo(name); info.type = type; info.linkname = link
+                info.size = len(body) if type == tarfile.REGTYPE else 0
+                t.addfile(info, io.BytesIO(body) if type == tarfile.REGTYPE else None)
+            add("plain-2.0.0/README")
+            if kind == "twice": add(path, b"good\\n"); add(path, b"evil\\n")
+            elif kind == "hardlink": add(path, type=tarfile.LNKTYPE, link="plain-2.0.0/README")
+            elif kind == "device": add(path, type=tarfile.CHRTYPE)
+            elif kind == "fifo": add(path, type=tarfile.FIFOTYPE)
+            else: add(path)
         """
-        #expect(try run("python3", ["-c", script, hostile.path]).status == 0)
+        let made = try run("python3", ["-c", script, hostile.path, kind, entry])
+        #expect(made.status == 0, "\(made.stderr)")
         let result = try verifyRelease(["--manifest", release.manifest, "--trust", release.trust, "--tarball", hostile.path])
-        #expect(result.status == 2, "\(result.stdout)\(result.stderr)")
-        #expect(result.stderr.contains("plain-2.0.0/src/auth.c"))
+        #expect(result.status == 2, "\(kind): \(result.stdout)\(result.stderr)")
+        #expect(result.stderr.contains(entry), "\(kind): \(result.stderr)")
+        let manifest = try glassbox("manifest", "--tarball", hostile.path)
+        #expect(manifest.status == 2)
+    }
+
+    @Test func stripComponentsGoesWithTarball() throws {
+        let release = try SignedRelease()
         let usage = try verifyRelease(["--manifest", release.manifest, "--trust", release.trust, "--dir", ".", "--strip-components", "1"])
         #expect(usage.status == 64)
     }
