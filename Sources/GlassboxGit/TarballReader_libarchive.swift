@@ -219,6 +219,20 @@ public enum TarballReader {
                 sink = nil
             }
         }
+        // A sparse member may end in a hole (or be one): libarchive stops at the last data
+        // block, and the rest up to the size its header gives is zeros, as tar -x writes it.
+        if total < size && archive_entry_sparse_count(entry) > 0 {
+            memset(buffer.pointer, 0, buffer.size)
+            while total < size {
+                let count = Int(min(UInt64(buffer.size), size - total))
+                hasher.update(UnsafeRawPointer(buffer.pointer), count: count)
+                if let current = sink, !current.consume(UnsafeRawBufferPointer(start: buffer.pointer, count: count)) {
+                    current.finish()
+                    sink = nil
+                }
+                total += UInt64(count)
+            }
+        }
         guard total == size else { throw fail("holds \(total) bytes, but its header gives \(size)") }
         return (size, hasher.finish())
     }

@@ -357,4 +357,22 @@ private func peakResidentBytes() -> Int {
         #expect(growth < 64 << 20, "peak resident size grew by \(growth >> 20) MiB")
         print("sparse member of \(gibibytes) GiB: peak resident size grew by \(growth >> 10) KiB, now \(peakResidentBytes() >> 20) MiB")
     }
+
+    /// A sparse member that is all hole (GNU tar writes no data for it): the whole size in
+    /// zeros, as tar -x writes it; a plain member cut short is still an error.
+    @Test func aMemberThatIsAllHoleIsZeros() throws {
+        let dir = try temporaryDirectory()
+        let source = dir.appendingPathComponent("rel")
+        try FileManager.default.createDirectory(at: source, withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: source.appendingPathComponent("hole.bin").path, contents: nil))
+        let handle = try FileHandle(forWritingTo: source.appendingPathComponent("hole.bin"))
+        try handle.truncate(atOffset: 64 << 20)
+        try handle.close()
+        let archive = dir.appendingPathComponent("rel.tar")
+        #expect(try run("tar", ["--sparse", "-cf", archive.path, "-C", dir.path, "rel"]).status == 0)
+        let read = try TarballReader.read(path: archive.path)
+        let zeros = SHA256.hash([UInt8](repeating: 0, count: 64 << 20))
+        #expect(read.entries == [TreeEntry(path: bytes("hole.bin"), kind: .file, size: 64 << 20, digest: zeros)])
+    }
+
 }
