@@ -234,12 +234,6 @@ import Testing
 /// `.git` in a reviewed tree: only the root's own is skipped (and said so); any other is an
 /// extra that fails; a submodule checkout is compared by its HEAD; artifacts skip nothing.
 @Suite struct NestedGitVerificationTests {
-    private func git(_ args: [String], in dir: URL) throws {
-        let result = try run("git", ["-c", "user.name=T", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main",
-                                     "-c", "protocol.file.allow=always"] + args, in: dir)
-        #expect(result.status == 0, "git \(args): \(result.stderr)")
-    }
-
     @Test func nestedGitFailsAndTheRootsOwnIsNamed() throws {
         let release = try SignedRelease()
         let tree = try unpackArchive(release.repo, "v2.0.0")

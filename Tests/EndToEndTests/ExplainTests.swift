@@ -4,12 +4,6 @@ import Testing
 /// A tree that differs from a git-objects manifest only as `git archive` makes it differ: the
 /// findings still fail, and each names the attributes line that explains it.
 @Suite struct ExplainTests {
-    private func git(_ args: [String], in dir: URL) throws {
-        let result = try run("git", ["-c", "user.name=T", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main",
-                                     "-c", "core.autocrlf=false", "-c", "protocol.file.allow=always"] + args, in: dir)
-        #expect(result.status == 0, "git \(args): \(result.stderr)")
-    }
-
     @Test func archiveDifferencesNameTheirAttributeLines() throws {
         let base = try temporaryDirectory()
         let repo = base.appendingPathComponent("project")

@@ -99,3 +99,11 @@ func entryLines(_ manifest: String) -> [Substring] {
     let blank = parts.firstIndex(of: "")!
     return parts[(blank + 1)...].filter { !$0.isEmpty && !$0.hasPrefix("— ") }
 }
+
+/// Runs git with a fixed identity, no line-ending conversion and local file transport allowed
+/// (for submodules cloned from a path), expecting success.
+func git(_ args: [String], in dir: URL) throws {
+    let result = try run("git", ["-c", "user.name=T", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main",
+                                 "-c", "core.autocrlf=false", "-c", "protocol.file.allow=always"] + args, in: dir)
+    #expect(result.status == 0, "git \(args): \(result.stderr)")
+}
