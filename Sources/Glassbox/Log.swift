@@ -294,13 +294,17 @@ public struct CosignatureKey: Sendable, Equatable {
 
     /// The timestamp of this key's valid cosignature among `signatures`, or nil.
     public func verify(_ signatures: [NoteSignature], checkpointText: [UInt8]) -> UInt64? {
-        for s in signatures where s.name == name && s.keyID == keyID && s.signature.count == 72 {
+        // Every line this key's name and ID select must verify (C2SP signed-note: a known key's
+        // signature is always checked); one that does not means the cosignature does not count.
+        var first: UInt64?
+        for s in signatures where s.keyID == keyID && s.name.utf8.elementsEqual(name.utf8) {
+            guard s.signature.count == 72 else { return nil }
             let timestamp = s.signature.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-            if publicKey.verify(signature: Array(s.signature.dropFirst(8)), message: CosignatureKey.message(checkpointText, timestamp: timestamp)) {
-                return timestamp
-            }
+            guard publicKey.verify(signature: Array(s.signature.dropFirst(8)),
+                                   message: CosignatureKey.message(checkpointText, timestamp: timestamp)) else { return nil }
+            first = first ?? timestamp
         }
-        return nil
+        return first
     }
 }
 

@@ -253,17 +253,21 @@ public struct SignedNote: Sendable {
     }
 
     /// Checks every signature whose name and key ID match a known key; unknown keys are
-    /// ignored, as C2SP requires. Each known key appears at most once, with its first
-    /// signature line's outcome.
+    /// ignored, as C2SP requires. Each known key appears once: valid only when every line it
+    /// selects verifies, since C2SP says a known key's signature must always be verified (a
+    /// second, failing line by the same key is not skipped).
     public func verify(with keys: [VerifierKey]) -> [Outcome] {
-        var outcomes: [Outcome] = []
-        var seen = Set<VerifierKey>()
+        var results: [(key: VerifierKey, valid: Bool)] = []
         for signature in signatures {
-            guard let key = keys.first(where: { $0.matches(signature) }),
-                  seen.insert(key).inserted else { continue }
-            outcomes.append(key.verify(signature: signature.signature, text: text) ? .valid(key) : .invalid(key))
+            guard let key = keys.first(where: { $0.matches(signature) }) else { continue }
+            let valid = key.verify(signature: signature.signature, text: text)
+            if let index = results.firstIndex(where: { $0.key == key }) {
+                results[index].valid = results[index].valid && valid
+            } else {
+                results.append((key, valid))
+            }
         }
-        return outcomes
+        return results.map { $0.valid ? .valid($0.key) : .invalid($0.key) }
     }
 }
 

@@ -174,3 +174,20 @@ private func compressedSPKI(_ key: PublicKey) throws -> [UInt8] {
         #expect(throws: FormatError.self) { try TrustPolicy(parsing: "glassbox-trust v1\r\nthreshold 1\r\nkey \(good)\r\n") }
     }
 }
+
+/// C2SP: a known key's signature is always verified. A second, failing line by a key whose first
+/// line verifies is not skipped: the note does not open, and a release fails with bad-signature.
+@Suite struct RepeatedSignatureTests {
+    @Test func aFailingSecondLineByTheSameKeyRejectsTheNote() throws {
+        let signer = try NoteSigner(name: "vendor.example/a", privateKey: .generate(.ed25519))
+        let release = try Release(entries: [file("a", "a\n")], signers: [signer])
+        let forged = try signer.signatureLine(for: release.manifest.noteText + bytes("x"))   // over other bytes
+        let lines = release.manifest.signatureLines + [forged]
+        let note = try SignedNote(text: release.manifest.noteText, signatureLines: lines, firstSignatureLine: 0)
+        #expect(throws: SignedNote.OpenError.invalidSignature(signer.verifier)) { try note.open(with: [signer.verifier]) }
+        let policy = TrustPolicy(threshold: 1, keys: [.init(verifier: signer.verifier)])
+        let verdict = checkSignatures(text: release.manifest.noteText, signatureLines: lines,
+                                      origin: release.manifest.header.origin, policy: policy, day: "2026-11-29")
+        #expect(verdict.findings.map(\.code) == [.badSignature, .thresholdNotMet])
+    }
+}
