@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glassbox
+import GlassboxGit
 import GlassboxReview
 
 /// `glassbox prove`: a per-file proof against a signed manifest.

@@ -241,7 +241,7 @@ enum ArchivePlan {
         }
         for (number, line) in lines.enumerated() {
             for name in line.attributes.map(attributeName) where (lastDefinition[name] ?? -1) > number {
-                throw refuse("line \(number + 1) uses the macro '\(escapedPath(Array(name)))' before its definition "
+                throw refuse("line \(number + 1) uses the macro '\(Escaping.escape(Array(name)))' before its definition "
                              + "on line \(lastDefinition[name]! + 1)")
             }
         }
@@ -265,8 +265,8 @@ enum ArchivePlan {
                 for token in line.attributes where macros.contains(attributeName(token)) && attributeName(token) != token {
                     let path = file.directory.isEmpty ? attributesFileName : file.directory + [UInt8(ascii: "/")] + attributesFileName
                     throw GitError("export-ignore", "'\(messagePath(path))'",
-                                   message: "line \(number + 1) sets the macro '\(escapedPath(Array(attributeName(token))))' to "
-                                   + "'\(escapedPath(Array(token)))'; git and libgit2 expand it differently then, and archive mode does not guess")
+                                   message: "line \(number + 1) sets the macro '\(Escaping.escape(Array(attributeName(token))))' to "
+                                   + "'\(Escaping.escape(Array(token)))'; git and libgit2 expand it differently then, and archive mode does not guess")
                 }
             }
         }
@@ -277,12 +277,12 @@ enum ArchivePlan {
     static func checkReproducible(_ attributes: ArchiveAttributes, path: [UInt8], config: RepositoryConfig) throws {
         if let filter = attributes.filter, config.hasFilterDriver(filter) {
             throw GitError("filter", "'\(messagePath(path))'",
-                           message: "'\(messagePath(path))' has the attribute filter=\(escapedPath(filter)), whose driver is "
+                           message: "'\(messagePath(path))' has the attribute filter=\(Escaping.escape(filter)), whose driver is "
                            + "configured in the repository; git archive would run it, archive mode cannot")
         }
         if let encoding = attributes.workingTreeEncoding {
             throw GitError("working-tree-encoding", "'\(messagePath(path))'",
-                           message: "'\(messagePath(path))' has the attribute working-tree-encoding=\(escapedPath(encoding)); "
+                           message: "'\(messagePath(path))' has the attribute working-tree-encoding=\(Escaping.escape(encoding)); "
                            + "git archive would re-encode it, archive mode cannot")
         }
     }

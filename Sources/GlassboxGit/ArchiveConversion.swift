@@ -133,7 +133,7 @@ struct CommitFormat: Sendable {
     func expand(_ format: [UInt8], path: [UInt8]) throws -> [UInt8] {
         func refuse(_ placeholder: [UInt8], _ why: String = "archive mode does not reproduce it") -> GitError {
             GitError("export-subst", "'\(messagePath(path))'",
-                     message: "unsupported placeholder \(escapedPath(placeholder)) in $Format$ in \(messagePath(path)): \(why)")
+                     message: "unsupported placeholder \(Escaping.escape(placeholder)) in $Format$ in \(messagePath(path)): \(why)")
         }
         if format.contains(0) { throw refuse(Array("NUL".utf8), "git stops the format at a NUL byte") }
         var out: [UInt8] = []

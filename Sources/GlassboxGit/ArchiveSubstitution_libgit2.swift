@@ -237,7 +237,7 @@ struct Abbreviator {
     func abbreviate(_ hex: [UInt8]) throws -> [UInt8] {
         var oid = git_oid()
         guard hex.count == 40, git_oid_fromstrn(&oid, String(decoding: hex, as: UTF8.self), 40) == 0 else {
-            throw GitError("git_oid_fromstrn", "abbreviating '\(escapedPath(hex))'", message: "not an object id")
+            throw GitError("git_oid_fromstrn", "abbreviating '\(Escaping.escape(hex))'", message: "not an object id")
         }
         var digits = length
         while digits < 40 {
@@ -265,7 +265,7 @@ struct Decorations {
         for (name, target) in try allRefs(repository, objects).sorted(by: { $0.name.lexicographicallyPrecedes($1.name) }) {
             if name.starts(with: Array("refs/replace/".utf8)) {
                 throw GitError("git_reference_next", repository.path,
-                               message: "\(escapedPath(name)) replaces an object; git archive would read the replacement")
+                               message: "\(Escaping.escape(name)) replaces an object; git archive would read the replacement")
             }
             let kind: Kind = name.starts(with: Array("refs/heads/".utf8)) ? .local
                 : name.starts(with: Array("refs/remotes/".utf8)) ? .remote

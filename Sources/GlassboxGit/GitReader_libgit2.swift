@@ -379,7 +379,7 @@ public enum GitReader {
                 }
                 guard let kind = entryKind(mode) else {
                     throw GitError("git_tree_entry_filemode", what(),
-                                   message: "entry '\(messagePath(path))' has unknown mode \(escapedPath(Array(mode)))")
+                                   message: "entry '\(messagePath(path))' has unknown mode \(Escaping.escape(Array(mode)))")
                 }
                 pending.append(PendingBlob(path: path, kind: kind, oid: entryOid))
             }
@@ -460,42 +460,10 @@ private func entryKind(_ mode: ArraySlice<UInt8>) -> EntryKind? {
     }
 }
 
-/// A path as a message shows it, in the manifest's escaped form (see Manifests/FORMAT.md; this
-/// layer cannot use the core's encoder): valid UTF-8 as it is, except that a backslash, a
-/// control character, a leading or trailing space and every byte of invalid UTF-8 are escaped
-/// (`\\`, `\n`, `\x1b`), so a hostile name can neither end a line of the message nor drive the
-/// terminal.
-func escapedPath(_ raw: [UInt8]) -> String {
-    var out = ""
-    var i = 0
-    while i < raw.count {
-        let byte = raw[i]
-        if byte >= 0x80 {
-            let length = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : 2
-            if i + length <= raw.count, let text = String(validating: raw[i..<(i + length)], as: UTF8.self),
-               let scalar = text.unicodeScalars.first, !(0x80...0x9F).contains(scalar.value) {
-                out += text
-                i += length
-                continue
-            }
-        }
-        switch byte {
-        case UInt8(ascii: "\\"): out += "\\\\"
-        case 0x0A: out += "\\n"
-        case 0x0D: out += "\\r"
-        case 0x09: out += "\\t"
-        case 0x20 where i == 0 || i == raw.count - 1: out += "\\x20"
-        case 0x20..<0x7F: out.unicodeScalars.append(Unicode.Scalar(byte))
-        default: out += "\\x" + hexByte(byte)
-        }
-        i += 1
-    }
-    return out
-}
 
 /// A path for a message: escaped, and when long only its start and end.
 func messagePath(_ raw: [UInt8]) -> String {
-    let text = escapedPath(raw)
+    let text = Escaping.escape(raw)
     return text.count <= 240 ? text : "\(text.prefix(120))…\(text.suffix(120))"
 }
 

@@ -30,7 +30,7 @@ public struct TarballError: Error, CustomStringConvertible, Sendable {
     /// The archive's path, as given.
     public let path: String
     /// The entry's name as the archive spells it, escaped so that every byte is visible (see
-    /// `escapedPath`); empty when the error concerns the archive as a whole.
+    /// `Escaping`); empty when the error concerns the archive as a whole.
     public let entry: String
     public let message: String
 
@@ -336,7 +336,7 @@ final class TarArchive {
     /// `what`, with the libarchive call that failed and libarchive's own message, escaped.
     func failure(_ function: String, _ what: String) -> String {
         let text = archive_error_string(pointer).map { String(cString: $0) } ?? "failed"
-        return "\(what) (\(function): \(escapedPath(Array(text.utf8))))"
+        return "\(what) (\(function): \(Escaping.escape(Array(text.utf8))))"
     }
 }
 

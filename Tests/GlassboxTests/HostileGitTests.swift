@@ -180,9 +180,10 @@ private func deepRepository(levels: Int) throws -> URL {
 }
 
 @Suite struct MessagePathTests {
-    /// Paths in messages use the manifest's escaped form, byte for byte: checked against the
-    /// core's encoder on hand-picked names and on every name of up to three bytes from a pool
-    /// of awkward ones (spaces, backslash, controls, UTF-8 lead and continuation bytes).
+    /// Paths in messages use the manifest's escaped form (one encoder for both): on hand-picked
+    /// names and on every name of up to three bytes from a pool of awkward ones (spaces,
+    /// backslash, controls, UTF-8 lead and continuation bytes), it is printable and unescapes
+    /// back to the name.
     @Test func messagePathsAreEscapedLikeTheManifest() {
         let picked: [[UInt8]] = [
             bytes("plain/path.c"), bytes("evil\u{1B}[31m\nname"), bytes(" lead"), bytes("trail "), bytes("back\\slash"),
@@ -198,9 +199,11 @@ private func deepRepository(levels: Int) throws -> URL {
         }
         #expect(every.count == 1 + 17 + 17 * 17 + 17 * 17 * 17)
         for name in picked + every {
-            #expect(escapedPath(name) == Escaping.escape(name), "\(name)")
+            let shown = messagePath(name)
+            #expect(Escaping.unescape(Array(shown.utf8)) == name, "\(name)")
+            #expect(!shown.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }, "\(name)")
         }
-        #expect(escapedPath(bytes("evil\u{1B}[31m\nname")) == "evil\\x1b[31m\\nname")
+        #expect(messagePath(bytes("evil\u{1B}[31m\nname")) == "evil\\x1b[31m\\nname")
         #expect(messagePath([UInt8](repeating: 0x61, count: 1000)).count == 241)
     }
 }

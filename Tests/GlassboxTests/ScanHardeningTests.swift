@@ -1,6 +1,6 @@
 import Foundation
 @testable import Glassbox
-import GlassboxGit
+@testable import GlassboxGit
 import Testing
 
 // The scan reads hostile trees: these tests hold it to bounded time and memory, and to git's own
