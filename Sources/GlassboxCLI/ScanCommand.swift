@@ -20,11 +20,7 @@ struct ScanCommand: ParsableCommand {
     @Option(name: .long, help: "A directory to scan.")
     var dir: String?
 
-    @Option(name: .long, help: "A release tarball to scan, read as it is, never unpacked.")
-    var tarball: String?
-
-    @Option(name: .long, help: "With --tarball: leading path components to strip (default: a single top-level directory).")
-    var stripComponents: Int?
+    @OptionGroup var tarballOptions: TarballOptions
 
     @Flag(name: .long, help: "Report every bidi control and invisible character, not only unterminated ones or those in code.")
     var strict = false
@@ -42,11 +38,10 @@ struct ScanCommand: ParsableCommand {
     var workers: Int?
 
     func validate() throws {
-        guard [repo, dir, tarball].compactMap({ $0 }).count == 1 else {
+        guard [repo, dir, tarballOptions.tarball].compactMap({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --repo, --dir or --tarball")
         }
         if repo == nil && rev != nil { throw ValidationError("--rev goes with --repo") }
-        if stripComponents != nil && tarball == nil { throw ValidationError("--strip-components goes with --tarball") }
         if json && sarif { throw ValidationError("choose --json or --sarif") }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         if ScanFinding.Severity(rawValue: failOn) == nil { throw ValidationError("--fail-on takes note, warning or error") }
@@ -57,7 +52,7 @@ struct ScanCommand: ParsableCommand {
             var options = ScanOptions()
             options.strict = strict
             let tree: TreeLocation = repo.map { .git(repository: $0, revision: rev) }
-                ?? tarball.map { .tarball($0, stripComponents: stripComponents) } ?? .directory(dir!)
+                ?? tarballOptions.location ?? .directory(dir!)
             let findings = try scanSource(tree, options: options, workers: workers ?? defaultWorkerCount)
             let report = ScanReport(findings: findings)
             if json {

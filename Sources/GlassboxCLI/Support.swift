@@ -70,11 +70,7 @@ struct SourceOptions: ParsableArguments {
     @Flag(name: .long, help: "With --repo: the bytes `git archive` writes (the commit's .gitattributes applied), not the stored blobs.")
     var archive = false
 
-    @Option(name: .long, help: "A release tarball (.tar, .tar.gz, .tar.xz, .tar.bz2, .tar.zst), read as it is, never unpacked.")
-    var tarball: String?
-
-    @Option(name: .long, help: "With --tarball: leading path components to strip (default: a single top-level directory).")
-    var stripComponents: Int?
+    @OptionGroup var tarballOptions: TarballOptions
 
     @Option(name: .long, help: "Worker threads for reading and hashing (default: one per core).")
     var workers: Int?
@@ -83,13 +79,11 @@ struct SourceOptions: ParsableArguments {
     var quiet = false
 
     func validate() throws {
-        guard [repo, dir, tarball].compactMap({ $0 }).count == 1 else {
+        guard [repo, dir, tarballOptions.tarball].compactMap({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --repo, --dir or --tarball")
         }
         if repo == nil && rev != nil { throw ValidationError("--rev goes with --repo") }
         if repo == nil && archive { throw ValidationError("--archive goes with --repo") }
-        if stripComponents != nil && tarball == nil { throw ValidationError("--strip-components goes with --tarball") }
-        if let stripComponents, stripComponents < 0 { throw ValidationError("--strip-components must be 0 or more") }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
     }
 
@@ -106,11 +100,11 @@ struct SourceOptions: ParsableArguments {
     /// Reads the tree. `fallbackRevision` is used when `--rev` is absent; `inspect` sees every
     /// path's content in the same pass.
     func read(fallbackRevision: String = "HEAD", archive: Bool? = nil, inspect: ContentInspector? = nil) throws -> Snapshot {
-        let progress = quiet ? nil : tarball != nil ? Progress.byteHandler() : Progress.handler()
+        let progress = quiet ? nil : tarballOptions.tarball != nil ? Progress.byteHandler() : Progress.handler()
         defer { if progress != nil { Progress.finish() } }
         let workerCount = workers ?? defaultWorkerCount
-        if let tarball {
-            let read = try TarballReader.read(path: tarball, stripComponents: stripComponents, progress: progress, inspect: inspect)
+        if let tarball = tarballOptions.tarball {
+            let read = try TarballReader.read(path: tarball, stripComponents: tarballOptions.stripComponents, progress: progress, inspect: inspect)
             var name = read.strippedPrefix.flatMap { String(validating: $0, as: UTF8.self) }
                 ?? URL(fileURLWithPath: tarball).lastPathComponent
             for suffix in [".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".tar.zst", ".tar"] where name.hasSuffix(suffix) {

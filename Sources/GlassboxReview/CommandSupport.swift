@@ -184,3 +184,23 @@ package func parseVKey(_ text: String, _ file: String) throws -> VerifierKey {
         throw UserError("\(file):1: \(error)")
     }
 }
+
+/// `--tarball T [--strip-components N]`: the same two options, checked the same way, in every
+/// command that reads a tree.
+package struct TarballOptions: ParsableArguments {
+    @Option(name: .long, help: "A release tarball (.tar, .tar.gz, .tar.xz, .tar.bz2, .tar.zst), read as it is, never unpacked.")
+    package var tarball: String?
+
+    @Option(name: .long, help: "With --tarball: leading path components to strip (default: a single top-level directory).")
+    package var stripComponents: Int?
+
+    package init() {}
+
+    package func validate() throws {
+        if stripComponents != nil && tarball == nil { throw ValidationError("--strip-components goes with --tarball") }
+        if let stripComponents, stripComponents < 0 { throw ValidationError("--strip-components must be 0 or more") }
+    }
+
+    /// The tarball as a tree to read, when one was given.
+    package var location: TreeLocation? { tarball.map { .tarball($0, stripComponents: stripComponents) } }
+}

@@ -29,11 +29,7 @@ public struct VerifyReleaseCommand: ParsableCommand {
     @Option(name: .long, help: "A directory holding the release.")
     var dir: String?
 
-    @Option(name: .long, help: "A release tarball (.tar, .tar.gz, .tar.xz, .tar.bz2, .tar.zst), read as it is, never unpacked.")
-    var tarball: String?
-
-    @Option(name: .long, help: "With --tarball: leading path components to strip (default: a single top-level directory).")
-    var stripComponents: Int?
+    @OptionGroup var tarballOptions: TarballOptions
 
     @Option(name: .long, parsing: .upToNextOption, help: "Shipped artifacts: files, or directories of files.")
     var artifacts: [String] = []
@@ -93,8 +89,8 @@ public struct VerifyReleaseCommand: ParsableCommand {
             if repo != nil { refused.append("--repo") }
             if rev != nil { refused.append("--rev") }
             if dir != nil { refused.append("--dir") }
-            if tarball != nil { refused.append("--tarball") }
-            if stripComponents != nil { refused.append("--strip-components") }
+            if tarballOptions.tarball != nil { refused.append("--tarball") }
+            if tarballOptions.stripComponents != nil { refused.append("--strip-components") }
             if !artifacts.isEmpty { refused.append("--artifacts") }
             if workers != nil { refused.append("--workers") }
             if failOn != nil { refused.append("--fail-on") }
@@ -113,11 +109,9 @@ public struct VerifyReleaseCommand: ParsableCommand {
             return
         }
         guard manifest != nil else { throw ValidationError("give --manifest M (or --proof P FILE)") }
-        guard [repo, dir, tarball].compactMap({ $0 }).count == 1 else {
+        guard [repo, dir, tarballOptions.tarball].compactMap({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --repo, --dir or --tarball")
         }
-        if stripComponents != nil && tarball == nil { throw ValidationError("--strip-components goes with --tarball") }
-        if let stripComponents, stripComponents < 0 { throw ValidationError("--strip-components must be 0 or more") }
         if repo == nil && rev != nil { throw ValidationError("--rev goes with --repo") }
         if file != nil { throw ValidationError("a FILE argument goes with --proof") }
         if path != nil { throw ValidationError("--path goes with --proof") }
@@ -164,12 +158,12 @@ public struct VerifyReleaseCommand: ParsableCommand {
     private func verifyTreeHoldingState(_ policy: TrustPolicy) throws -> VerificationOutcome {
         var options = ScanOptions()
         options.strict = strictScan
-        let progress = quiet ? nil : tarball != nil ? Progress.byteHandler() : Progress.handler()
+        let progress = quiet ? nil : tarballOptions.tarball != nil ? Progress.byteHandler() : Progress.handler()
         defer { if progress != nil { Progress.finish() } }
         let request = VerificationRequest(
             policy: policy, day: todayUTC(),
             tree: repo.map { .git(repository: $0, revision: rev) }
-                ?? tarball.map { .tarball($0, stripComponents: stripComponents) } ?? .directory(dir!),
+                ?? tarballOptions.location ?? .directory(dir!),
             artifacts: artifacts.isEmpty ? nil : artifacts,
             scanner: skipScanUnsafe ? nil : ScanCollector(options: options),
             scanFailOn: failOn.flatMap(ScanFinding.Severity.init) ?? policy.scanFailOn,
