@@ -143,12 +143,17 @@ private func collapsingIdent(_ bytes: [UInt8]) -> [UInt8] {
     return out
 }
 
-/// Keeps the whole content of a few named files as a reader streams a tree past it.
+/// Keeps the whole content of a few named files as a reader streams a tree past it; a file
+/// longer than `limit` is not kept.
 final class ContentGatherer: @unchecked Sendable {
     private let wanted: Set<[UInt8]>
+    fileprivate let limit: Int
     private(set) var contents: [[UInt8]: [UInt8]] = [:]
 
-    init(_ wanted: Set<[UInt8]>) { self.wanted = wanted }
+    init(_ wanted: Set<[UInt8]>, limit: Int) {
+        self.wanted = wanted
+        self.limit = limit
+    }
 
     func sink(for visit: ContentVisit) -> (any ContentSink)? {
         guard visit.kind.isRegularFile, wanted.contains(visit.path) else { return nil }
@@ -163,10 +168,12 @@ final class ContentGatherer: @unchecked Sendable {
             self.path = path
             self.owner = owner
         }
+        var tooLong = false
         func consume(_ chunk: UnsafeRawBufferPointer) -> Bool {
+            guard bytes.count + chunk.count <= owner.limit else { tooLong = true; return false }
             bytes.append(contentsOf: chunk)
             return true
         }
-        func finish() { owner.contents[path] = bytes }
+        func finish() { if !tooLong { owner.contents[path] = bytes } }
     }
 }

@@ -368,14 +368,21 @@ public enum ReleaseVerifier {
         }
         if case .git = tree { return out }
         let changed = Set(differences.map(\.path))
-        let attributeFiles = entries.filter {
-            $0.kind.isRegularFile && !changed.contains($0.path) && $0.size <= UInt64(AttributeLimits.fileBytes)
-                && ($0.path.split(separator: UInt8(ascii: "/")).last.map { Array($0) } ?? []) == Array(".gitattributes".utf8)
-        }.map(\.path)
+        // What is read again is bounded in all, however many files differ.
+        var budget = explainBudget
+        var attributeFiles: [[UInt8]] = []
+        for entry in entries where entry.kind.isRegularFile && !changed.contains(entry.path)
+            && (entry.path.split(separator: UInt8(ascii: "/")).last.map { Array($0) } ?? []) == Array(".gitattributes".utf8)
+            && entry.size <= UInt64(AttributeLimits.fileBytes) && entry.size <= budget {
+            attributeFiles.append(entry.path)
+            budget -= entry.size
+        }
         if attributeFiles.isEmpty { return out }
         var wanted = Set(attributeFiles)
-        for case let .changed(.modified, listed, found) in differences where found.size <= explainLimit && listed.kind.isRegularFile {
+        for case let .changed(.modified, listed, found) in differences
+            where listed.kind.isRegularFile && found.size <= explainLimit && found.size <= budget {
             wanted.insert(found.path)
+            budget -= found.size
         }
         let contents = try readContents(wanted, tree)
         let explainer = AttributeExplainer(attributeFiles: contents.filter { attributeFiles.contains($0.key) })
@@ -393,8 +400,10 @@ public enum ReleaseVerifier {
         return out
     }
 
-    /// The largest file whose bytes are read again to explain a difference.
+    /// The largest file whose bytes are read again to explain a difference, and the most bytes
+    /// read again in all.
     private static let explainLimit: UInt64 = 64 << 20
+    private static let explainBudget: UInt64 = 256 << 20
 
     /// The bytes of a few files of a directory or tarball (each already known to be small).
     private static func readContents(_ paths: Set<[UInt8]>, _ tree: TreeLocation) throws -> [[UInt8]: [UInt8]] {
@@ -403,10 +412,10 @@ public enum ReleaseVerifier {
             return [:]
         case let .directory(root):
             var out: [[UInt8]: [UInt8]] = [:]
-            for path in paths { out[path] = try DirectoryReader.content(root: root, path: path) }
+            for path in paths { out[path] = try DirectoryReader.content(root: root, path: path, limit: Int(explainLimit)) }
             return out
         case let .tarball(path, strip):
-            let gatherer = ContentGatherer(paths)
+            let gatherer = ContentGatherer(paths, limit: Int(explainLimit))
             _ = try TarballReader.read(path: path, stripComponents: strip, inspect: { gatherer.sink(for: $0) })
             return gatherer.contents
         }

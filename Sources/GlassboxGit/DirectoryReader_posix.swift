@@ -194,7 +194,7 @@ public enum DirectoryReader {
     /// The content of `path` under `root`: a regular file's bytes or a symlink's target. Every
     /// component of `path` is opened without following symlinks.
     /// - Throws: `ReadError` for anything else, or a path leaving the tree.
-    public static func content(root: String, path: [UInt8]) throws -> [UInt8] {
+    public static func content(root: String, path: [UInt8], limit: Int = Int.max) throws -> [UInt8] {
         let tree = try OpenRoot(Array(root.utf8))
         let full = tree.shown(path)
         let (parent, name) = split(path)
@@ -212,6 +212,7 @@ public enum DirectoryReader {
         var out: [UInt8] = []
         while let count = try readChunk(fd, buffer, full) {
             out.append(contentsOf: UnsafeRawBufferPointer(start: buffer.pointer, count: count))
+            guard out.count <= limit else { throw ReadError(full, "holds more than the \(limit) bytes expected (changed while being read?)") }
         }
         return out
     }
