@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "glassbox", targets: ["GlassboxTool"]),
         .executable(name: "verify-release", targets: ["verify-release"]),
         .library(name: "Glassbox", targets: ["Glassbox"]),
+        .library(name: "GlassboxScan", targets: ["GlassboxScan"]),
         .library(name: "GlassboxFuzzChecks", targets: ["GlassboxFuzzChecks"]),
     ],
     dependencies: [
@@ -24,17 +25,19 @@ let package = Package(
         // The only Swift that touches C: OpenSSL, and libgit2 plus POSIX directory reads.
         .target(name: "GlassboxCrypto", dependencies: ["COpenSSL"]),
         .target(name: "GlassboxGit", dependencies: ["CGit2", "CArchive", "GlassboxCrypto"]),
+        // The hidden-content scan: one file per rule family, outside the verifier's trusted core.
+        .target(name: "GlassboxScan", dependencies: ["GlassboxGit"]),
         // The core: pure values and logic.
-        .target(name: "Glassbox", dependencies: ["GlassboxCrypto", "GlassboxGit"]),
+        .target(name: "Glassbox", dependencies: ["GlassboxCrypto", "GlassboxGit", "GlassboxScan"]),
         // The reviewer's command and what every command shares: all verify-release links
         // besides the core and the readers.
         .target(name: "GlassboxReview", dependencies: [
-            "Glassbox", "GlassboxGit", "GlassboxCrypto",
+            "Glassbox", "GlassboxScan", "GlassboxGit", "GlassboxCrypto",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Every other subcommand: parse → call the core → render.
         .target(name: "GlassboxCLI", dependencies: [
-            "GlassboxReview", "Glassbox", "GlassboxGit", "GlassboxCrypto",
+            "GlassboxReview", "Glassbox", "GlassboxScan", "GlassboxGit", "GlassboxCrypto",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Not "glassbox": the target and its folder would collide with Glassbox on case-insensitive
@@ -42,8 +45,8 @@ let package = Package(
         .executableTarget(name: "GlassboxTool", dependencies: ["GlassboxCLI"], path: "Sources/glassbox-tool"),
         .executableTarget(name: "verify-release", dependencies: ["GlassboxReview"]),
         // Property checks on hostile input, shared by FuzzTesting/ and the regression tests.
-        .target(name: "GlassboxFuzzChecks", dependencies: ["Glassbox", "GlassboxGit", "GlassboxCrypto"]),
-        .testTarget(name: "GlassboxTests", dependencies: ["Glassbox", "GlassboxGit", "GlassboxCrypto", "GlassboxFuzzChecks"]),
+        .target(name: "GlassboxFuzzChecks", dependencies: ["Glassbox", "GlassboxScan", "GlassboxGit", "GlassboxCrypto"]),
+        .testTarget(name: "GlassboxTests", dependencies: ["Glassbox", "GlassboxScan", "GlassboxGit", "GlassboxCrypto", "GlassboxFuzzChecks"]),
         .testTarget(name: "EndToEndTests", dependencies: ["GlassboxTool", "verify-release"]),
     ],
     swiftLanguageModes: [.v6]

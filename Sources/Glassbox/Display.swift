@@ -1,3 +1,5 @@
+import GlassboxScan
+
 /// Text from input made safe to show: nothing in it can move the cursor, recolour or clear a
 /// terminal, reorder what follows it, or hide. Every string that came from a manifest, policy,
 /// proof, tree path, key name or log passes through here before it reaches a terminal or a

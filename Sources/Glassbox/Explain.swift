@@ -1,3 +1,4 @@
+import GlassboxScan
 import GlassboxCrypto
 import GlassboxGit
 

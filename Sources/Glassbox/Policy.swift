@@ -1,4 +1,5 @@
 import Foundation
+import GlassboxScan
 
 /// Who a reviewer trusts to sign releases: plain text, one directive a line.
 ///

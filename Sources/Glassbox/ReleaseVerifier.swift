@@ -1,4 +1,5 @@
 import Foundation
+import GlassboxScan
 import GlassboxCrypto
 import GlassboxGit
 

@@ -1,3 +1,4 @@
+import GlassboxScan
 import Glassbox
 import GlassboxCrypto
 import GlassboxGit

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GlassboxScan
 import Glassbox
 import GlassboxGit
 

@@ -1,6 +1,7 @@
 import Foundation
 @testable import Glassbox
 @testable import GlassboxGit
+@testable import GlassboxScan
 import Testing
 
 // The scan reads hostile trees: these tests hold it to bounded time and memory, and to git's own

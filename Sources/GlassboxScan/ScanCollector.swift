@@ -1,26 +1,10 @@
 import Foundation
 import GlassboxGit
 
-/// Scans a tree: every file's content (in parallel for git and directories, in archive order
-/// for a tarball), then the tree rules.
-public func scanSource(_ tree: TreeLocation, options: ScanOptions, workers: Int) throws -> [ScanFinding] {
-    let collector = ScanCollector(options: options)
-    let inspect: ContentInspector = { collector.inspect($0) }
-    let entries = switch tree {
-    case let .git(repository, revision):
-        try GitReader.visit(repositoryPath: repository, revision: revision ?? "HEAD", workers: workers, inspect: inspect).entries
-    case let .directory(path):
-        try DirectoryReader.visit(root: path, workers: workers, inspect: inspect)
-    case let .tarball(path, strip):
-        try TarballReader.read(path: path, stripComponents: strip, inspect: inspect).entries
-    }
-    return collector.findings(entries: entries)
-}
-
 /// Gathers what the scan needs from each path's content, from worker threads, so a scan can
 /// ride along with any pass that reads the tree (verify-release hashes and scans in one pass).
 /// Each file streams through its own scanner; what is kept per file is bounded, whatever its size.
-public final class ScanCollector: @unchecked Sendable, TreeScanner {
+public final class ScanCollector: @unchecked Sendable {
     private let options: ScanOptions
     private let lock = NSLock()
     private var contentFindings: [ScanFinding] = []

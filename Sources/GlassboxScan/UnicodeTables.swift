@@ -24,14 +24,14 @@
 /// characters in source code: Bidi_Control (Trojan Source), Default_Ignorable_Code_Point
 /// (invisible characters), Script and Script_Extensions (UTS #39 mixed-script
 /// detection) and the UTS #39 confusable prototypes (skeletons).
-enum UnicodeTables {
+package enum UnicodeTables {
     /// The Unicode version the tables were generated from.
     static let unicodeVersion = "17.0.0"
 
     // MARK: Bidi_Control
 
     /// What a Bidi_Control character does to the display order of the text around it.
-    enum BidiKind: Sendable, Hashable {
+    package enum BidiKind: Sendable, Hashable {
         /// LEFT-TO-RIGHT EMBEDDING or RIGHT-TO-LEFT EMBEDDING; ended by popFormatting.
         case embedding
         /// LEFT-TO-RIGHT OVERRIDE or RIGHT-TO-LEFT OVERRIDE; ended by popFormatting.
@@ -50,12 +50,12 @@ enum UnicodeTables {
 
     /// Whether `v` has the Bidi_Control property (12 code points,
     /// PropList.txt).
-    static func isBidiControl(_ v: UInt32) -> Bool {
+    package static func isBidiControl(_ v: UInt32) -> Bool {
         bidiControlKind(v) != nil
     }
 
     /// The kind of the Bidi_Control character `v`, or nil if `v` is not Bidi_Control.
-    static func bidiControlKind(_ v: UInt32) -> BidiKind? {
+    package static func bidiControlKind(_ v: UInt32) -> BidiKind? {
         switch v {
         case 0x061C: return .mark  // ARABIC LETTER MARK
         case 0x200E: return .mark  // LEFT-TO-RIGHT MARK
@@ -79,7 +79,7 @@ enum UnicodeTables {
     /// (4174 code points, DerivedCoreProperties.txt). Includes the Bidi_Control
     /// characters, zero-width characters, variation selectors, tag characters and
     /// reserved code points set aside as default-ignorable.
-    static func isDefaultIgnorable(_ v: UInt32) -> Bool {
+    package static func isDefaultIgnorable(_ v: UInt32) -> Bool {
         inRanges(defaultIgnorableRanges, v)
     }
 
@@ -97,7 +97,7 @@ enum UnicodeTables {
     /// the Bidi_Control and Default_Ignorable_Code_Point characters (405 names).
     /// Nil for any other code point, and for the reserved (unassigned) default-ignorable
     /// code points such as U+2065 and U+E0080, which have no name.
-    static func name(_ v: UInt32) -> String? {
+    package static func name(_ v: UInt32) -> String? {
         switch v {
         case 0x00AD: return "SOFT HYPHEN"
         case 0x034F: return "COMBINING GRAPHEME JOINER"
@@ -272,7 +272,7 @@ enum UnicodeTables {
     /// used with (ScriptExtensions.txt), or `[script(v)]` if that file does not list `v`.
     /// For UTS #39 mixed-script detection, a set containing "Common" or "Inherited"
     /// stands for every script.
-    static func scriptExtensions(_ v: UInt32) -> [String] {
+    package static func scriptExtensions(_ v: UInt32) -> [String] {
         scriptExtensionIndexes(v).map { scripts[$0].name }
     }
 
@@ -1064,7 +1064,7 @@ enum UnicodeTables {
     ///
     /// skeleton(X) = NFD(X), each code point replaced by its prototype, NFD again; two
     /// strings are confusable when their skeletons are equal.
-    static func confusablePrototype(_ v: UInt32) -> [UInt32]? {
+    package static func confusablePrototype(_ v: UInt32) -> [UInt32]? {
         var lo = 0, hi = confusableSources.count
         while lo < hi {
             let mid = (lo + hi) / 2

@@ -98,16 +98,16 @@ private func entriesUnder(_ prefix: [UInt8], _ entries: [TreeEntry], _ order: [I
 
 /// One line of a `.gitattributes` file as git reads it: a pattern (C-quoted when it starts with
 /// a double quote) and its attributes, separated by blanks (space, tab, CR).
-struct AttributeLine {
-    var pattern: [UInt8]
+package struct AttributeLine {
+    package var pattern: [UInt8]
     /// The pattern as written, for messages.
-    var shownPattern: String
-    var attributes: [String]
+    package var shownPattern: String
+    package var attributes: [String]
     /// For a macro definition (`[attr]name …`, which names no path): the macro's name.
-    var macro: String?
+    package var macro: String?
 
     /// nil for blank lines and comments.
-    init?(_ raw: ArraySlice<UInt8>) {
+    package init?(_ raw: ArraySlice<UInt8>) {
         func isBlank(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0D || b == 0x0A }
         // Git reads a line as a C string: a NUL ends it.
         let raw = raw.prefix { $0 != 0 }
@@ -131,7 +131,7 @@ struct AttributeLine {
 /// The attributes a line sets, each with the macro that set it (nil when the line names it
 /// itself). A macro expands only when set (its bare name), as in git; each macro expands once,
 /// so cycles end, and the expansion is bounded.
-func expandMacros(_ attributes: [String], _ macros: [String: [String]]) -> [(attribute: String, macro: String?)] {
+package func expandMacros(_ attributes: [String], _ macros: [String: [String]]) -> [(attribute: String, macro: String?)] {
     var out: [(attribute: String, macro: String?)] = []
     var work = attributes.reversed().map { (attribute: $0, macro: String?.none) }
     var expanded = Set<String>()
@@ -185,7 +185,7 @@ func attributePatternMatches(_ pattern: [UInt8], _ path: [UInt8]) -> Bool {
 ///   git for attributes, so such a line is ignored (`init` returns nil).
 /// Matching follows every possible position at once (a set of states per path byte), so its
 /// time is at most pattern length × path length, whatever the pattern.
-struct AttributePattern {
+package struct AttributePattern {
     /// One step of a compiled pattern.
     enum Token: Equatable {
         /// One byte from the set.
@@ -208,7 +208,7 @@ struct AttributePattern {
     /// A pattern that matches nothing: directories only, a malformed class, a trailing backslash.
     let matchesNothing: Bool
 
-    init?(_ raw: [UInt8]) {
+    package init?(_ raw: [UInt8]) {
         var pattern = Array(raw.prefix { $0 != 0 })
         if pattern.first == UInt8(ascii: "!") { return nil }
         var nothing = false
@@ -322,7 +322,7 @@ struct AttributePattern {
     /// Whether the pattern applies to `path` (relative to the attributes file's directory).
     /// Each byte of the path costs one step per pattern token, taken from `steps`; when the
     /// steps run out the answer is false and `steps` is at most 0.
-    func matches(_ path: ArraySlice<UInt8>, steps: inout Int) -> Bool {
+    package func matches(_ path: ArraySlice<UInt8>, steps: inout Int) -> Bool {
         if matchesNothing { return false }
         var text = path
         if basenameOnly {

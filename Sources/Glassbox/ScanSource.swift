@@ -1,0 +1,21 @@
+import GlassboxGit
+import GlassboxScan
+
+/// Scans a tree: every file's content (in parallel for git and directories, in archive order
+/// for a tarball), then the tree rules.
+public func scanSource(_ tree: TreeLocation, options: ScanOptions, workers: Int) throws -> [ScanFinding] {
+    let collector = ScanCollector(options: options)
+    let inspect: ContentInspector = { collector.inspect($0) }
+    let entries = switch tree {
+    case let .git(repository, revision):
+        try GitReader.visit(repositoryPath: repository, revision: revision ?? "HEAD", workers: workers, inspect: inspect).entries
+    case let .directory(path):
+        try DirectoryReader.visit(root: path, workers: workers, inspect: inspect)
+    case let .tarball(path, strip):
+        try TarballReader.read(path: path, stripComponents: strip, inspect: inspect).entries
+    }
+    return collector.findings(entries: entries)
+}
+
+/// The scan rides along with verify-release's read of the tree.
+extension ScanCollector: TreeScanner {}
