@@ -24,3 +24,60 @@ func opaqueContent(path: [UInt8], size: UInt64, head: ArraySlice<UInt8>, binary:
     return out
 }
 
+
+/// Whether a file is binary, from its first bytes (at most `ContentLimits.binaryProbe`): git's
+/// rule (a NUL in the first 8,000 bytes), or the signature of a compressed or object format
+/// followed by bytes that are not UTF-8. Compressed data can run for kilobytes without a NUL
+/// (zlib-compressed git objects, gzip and zstd files in test data); lexed as text, its random
+/// bytes read as bidi controls and invisible characters. The signature alone is not enough:
+/// `x^` starts a valid zlib header and a line of maths, so the bytes after it must not decode.
+func isBinary(_ head: ArraySlice<UInt8>) -> Bool {
+    if head.contains(0) { return true }
+    guard compressedSignatures.contains(where: { head.starts(with: $0) }) || isZlibHeader(head) else { return false }
+    return !isUTF8(head)
+}
+
+/// Formats that are not text even without a NUL early on: gzip, bzip2, xz, zstd, lzip, 7z,
+/// zip, PNG, JPEG, GIF, git pack and pack index, PDF's binary marker, Java class, WebAssembly.
+let compressedSignatures: [[UInt8]] = [
+    [0x1F, 0x8B], Array("BZh".utf8), [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00], [0x28, 0xB5, 0x2F, 0xFD],
+    Array("LZIP".utf8), [0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C], Array("PK\u{03}\u{04}".utf8),
+    [0x89, 0x50, 0x4E, 0x47], [0xFF, 0xD8, 0xFF], Array("GIF8".utf8), Array("PACK".utf8),
+    [0xFF, 0x74, 0x4F, 0x63], Array("%PDF".utf8), [0xCA, 0xFE, 0xBA, 0xBE], [0x00, 0x61, 0x73, 0x6D],
+]
+
+/// RFC 1950: compression method 8, a window of at most 32 KiB, and a check that makes the
+/// first two bytes, read as a big-endian number, a multiple of 31.
+func isZlibHeader(_ head: ArraySlice<UInt8>) -> Bool {
+    guard head.count >= 2 else { return false }
+    let cmf = head[head.startIndex], flg = head[head.startIndex + 1]
+    return cmf & 0x0F == 8 && cmf >> 4 <= 7 && (UInt16(cmf) << 8 | UInt16(flg)) % 31 == 0
+}
+
+/// Whether the bytes are UTF-8, allowing a sequence cut off at the end (the probe may end
+/// inside a character).
+func isUTF8(_ bytes: ArraySlice<UInt8>) -> Bool {
+    var i = bytes.startIndex
+    while i < bytes.endIndex {
+        let lead = bytes[i]
+        if lead < 0x80 { i += 1; continue }
+        let (count, low, high): (Int, UInt8, UInt8) = switch lead {
+        case 0xC2...0xDF: (1, 0x80, 0xBF)
+        case 0xE0: (2, 0xA0, 0xBF)
+        case 0xE1...0xEC, 0xEE...0xEF: (2, 0x80, 0xBF)
+        case 0xED: (2, 0x80, 0x9F)
+        case 0xF0: (3, 0x90, 0xBF)
+        case 0xF1...0xF3: (3, 0x80, 0xBF)
+        case 0xF4: (3, 0x80, 0x8F)
+        default: (0, 0, 0)
+        }
+        if count == 0 { return false }
+        for k in 1...count {
+            guard i + k < bytes.endIndex else { return true }
+            let byte = bytes[i + k]
+            if k == 1 ? !(low...high).contains(byte) : !(0x80...0xBF).contains(byte) { return false }
+        }
+        i += count + 1
+    }
+    return true
+}

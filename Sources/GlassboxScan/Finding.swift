@@ -42,6 +42,7 @@ public enum ScanRules {
         ("misplaced-bom", .error, "A byte order mark that is not at the start of the file."),
         ("mixed-script-identifier", .warning, "An identifier mixes letters of different scripts (UTS #39)."),
         ("confusable-identifiers", .error, "Two identifiers in one file look alike: their UTS #39 skeletons are equal (CVE-2021-42694)."),
+        ("identifier-normalization", .error, "Two identifiers in one file are one text in different Unicode normal forms (NFC and NFD): a compiler sees two names, a reader one (UAX #15)."),
         ("gitattributes-filter", .error, "A filter, ident or working-tree-encoding attribute makes the checked-out bytes differ from the git objects."),
         ("gitattributes-eol", .warning, "A text or eol attribute converts line endings on checkout."),
         ("gitattributes-export", .warning, "export-subst or export-ignore makes the git archive tarball differ from the tag."),

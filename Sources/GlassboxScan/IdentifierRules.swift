@@ -33,33 +33,65 @@ func skeleton(_ text: String) -> String {
     return String(mapped).decomposedStringWithCanonicalMapping
 }
 
-func identifierFindings(path: [UInt8], _ identifiers: [String: (line: Int, column: Int)]) -> [ScanFinding] {
+/// The identifier rules over one file's identifiers (each with where it first appears):
+/// - `identifier-normalization`: two identifiers are the same text in different Unicode normal
+///   forms (NFC `é` and NFD `e` + U+0301). C, JavaScript and Go see two names; a reader sees one.
+/// - `confusable-identifiers`: two identifiers look alike (equal UTS #39 skeletons) but are not
+///   canonically equivalent.
+/// - `mixed-script-identifier`: one identifier mixes scripts; not reported for an identifier
+///   already reported as a look-alike, so each identifier gets one finding.
+/// Identifiers holding an invisible character are left out: that character is already an error
+/// at its own column.
+func identifierFindings(path: [UInt8], _ identifiers: [[UInt8]: (line: Int, column: Int)]) -> [ScanFinding] {
+    // Identifiers are compared as bytes: Swift's String equality is canonical equivalence, which
+    // would make the two spellings of one name a single identifier.
     var findings: [ScanFinding] = []
-    // Both rules need a character outside ASCII in some identifier.
-    guard identifiers.keys.contains(where: { $0.utf8.contains { $0 >= 0x80 } }) else { return [] }
-    var bySkeleton: [String: [String]] = [:]
-    for (text, place) in identifiers.sorted(by: { $0.key < $1.key }) {
-        if text.utf8.contains(where: { $0 >= 0x80 }), let scripts = resolvedScripts(text), scripts.isEmpty {
-            let codes = Set(text.unicodeScalars.flatMap { UnicodeTables.scriptExtensions($0.value) })
-                .subtracting(["Common", "Inherited"]).sorted()
-            findings.append(ScanFinding("mixed-script-identifier", .warning, path: path, line: place.line, column: place.column,
-                                        codePoints: text.unicodeScalars.filter { $0.value > 0x7F }.map { describeCodePoint($0.value) },
-                                        "identifier '\(text)' mixes scripts: \(codes.joined(separator: ", "))"))
-        }
-        bySkeleton[skeleton(text), default: []].append(text)
+    // Every rule needs a character outside ASCII in some identifier.
+    guard identifiers.keys.contains(where: { $0.contains { $0 >= 0x80 } }) else { return [] }
+    func text(_ id: [UInt8]) -> String { String(decoding: id, as: UTF8.self) }
+    func nonASCII(_ id: [UInt8]) -> [String] {
+        text(id).unicodeScalars.filter { $0.value > 0x7F }.map { describeCodePoint($0.value) }
     }
-    for (_, group) in bySkeleton.sorted(by: { $0.key < $1.key }) where group.count > 1 {
-        // All-ASCII look-alikes (l and 1, rn and m) are ordinary code; a homoglyph attack needs a
+    func place(_ id: [UInt8]) -> (line: Int, column: Int) { identifiers[id]! }
+    func quoted(_ ids: [[UInt8]]) -> String { ids.map { "'\(text($0))'" }.joined(separator: ", ") }
+    func normalForm(_ id: [UInt8]) -> [UInt8] { Array(text(id).precomposedStringWithCanonicalMapping.utf8) }
+    let sorted = identifiers.keys.sorted { $0.lexicographicallyPrecedes($1) }
+    var bySkeleton: [[UInt8]: [[UInt8]]] = [:]
+    for id in sorted {
+        guard !text(id).unicodeScalars.contains(where: { UnicodeTables.isDefaultIgnorable($0.value) }) else { continue }
+        bySkeleton[Array(skeleton(text(id)).utf8), default: []].append(id)
+    }
+    var reported = Set<[UInt8]>()
+    for (_, group) in bySkeleton.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where group.count > 1 {
+        // All-ASCII look-alikes (l and 1, rn and m) are ordinary code; an attack needs a
         // character from outside ASCII.
-        guard group.contains(where: { $0.unicodeScalars.contains { $0.value > 0x7F } }) else { continue }
-        for text in group where text.unicodeScalars.contains(where: { $0.value > 0x7F }) {
-            let place = identifiers[text]!
-            let others = group.filter { $0 != text }.map { "'\($0)'" }.joined(separator: ", ")
-            findings.append(ScanFinding("confusable-identifiers", .error, path: path, line: place.line, column: place.column,
-                                        codePoints: text.unicodeScalars.filter { $0.value > 0x7F }.map { describeCodePoint($0.value) },
-                                        "identifier '\(text)' looks like \(others) in the same file"))
+        guard group.contains(where: { $0.contains { $0 >= 0x80 } }) else { continue }
+        let byForm = Dictionary(grouping: group, by: normalForm)
+        for id in group where id.contains(where: { $0 >= 0x80 }) {
+            // Of two spellings of one name, the later one is the finding (it names the earlier).
+            let spellings = byForm[normalForm(id)]!
+            let first = spellings.min { (place($0).line, place($0).column) < (place($1).line, place($1).column) }!
+            let same = id == first ? [] : spellings.filter { $0 != id }
+            let alike = group.filter { !spellings.contains($0) }
+            if !same.isEmpty {
+                findings.append(ScanFinding("identifier-normalization", .error, path: path, line: place(id).line, column: place(id).column,
+                                            codePoints: nonASCII(id),
+                                            "identifier '\(text(id))' is \(quoted(same)) in another Unicode normal form: a compiler sees two names"))
+                reported.insert(id)
+            }
+            if !alike.isEmpty {
+                findings.append(ScanFinding("confusable-identifiers", .error, path: path, line: place(id).line, column: place(id).column,
+                                            codePoints: nonASCII(id), "identifier '\(text(id))' looks like \(quoted(alike)) in the same file"))
+                reported.insert(id)
+            }
         }
+    }
+    for id in sorted where !reported.contains(id) && id.contains(where: { $0 >= 0x80 }) {
+        guard let scripts = resolvedScripts(text(id)), scripts.isEmpty else { continue }
+        let names = Set(text(id).unicodeScalars.flatMap { UnicodeTables.scriptExtensions($0.value) })
+            .subtracting(["Common", "Inherited"]).sorted()
+        findings.append(ScanFinding("mixed-script-identifier", .warning, path: path, line: place(id).line, column: place(id).column,
+                                    codePoints: nonASCII(id), "identifier '\(text(id))' mixes scripts: \(names.joined(separator: ", "))"))
     }
     return findings
 }
-

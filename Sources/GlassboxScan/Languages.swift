@@ -1,18 +1,86 @@
-// Which files hold code, and how their identifiers and comments are written.
+// Which files hold code, and how their comments are written. Identifier rules apply to every
+// text file that is not prose or data: an attacker picks the language, so an allow-list of
+// extensions would always miss one (a C# script, a Solidity contract, a CI file). Prose and data
+// are named on a short deny-list instead; files without an extension count as code when their
+// name or their first line (`#!`) says so.
 
-/// Whether a file is source code, by its extension, for the identifier rules.
-func isSourceCode(_ path: [UInt8]) -> Bool {
-    let name = String(decoding: path.split(separator: UInt8(ascii: "/")).last ?? [], as: UTF8.self).lowercased()
-    guard let dot = name.lastIndex(of: ".") else { return false }
-    return sourceExtensions.contains(String(name[name.index(after: dot)...]))
+/// How the scan reads one text file.
+struct FileLanguage: Equatable {
+    /// Code: identifiers are compared for look-alikes and long lines are reported.
+    var isCode: Bool
+    /// `#` starts a line comment (shells, Python, Ruby, Perl, YAML, Make, PowerShell…).
+    var hashComments: Bool
+
+    /// From the path and the file's first bytes (for a `#!` line).
+    init(path: [UInt8], head: ArraySlice<UInt8>) {
+        let name = String(decoding: path.split(separator: UInt8(ascii: "/")).last ?? [], as: UTF8.self).lowercased()
+        // `.gitattributes` and `.bashrc` count as their own extension.
+        let ext = name.lastIndex(of: ".").map { String(name[name.index(after: $0)...]) }
+        if let interpreter = shebangInterpreter(head) {
+            isCode = true
+            hashComments = !slashCommentInterpreters.contains(interpreter)
+        } else if let language = codeNames[name] {
+            isCode = true
+            hashComments = language
+        } else if let ext {
+            isCode = !proseOrDataExtensions.contains(ext)
+            hashComments = hashCommentExtensions.contains(ext)
+        } else {
+            isCode = false
+            hashComments = false
+        }
+    }
 }
 
-private let sourceExtensions: Set<String> = [
-    "c", "h", "cc", "cpp", "cxx", "hh", "hpp", "hxx", "m", "mm", "swift", "go", "rs", "java", "kt", "kts",
-    "scala", "cs", "fs", "js", "mjs", "cjs", "ts", "tsx", "jsx", "py", "rb", "php", "pl", "pm", "lua", "sh",
-    "bash", "zsh", "ps1", "sql", "r", "jl", "dart", "ex", "exs", "erl", "hs", "ml", "zig", "nim", "v", "sv",
-    "vhd", "vhdl", "asm", "s", "groovy", "gradle", "cmake", "tf",
+/// Prose and data: words, translations and tables, where look-alike words are expected and no
+/// compiler reads an identifier. Everything else that is text is treated as code.
+let proseOrDataExtensions: Set<String> = [
+    // prose and documentation markup
+    "txt", "text", "md", "markdown", "mdown", "mkd", "rst", "adoc", "asciidoc", "asc", "org", "textile",
+    "rdoc", "pod", "tex", "ltx", "bib", "texi", "texinfo", "info", "man", "1", "2", "3", "4", "5", "6", "7", "8", "9",
+    "rtf", "log", "diff", "patch", "mailmap",
+    // translations
+    "po", "pot", "properties", "strings", "stringsdict", "xlf", "xliff", "arb", "ftl",
+    // tables and data
+    "csv", "tsv", "psv", "json", "jsonl", "ndjson", "geojson", "lock", "sum", "srt", "vtt", "ics", "vcf",
 ]
+
+/// Files without a telling extension that are code, by name: whether `#` starts a comment.
+let codeNames: [String: Bool] = [
+    "makefile": true, "gnumakefile": true, "dockerfile": true, "containerfile": true, "rakefile": true,
+    "gemfile": true, "vagrantfile": true, "podfile": true, "brewfile": true, "guardfile": true,
+    "cmakelists.txt": true, "build": true, "workspace": true, "build.bazel": true, "workspace.bazel": true,
+    "meson.build": true, "configure": true, "pkgbuild": true, "apkbuild": true, "procfile": true,
+    "pipfile": true, "justfile": true, "kbuild": true, "kconfig": true, "snakefile": true, "tiltfile": true,
+    "jenkinsfile": false, "fastfile": true, "appfile": true, "caddyfile": true,
+]
+
+/// Extensions whose languages start line comments with `#`.
+let hashCommentExtensions: Set<String> = [
+    "py", "pyw", "pyi", "pyx", "sh", "bash", "zsh", "ksh", "fish", "rb", "rake", "gemspec", "pl", "pm", "t",
+    "r", "jl", "ex", "exs", "cr", "nim", "coffee", "ps1", "psm1", "psd1", "yaml", "yml", "toml", "cmake",
+    "mk", "mak", "make", "conf", "cfg", "ini", "tf", "hcl", "nix", "awk", "sed", "tcl", "bzl", "bazel", "star",
+    "gitattributes", "gitignore", "gitmodules", "dockerfile", "php", "ac", "am", "m4", "gn", "gni",
+    "mojo", "raku", "rakumod", "elv", "nu", "just", "service", "desktop", "editorconfig", "env",
+]
+
+/// `#!` interpreters whose languages use `//` comments.
+let slashCommentInterpreters: Set<String> = ["node", "nodejs", "deno", "bun", "ts-node", "tsx", "rdmd", "swift", "scala", "kotlin", "groovy", "jshell", "dotnet-script"]
+
+/// The interpreter a `#!` first line names (`#!/usr/bin/env python3` → `python3`), or nil.
+func shebangInterpreter(_ head: ArraySlice<UInt8>) -> String? {
+    guard head.starts(with: [UInt8(ascii: "#"), UInt8(ascii: "!")]) else { return nil }
+    let line = head.dropFirst(2).prefix { $0 != 0x0A && $0 != 0x0D }.prefix(256)
+    var words = line.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 }).map { String(decoding: $0, as: UTF8.self) }
+    guard !words.isEmpty else { return nil }
+    var program = String(words.removeFirst().split(separator: "/").last ?? "")
+    // `env [-S] [VAR=value…] program`
+    if program == "env" {
+        words.removeAll { $0.hasPrefix("-") || $0.contains("=") }
+        program = words.first.map { String($0.split(separator: "/").last ?? "") } ?? ""
+    }
+    return program.isEmpty ? nil : program
+}
 
 func isIdentifierStart(_ s: Unicode.Scalar) -> Bool {
     if s.isASCII { return (0x41...0x5A).contains(s.value) || (0x61...0x7A).contains(s.value) || s == "_" || s == "$" }
@@ -23,10 +91,3 @@ func isIdentifierContinue(_ s: Unicode.Scalar) -> Bool {
     if s.isASCII { return isIdentifierStart(s) || (0x30...0x39).contains(s.value) }
     return s.properties.isXIDContinue
 }
-
-func usesHashComments(_ path: [UInt8]) -> Bool {
-    let name = String(decoding: path, as: UTF8.self).lowercased()
-    let suffixes = [".py", ".sh", ".bash", ".rb", ".pl", ".pm", ".yaml", ".yml", ".toml", ".cmake", ".mk", ".r", ".conf", ".cfg", ".ini"]
-    return suffixes.contains { name.hasSuffix($0) } || name.hasSuffix("makefile") || name.hasSuffix("cmakelists.txt")
-}
-

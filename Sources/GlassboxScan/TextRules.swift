@@ -18,6 +18,8 @@ enum ContentLimits {
     /// Distinct identifiers, and their total UTF-8 bytes, kept per file for the look-alike rules.
     static let identifiers = 1 << 16
     static let identifierBytes = 4 << 20
+    /// Code points listed in one finding for a run of adjacent characters.
+    static let runCodePoints = 16
     /// Findings listed per file; the rest are counted in one more finding.
     static let findings = 1000
 }
@@ -42,6 +44,8 @@ public final class ContentScanner {
     private var heldHigh: UInt8 = 0
     private var decided = false
     private var done = false
+    /// Known once the first bytes are in (a `#!` line names the language).
+    private var language = FileLanguage(path: [], head: [])
     private var lexer: TextLexer?
 
     /// `size` is the file's full size, as the reader reports it before the content.
@@ -71,7 +75,7 @@ public final class ContentScanner {
             if lexer == nil && heldHigh >= 0x80 { startLexer() }
             if let lexer {
                 findings += lexer.finish()
-            } else if isSourceCode(path) {
+            } else if language.isCode {
                 // All ASCII: only line length matters, and only in source files (minified code).
                 if textProfile(held, limit: options.longLineBytes).maybeLongLine,
                    let (line, length) = firstLongLine(held, limit: options.longLineBytes) {
@@ -91,7 +95,8 @@ public final class ContentScanner {
     private func decide() -> Bool {
         decided = true
         let head = held.prefix(ContentLimits.binaryProbe)
-        let binary = head.contains(0)
+        let binary = isBinary(head)
+        language = FileLanguage(path: path, head: head)
         let opaque = opaqueContent(path: path, size: size, head: head, binary: binary, options: options)
         findings += opaque
         if binary || opaque.contains(where: { $0.rule == "binary-executable" || $0.rule == "binary-large" }) {
@@ -103,7 +108,7 @@ public final class ContentScanner {
     }
 
     private func startLexer() {
-        let lexer = TextLexer(path: path, options: options)
+        let lexer = TextLexer(path: path, language: language, options: options)
         held.withUnsafeBytes { lexer.feed($0) }
         held = []
         self.lexer = lexer
@@ -187,6 +192,13 @@ private struct OpenControls {
     }
 
     mutating func reset() { self = OpenControls() }
+
+    /// Forgets the controls `reported` listed (by column): they were reported at the end of a
+    /// string or comment, and must not be reported again at the end of the line.
+    mutating func remove(_ reported: OpenControls) {
+        list.removeAll { control in reported.list.contains { $0.column == control.column } }
+        if reported.overflowColumn != nil { overflowColumn = nil }
+    }
 }
 
 /// The character-level rules as a state machine over bytes: UTF-8 decoding (invalid bytes
@@ -203,6 +215,8 @@ private final class TextLexer {
 
     private var findings: [ScanFinding] = []
     private var unlisted = 0
+    /// The finding for a run of adjacent characters, still growing, and the run's last column.
+    private var run: (finding: ScanFinding, lastColumn: Int)?
 
     // UTF-8: the sequence being decoded.
     private var value: UInt32 = 0
@@ -229,15 +243,15 @@ private final class TextLexer {
     private var identifierColumn = 0
     private var identifierTooLong = false
     private var identifierNonASCII = false
-    private var identifiers: [String: (line: Int, column: Int)] = [:]
+    private var identifiers: [[UInt8]: (line: Int, column: Int)] = [:]
     private var identifierBytes = 0
     private var identifiersDropped = false
 
-    init(path: [UInt8], options: ScanOptions) {
+    init(path: [UInt8], language: FileLanguage, options: ScanOptions) {
         self.path = path
         self.options = options
-        hashComments = usesHashComments(path)
-        collectIdentifiers = isSourceCode(path)
+        hashComments = language.hashComments
+        collectIdentifiers = language.isCode
     }
 
     func feed(_ bytes: UnsafeRawBufferPointer) {
@@ -329,7 +343,7 @@ private final class TextLexer {
         endLine()
         // Long lines matter in source files (minified code), and in any file with text beyond
         // ASCII; an all-ASCII data file may be one long line.
-        if let (line, bytes) = firstLongLine, sawNonASCII || isSourceCode(path) {
+        if let (line, bytes) = firstLongLine, sawNonASCII || collectIdentifiers {
             add(ScanFinding("long-lines", .note, path: path, line: line,
                             "a line of \(bytes) bytes: minified or generated code is hard to review"))
         }
@@ -367,6 +381,7 @@ private final class TextLexer {
             _ = lex(previous, column: column, next: nil)
         }
         endIdentifier()
+        flushRun()
         reportOpen(open, "a line")
         if lineBytes > options.longLineBytes && firstLongLine == nil { firstLongLine = (line, lineBytes) }
         // Line comments end with the line; so do strings in the languages this lexer models.
@@ -377,6 +392,14 @@ private final class TextLexer {
         column = 0
         lineBytes = 0
         line += 1
+    }
+
+    /// A string or comment ends: controls left open in it are reported once, here, and not
+    /// again at the end of the line.
+    private func closeSpan(_ what: String) {
+        reportOpen(contextOpen, what)
+        open.remove(contextOpen)
+        contextOpen.reset()
     }
 
     private func reportOpen(_ controls: OpenControls, _ where_: String) {
@@ -400,9 +423,9 @@ private final class TextLexer {
         case let .string(quote):
             if escapedNext { escapedNext = false }
             else if v == 0x5C { escapedNext = true }
-            else if v == quote { reportOpen(contextOpen, "a string"); contextOpen.reset(); context = .code }
+            else if v == quote { closeSpan("a string"); context = .code }
         case .blockComment:
-            if v == 0x2A, next == 0x2F { reportOpen(contextOpen, "a comment"); contextOpen.reset(); context = .code; skipNext = true }
+            if v == 0x2A, next == 0x2F { closeSpan("a comment"); context = .code; skipNext = true }
         case .lineComment: break
         }
         if v >= 0x80 { unicodeRules(v, column: column) }
@@ -437,8 +460,7 @@ private final class TextLexer {
             case .mark: break
             }
             if options.strict {
-                add(ScanFinding("bidi-control", .warning, path: path, line: line, column: column,
-                                codePoints: [describeCodePoint(v)], "a bidi control character"))
+                addToRun("bidi-control", .warning, v, column: column, "a bidi control character", "bidi control characters")
             }
             endIdentifier()
         } else if v == 0xFEFF && !(line == 1 && column == 1) {
@@ -447,11 +469,32 @@ private final class TextLexer {
         } else if UnicodeTables.isDefaultIgnorable(v) && v != 0xFEFF {
             // In comments and strings, joiners and variation selectors build emoji: report only in code.
             if context == .code || options.strict {
-                add(ScanFinding("invisible-character", .error, path: path, line: line, column: column,
-                                codePoints: [describeCodePoint(v)],
-                                context == .code ? "an invisible character in code" : "an invisible character"))
+                addToRun("invisible-character", .error, v, column: column,
+                         context == .code ? "an invisible character in code" : "an invisible character",
+                         context == .code ? "invisible characters in code" : "invisible characters")
             }
         }
+    }
+
+    /// Adjacent characters of one rule are one finding: a run of five zero-width spaces is one
+    /// place to look, not five.
+    private func addToRun(_ rule: String, _ severity: ScanFinding.Severity, _ v: UInt32, column: Int,
+                          _ one: String, _ many: String) {
+        if var current = run, current.finding.rule == rule, current.finding.line == line, current.lastColumn == column - 1 {
+            // The run's first code points are listed; a run of any length keeps this many.
+            if current.finding.codePoints.count < ContentLimits.runCodePoints { current.finding.codePoints.append(describeCodePoint(v)) }
+            current.lastColumn = column
+            current.finding.message = "\(column - current.finding.column! + 1) \(many)"
+            run = current
+            return
+        }
+        flushRun()
+        run = (ScanFinding(rule, severity, path: path, line: line, column: column, codePoints: [describeCodePoint(v)], one), column)
+    }
+
+    private func flushRun() {
+        if let finding = run?.finding { add(finding) }
+        run = nil
     }
 
     private func startIdentifier(_ v: UInt32, column: Int) {
@@ -472,13 +515,14 @@ private final class TextLexer {
         // Only identifiers beyond ASCII are compared with others, so dropping a long ASCII
         // one loses nothing: a look-alike of it would be as long, and dropped with a word.
         if identifierTooLong { identifiersDropped = identifiersDropped || identifierNonASCII; return }
-        let text = String(String.UnicodeScalarView(identifier.compactMap(Unicode.Scalar.init)))
+        // Kept as UTF-8 bytes: as Strings, canonically equivalent spellings would be one key.
+        let text = Array(String(String.UnicodeScalarView(identifier.compactMap(Unicode.Scalar.init))).utf8)
         guard identifiers[text] == nil else { return }
-        if identifiers.count >= ContentLimits.identifiers || identifierBytes + text.utf8.count > ContentLimits.identifierBytes {
+        if identifiers.count >= ContentLimits.identifiers || identifierBytes + text.count > ContentLimits.identifierBytes {
             identifiersDropped = true
             return
         }
         identifiers[text] = (line, identifierColumn)
-        identifierBytes += text.utf8.count
+        identifierBytes += text.count
     }
 }

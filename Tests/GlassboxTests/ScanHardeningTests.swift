@@ -338,16 +338,15 @@ private let fixtures: [(String, [UInt8])] = {
     /// decision), so chunks reach the lexer as they come: ASCII lines, and lines beyond ASCII.
     private let prefixes: [[UInt8]] = [[], utf8(String(repeating: "x\n", count: 4000)), utf8(String(repeating: "é\n", count: 2700))]
 
-    @Test func chunkedFindingsEqualTheWholeFileScannersOnFixtures() {
+    @Test func chunkedFindingsEqualOneChunksOnFixtures() {
         for strict in [false, true] {
             var options = ScanOptions()
             options.strict = strict
             for (path, original) in fixtures {
                 for (number, prefix) in prefixes.enumerated() {
                     let content = prefix + original
-                    let expected = sortedFindings(oldScanContent(path: Array(path.utf8), kind: .file, size: UInt64(content.count),
-                                                                 content: content, options: options))
-                    for size in [1, 7, 4096, 0] {
+                    let expected = sortedFindings(streamed(path, content, chunk: 0, options: options))
+                    for size in [1, 7, 4096] {
                         #expect(sortedFindings(streamed(path, content, chunk: size, options: options)) == expected,
                                 "\(path), prefix \(number), chunks of \(size), strict \(strict)")
                     }
@@ -356,7 +355,7 @@ private let fixtures: [(String, [UInt8])] = {
         }
     }
 
-    @Test func chunkedFindingsEqualTheWholeFileScannersOnRandomText() {
+    @Test func chunkedFindingsEqualOneChunksOnRandomText() {
         var random = Seeded(state: 3)
         let pieces: [[UInt8]] = ["a", "p", "l", "1", " ", "\n", "\r\n", "/", "*", "/*", "*/", "//", "\"", "'", "`", "\\", "#",
                                  "é", "а", "σ", "中", "𝔘", "\u{202E}", "\u{2066}", "\u{2069}", "\u{202C}", "\u{200B}",
@@ -369,9 +368,8 @@ private let fixtures: [(String, [UInt8])] = {
             var options = ScanOptions()
             options.strict = round % 5 == 0
             options.longLineBytes = 20
-            let expected = sortedFindings(oldScanContent(path: Array(path.utf8), kind: .file, size: UInt64(content.count),
-                                                         content: content, options: options))
-            for size in [1, 7, 0] where sortedFindings(streamed(path, content, chunk: size, options: options)) != expected {
+            let expected = sortedFindings(streamed(path, content, chunk: 0, options: options))
+            for size in [1, 7, 4096] where sortedFindings(streamed(path, content, chunk: size, options: options)) != expected {
                 failures.append("\(path) \(content.suffix(400)) chunks of \(size)")
             }
         }
@@ -379,14 +377,13 @@ private let fixtures: [(String, [UInt8])] = {
     }
 
     @Test func largeFilesPassThroughTheLexerAlike() {
-        // Past the held size an all-ASCII file goes through the lexer: the same findings as the
-        // whole-file scanner, and a late non-ASCII character still sees the earlier identifiers.
+        // Past the held size an all-ASCII file goes through the lexer: the same findings as one
+        // chunk, and a late non-ASCII character still sees the earlier identifiers.
         let ascii = String(repeating: "int paypal = 1; /* a comment */\n", count: 40_000)
         for (path, text) in [("big.c", ascii + "int p\u{0430}ypal = 2;\n"), ("big.txt", ascii + String(repeating: "y", count: 1500)),
                              ("big.js", ascii + String(repeating: "y", count: 1500)), ("late.txt", ascii + "\u{202E}\n")] {
             let content = utf8(text)
-            let expected = sortedFindings(oldScanContent(path: Array(path.utf8), kind: .file, size: UInt64(content.count),
-                                                         content: content, options: ScanOptions()))
+            let expected = sortedFindings(streamed(path, content, chunk: 0, options: ScanOptions()))
             #expect(!expected.isEmpty || path == "big.txt")
             for size in [4096, 1 << 20] {
                 #expect(sortedFindings(streamed(path, content, chunk: size)) == expected, "\(path) \(size)")
@@ -408,10 +405,15 @@ private let fixtures: [(String, [UInt8])] = {
         #expect(long.map(\.rule) == ["scan-limit"])
         // An all-ASCII one needs no word: only identifiers beyond ASCII are compared.
         #expect(streamed("a.c", utf8("int " + String(repeating: "e", count: 300) + " = 1;\n"), chunk: 7).isEmpty)
-        // Findings per file are capped, and the rest counted (1,500 invisible characters, one long line).
-        let many = streamed("z.c", utf8("int a = " + String(repeating: "\u{200B}", count: 1500) + ";\n"), chunk: 4096)
+        // Findings per file are capped, and the rest counted (1,500 invisible characters apart, one long line).
+        let many = streamed("z.c", utf8("int a = " + String(repeating: "\u{200B}+", count: 1500) + ";\n"), chunk: 4096)
         #expect(many.count == 1001)
         #expect(many.last?.rule == "scan-limit" && many.last?.message.hasPrefix("501 more") == true, "\(many.last!)")
+        // A run of adjacent ones is one finding, whatever its length, listing its first few.
+        let run = streamed("r.c", utf8("int a = " + String(repeating: "\u{200B}", count: 100_000) + ";\n"), chunk: 4096)
+        let invisible = run.filter { $0.rule == "invisible-character" }
+        #expect(invisible.count == 1 && invisible.first?.codePoints.count == 16)
+        #expect(invisible.first?.message == "100000 invisible characters in code")
     }
 
     @Test func aHugeSingleLineStreamsThrough() {
@@ -431,233 +433,3 @@ private let fixtures: [(String, [UInt8])] = {
         #expect(found.first?.message.contains("\(16 << 20) bytes") == true)
     }
 }
-
-// MARK: - The whole-file scanner this streaming one replaced, kept as the reference
-
-
-/// Scans one file's content: bidi controls, invisible characters, identifiers, and opaque content.
-func oldScanContent(path: [UInt8], kind: EntryKind, size: UInt64, content: [UInt8], options: ScanOptions) -> [ScanFinding] {
-    var findings: [ScanFinding] = []
-    if let opaque = oldOpaqueContent(path: path, size: size, content: content, options: options) {
-        findings += opaque
-        if opaque.contains(where: { $0.rule == "binary-executable" || $0.rule == "binary-large" }) || oldIsBinary(content) {
-            return findings
-        }
-    }
-    if oldIsBinary(content) { return findings }
-    // Every text rule but line length needs a character outside ASCII: one pass over the bytes
-    // finds both, and most files are done here.
-    let profile = oldTextProfile(content, limit: options.longLineBytes)
-    if !profile.nonASCII {
-        // Long lines matter in source files (minified code), not in data.
-        if profile.maybeLongLine, isSourceCode(path), let (line, length) = oldFirstLongLine(content, limit: options.longLineBytes) {
-            findings.append(ScanFinding("long-lines", .note, path: path, line: line,
-                                        "a line of \(length) bytes: minified or generated code is hard to review"))
-        }
-        return findings
-    }
-    findings += oldScanText(path: path, content: content, options: options)
-    return findings
-}
-
-/// One branch-free pass that vectorises: whether any byte is outside ASCII, and whether some
-/// block of `limit / 2` bytes holds no newline (a line longer than `limit` always covers such
-/// a block, so only then is the exact, slower line scan needed).
-private func oldTextProfile(_ content: [UInt8], limit: Int) -> (nonASCII: Bool, maybeLongLine: Bool) {
-    content.withContiguousStorageIfAvailable { bytes in
-        var high: UInt8 = 0
-        var maybe = false
-        let block = max(1, limit / 2)
-        var start = 0
-        while start < bytes.count {
-            let end = min(start + block, bytes.count)
-            var newlines = 0
-            for index in start..<end {
-                let byte = bytes[index]
-                high |= byte
-                newlines &+= byte == 0x0A ? 1 : 0
-            }
-            if newlines == 0 && end - start == block { maybe = true }
-            start = end
-        }
-        return (high >= 0x80, maybe)
-    }!
-}
-
-/// The first line longer than `limit`: its number and length.
-private func oldFirstLongLine(_ content: [UInt8], limit: Int) -> (Int, Int)? {
-    var line = 1
-    var start = content.startIndex
-    while let end = content[start...].firstIndex(of: 0x0A) {
-        if end - start > limit { return (line, end - start) }
-        line += 1
-        start = end + 1
-    }
-    return content.endIndex - start > limit ? (line, content.endIndex - start) : nil
-}
-
-/// Binary as git decides it: a NUL in the first 8,000 bytes.
-func oldIsBinary(_ content: [UInt8]) -> Bool { content.prefix(8000).contains(0) }
-
-private func oldOpaqueContent(path: [UInt8], size: UInt64, content: [UInt8], options: ScanOptions) -> [ScanFinding]? {
-    var out: [ScanFinding] = []
-    let magic: [(bytes: [UInt8], what: String)] = [
-        ([0x7F, 0x45, 0x4C, 0x46], "an ELF executable or object"), ([0x4D, 0x5A], "a PE (Windows) executable"),
-        ([0xFE, 0xED, 0xFA, 0xCE], "a Mach-O binary"), ([0xFE, 0xED, 0xFA, 0xCF], "a Mach-O binary"),
-        ([0xCE, 0xFA, 0xED, 0xFE], "a Mach-O binary"), ([0xCF, 0xFA, 0xED, 0xFE], "a Mach-O binary"),
-        ([0xCA, 0xFE, 0xBA, 0xBE], "a Mach-O universal binary"), (Array("!<arch>\n".utf8), "a static library archive"),
-    ]
-    if let hit = magic.first(where: { content.starts(with: $0.bytes) }),
-       hit.bytes != [0x4D, 0x5A] || oldIsBinary(content) {   // "MZ" starts some text files too
-        out.append(ScanFinding("binary-executable", .warning, path: path, "\(hit.what), committed where source is expected"))
-    }
-    if content.starts(with: Array("version https://git-lfs.github.com/spec/v1\n".utf8)) && size < 1024 {
-        out.append(ScanFinding("lfs-pointer", .warning, path: path, "a Git LFS pointer: the real content is stored elsewhere and cannot be reviewed here"))
-    }
-    if size >= options.largeBinaryBytes && oldIsBinary(content) {
-        out.append(ScanFinding("binary-large", .note, path: path, "a binary blob of \(size) bytes"))
-    }
-    return out.isEmpty ? nil : out
-}
-
-/// Where in a line's text the scanner is, for bidi termination.
-private enum OldContext: Equatable { case code, string(UInt32), lineComment, blockComment }
-
-private func oldScanText(path: [UInt8], content: [UInt8], options: ScanOptions) -> [ScanFinding] {
-    var findings: [ScanFinding] = []
-    let hashComments = usesHashComments(path)
-    var identifiers: [String: (line: Int, column: Int)] = [:]
-    var scalars: [UInt32] = []
-    var line = 1
-    var longLinesReported = 0
-
-    // Decode UTF-8 leniently: invalid bytes are skipped (a text file with them is unusual,
-    // but the scan must not stop).
-    var lineStart = 0
-    var index = 0
-    func flushLine(_ end: Int) {
-        if end - lineStart > options.longLineBytes && longLinesReported < 1 {
-            longLinesReported += 1
-            findings.append(ScanFinding("long-lines", .note, path: path, line: line,
-                                        "a line of \(end - lineStart) bytes: minified or generated code is hard to review"))
-        }
-        scanLine(scalars, line: line)
-        scalars.removeAll(keepingCapacity: true)
-    }
-    var context = OldContext.code
-
-    func scanLine(_ text: [UInt32], line: Int) {
-        // Open bidi controls: (kind, column, code point), with the context they opened in.
-        var open: [(kind: UnicodeTables.BidiKind, column: Int, value: UInt32)] = []
-        var contextOpen: [(kind: UnicodeTables.BidiKind, column: Int, value: UInt32)] = []
-        func reportOpen(_ list: [(kind: UnicodeTables.BidiKind, column: Int, value: UInt32)], _ where_: String) {
-            guard let first = list.first else { return }
-            findings.append(ScanFinding("bidi-unterminated", .error, path: path, line: line, column: first.column,
-                                        codePoints: list.map { describeCodePoint($0.value) },
-                                        "bidi control left open at the end of \(where_): the text shown is reordered"))
-        }
-        var identifier: [UInt32] = []
-        var identifierColumn = 0
-        func endIdentifier() {
-            if !identifier.isEmpty {
-                let text = String(String.UnicodeScalarView(identifier.compactMap(Unicode.Scalar.init)))
-                if identifiers[text] == nil { identifiers[text] = (line, identifierColumn) }
-                identifier.removeAll()
-            }
-        }
-        var i = 0
-        var escapedNext = false
-        // Line comments end with the line; so do strings in the languages this lexer models.
-        if context != .blockComment { context = .code }
-        while i < text.count {
-            let v = text[i]
-            let column = i + 1
-            let scalar = Unicode.Scalar(v)
-            // OldContext changes (a generic C-like lexer: strings, // and /* */ comments, # where used).
-            switch context {
-            case .code:
-                if v == 0x22 || v == 0x27 || v == 0x60 { context = .string(v); contextOpen = [] }
-                else if v == 0x2F, i + 1 < text.count, text[i + 1] == 0x2F { context = .lineComment; contextOpen = [] }
-                else if v == 0x2F, i + 1 < text.count, text[i + 1] == 0x2A { context = .blockComment; contextOpen = []; i += 1 }
-                else if v == 0x23 && hashComments { context = .lineComment; contextOpen = [] }
-            case let .string(quote):
-                if escapedNext { escapedNext = false }
-                else if v == 0x5C { escapedNext = true }
-                else if v == quote { reportOpen(contextOpen, "a string"); contextOpen = []; context = .code }
-            case .blockComment:
-                if v == 0x2A, i + 1 < text.count, text[i + 1] == 0x2F { reportOpen(contextOpen, "a comment"); contextOpen = []; context = .code; i += 1 }
-            case .lineComment: break
-            }
-            if let kind = UnicodeTables.bidiControlKind(v) {
-                switch kind {
-                case .embedding, .override, .isolate:
-                    open.append((kind, column, v))
-                    if context != .code { contextOpen.append((kind, column, v)) }
-                case .popFormatting:
-                    if let last = open.lastIndex(where: { $0.kind != .isolate }) { open.remove(at: last) }
-                    if let last = contextOpen.lastIndex(where: { $0.kind != .isolate }) { contextOpen.remove(at: last) }
-                case .popIsolate:
-                    // PDI closes the last isolate and every embedding opened after it.
-                    if let last = open.lastIndex(where: { $0.kind == .isolate }) { open.removeSubrange(last...) }
-                    if let last = contextOpen.lastIndex(where: { $0.kind == .isolate }) { contextOpen.removeSubrange(last...) }
-                case .mark: break
-                }
-                if options.strict {
-                    findings.append(ScanFinding("bidi-control", .warning, path: path, line: line, column: column,
-                                                codePoints: [describeCodePoint(v)], "a bidi control character"))
-                }
-                endIdentifier()
-            } else if v == 0xFEFF && !(line == 1 && i == 0) {
-                findings.append(ScanFinding("misplaced-bom", .error, path: path, line: line, column: column,
-                                            codePoints: [describeCodePoint(v)], "a byte order mark inside the text is invisible"))
-            } else if UnicodeTables.isDefaultIgnorable(v) && v != 0xFEFF {
-                // In comments and strings, joiners and variation selectors build emoji: report only in code.
-                if context == .code || options.strict {
-                    findings.append(ScanFinding("invisible-character", .error, path: path, line: line, column: column,
-                                                codePoints: [describeCodePoint(v)],
-                                                context == .code ? "an invisible character in code" : "an invisible character"))
-                }
-            }
-            if context == .code, let scalar, isIdentifierContinue(scalar) {
-                if identifier.isEmpty {
-                    if isIdentifierStart(scalar) { identifier = [v]; identifierColumn = column }
-                } else {
-                    identifier.append(v)
-                }
-            } else if context == .code && UnicodeTables.isDefaultIgnorable(v) && !identifier.isEmpty {
-                identifier.append(v)   // an invisible character inside an identifier stays part of it
-            } else {
-                endIdentifier()
-            }
-            i += 1
-        }
-        endIdentifier()
-        reportOpen(open, "a line")
-    }
-
-    while index < content.count {
-        let b = content[index]
-        if b == 0x0A {
-            flushLine(index)
-            line += 1
-            index += 1
-            lineStart = index
-            continue
-        }
-        let length = b < 0x80 ? 1 : Escaping.validUTF8Length(content, at: index)
-        if length == 0 { index += 1; continue }
-        var v = UInt32(b)
-        if length > 1 {
-            v = UInt32(b) & (0xFF >> (length + 1))
-            for k in 1..<length { v = v << 6 | UInt32(content[index + k] & 0x3F) }
-        }
-        if v != 0x0D { scalars.append(v) }
-        index += length
-    }
-    flushLine(index)
-    // Identifiers only mean something in code; data files (a list of confusables, say) are
-    // full of look-alikes by design.
-    if isSourceCode(path) { findings += identifierFindings(path: path, identifiers) }
-    return findings
-}
-
