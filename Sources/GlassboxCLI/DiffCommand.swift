@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GlassboxScan
 import Glassbox
 import GlassboxReview
 import GlassboxGit
@@ -9,7 +10,12 @@ struct DiffCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diff",
         abstract: "Compare two releases: manifests, directories, or git revisions (--repo R OLDREV NEWREV).",
-        discussion: "Exit 0 identical, 1 different, 2 trouble, as diff(1).")
+        discussion: """
+            The changed files of git and directory sides are scanned for hidden content (bidi controls, \
+            invisible characters, look-alike identifiers); findings the old side did not have are listed. \
+            Content diffs show such characters as marked ⟨U+XXXX⟩ escapes. \
+            Exit 0 identical, 1 different, 2 trouble, as diff(1).
+            """)
 
     @Argument(help: "The old side: a manifest file or a directory (a revision with --repo).")
     var old: String
@@ -59,9 +65,9 @@ struct DiffCommand: ParsableCommand {
                                 hint: "drop --require-trusted to compare it anyway")
             }
             let changes = diffReleases(old: sides[0].entries, new: sides[1].entries)
-            var diffs: [[UInt8]: DiffReport.ContentItem] = [:]
-            if content { diffs = try contentDiffs(changes, sides) }
-            let report = DiffReport(old: sides[0], new: sides[1], changes: changes, contents: diffs)
+            let read = try readChanges(changes, sides)
+            let report = DiffReport(old: sides[0], new: sides[1], changes: changes, contents: read.diffs,
+                                    findings: read.findings, scanNote: read.scanNote)
             if let html { try writeOutput(Array(report.html().utf8), to: html) }
             if json {
                 try writeOutput(renderJSON(report), to: nil)
@@ -143,25 +149,72 @@ struct DiffCommand: ParsableCommand {
         return side
     }
 
-    private func contentDiffs(_ changes: [Change], _ sides: [Side]) throws -> [[UInt8]: DiffReport.ContentItem] {
-        var out: [[UInt8]: DiffReport.ContentItem] = [:]
+    /// What reading the changed files' content found: the content diffs (with `--content`) and
+    /// the scan findings the new release brings.
+    struct ChangedContent {
+        var diffs: [[UInt8]: DiffReport.ContentItem] = [:]
+        var findings: [ScanFinding] = []
+        var scanNote: String?
+    }
+
+    /// A file larger than this is not read for the scan: its size is known before reading, and
+    /// what is held stays bounded (the old and the new version of one file at a time).
+    static let scanFileBytes: UInt64 = 64 << 20
+
+    /// Reads each changed file once for both the content diff and the scan. The scan looks at
+    /// every file whose new content differs (added, modified, or now a file): a reviewer who
+    /// reads the diff should also hear about what the diff cannot show.
+    private func readChanges(_ changes: [Change], _ sides: [Side]) throws -> ChangedContent {
+        var out = ChangedContent()
         let maxBytes = self.maxBytes ?? 65_536
-        for change in changes where change.kind == .modified {
-            guard let oldContent = try read(sides[0], change.path), let newContent = try read(sides[1], change.path) else {
-                out[change.path] = .init(note: "content not available: a manifest side has only hashes, and a tarball side is not unpacked")
+        let oldHasContent = hasContent(sides[0]), newHasContent = hasContent(sides[1])
+        if !newHasContent {
+            out.scanNote = "not scanned: the new side is a manifest or tarball, which holds hashes, not content"
+        } else if !oldHasContent {
+            out.scanNote = "the old side holds no content, so every finding in a changed file is listed"
+        }
+        for change in changes {
+            let newIsFile = change.new.map { $0.kind == .file || $0.kind == .exec } ?? false
+            let scanned = newHasContent && newIsFile && [.added, .modified, .kindChanged].contains(change.kind)
+            guard scanned || (content && change.kind == .modified) else { continue }
+            let oldIsFile = change.old.map { $0.kind == .file || $0.kind == .exec } ?? false
+            let tooLarge = [change.old, change.new].contains { ($0?.size ?? 0) > Self.scanFileBytes }
+            if scanned && tooLarge {
+                out.findings.append(ScanFinding("scan-limit", .warning, path: change.path,
+                                                "not scanned: larger than the \(Self.scanFileBytes >> 20) MiB diff reads of one file"))
+            }
+            let newContent = newHasContent && !(scanned && tooLarge) ? try read(sides[1], change.path) : nil
+            let oldContent = oldHasContent && oldIsFile && !(scanned && tooLarge)
+                ? try read(sides[0], change.oldPath ?? change.path) : nil
+            if scanned, !tooLarge, let newContent {
+                out.findings += introducedFindings(path: change.path, old: oldIsFile ? oldContent : nil, new: newContent,
+                                                   options: ScanOptions())
+            }
+            guard content && change.kind == .modified else { continue }
+            guard let oldContent, let newContent else {
+                out.diffs[change.path] = .init(note: scanned && tooLarge
+                    ? "content not shown: larger than \(Self.scanFileBytes >> 20) MiB"
+                    : "content not available: a manifest side has only hashes, and a tarball side is not unpacked")
                 continue
             }
             let diff = try ContentDiff.between(old: oldContent, new: newContent, oldPath: change.path, newPath: change.path)
             if diff.isBinary {
-                out[change.path] = .init(note: "binary: \(oldContent.count) bytes sha256 \(hex(change.old!.digest)) → \(newContent.count) bytes sha256 \(hex(change.new!.digest))")
+                out.diffs[change.path] = .init(note: "binary: \(oldContent.count) bytes sha256 \(hex(change.old!.digest)) → \(newContent.count) bytes sha256 \(hex(change.new!.digest))")
             } else if diff.text.count > maxBytes {
-                out[change.path] = .init(diff: String(decoding: diff.text.prefix(maxBytes), as: UTF8.self),
-                                         note: "cut at \(maxBytes) of \(diff.text.count) bytes (--max-bytes)")
+                out.diffs[change.path] = .init(diff: String(decoding: diff.text.prefix(maxBytes), as: UTF8.self),
+                                               note: "cut at \(maxBytes) of \(diff.text.count) bytes (--max-bytes)")
             } else {
-                out[change.path] = .init(diff: String(decoding: diff.text, as: UTF8.self))
+                out.diffs[change.path] = .init(diff: String(decoding: diff.text, as: UTF8.self))
             }
         }
         return out
+    }
+
+    private func hasContent(_ side: Side) -> Bool {
+        switch side.source {
+        case .manifest, .tarball: return false
+        case .directory, .git: return true
+        }
     }
 
     private func read(_ side: Side, _ path: [UInt8]) throws -> [UInt8]? {
