@@ -23,8 +23,9 @@ private let attacked = clean.replacingOccurrences(
     of: "    if (!is_admin) {\n",
     with: "    return 1; /*\u{202E} } \u{2066}if (is_admin)\u{2069} \u{2066} admins only */\n    if (!is_admin) {\n")
 
-/// A repository with three commits: v1 clean; v2 with the early return in auth.c and a U+200B
-/// as the only change to a line of limit.c; v3 with the early return taken out again.
+/// A repository with four commits: v1 clean; v2 with the early return in auth.c and a U+200B
+/// as the only change to a line of limit.c; v3 with lines added above the early return, which
+/// moves it down; v4 with the early return taken out again.
 private func trojanRepository() throws -> URL {
     let dir = try temporaryDirectory("trojan")
     try git(["init", "-q"], in: dir)
@@ -36,7 +37,8 @@ private func trojanRepository() throws -> URL {
     }
     try commit(["auth.c": clean, "limit.c": "int limit = 10;\n"], tag: "v1")
     try commit(["auth.c": attacked, "limit.c": "int lim\u{200B}it = 10;\n"], tag: "v2")
-    try commit(["auth.c": clean], tag: "v3")
+    try commit(["auth.c": "// Authorisation.\n// Reviewed.\n" + attacked], tag: "v3")
+    try commit(["auth.c": clean], tag: "v4")
     return dir
 }
 
@@ -67,7 +69,11 @@ private func raw(_ scalar: Unicode.Scalar) -> Data { Data(String(scalar).utf8) }
         let added = try #require(lines.first { $0.hasPrefix("+int lim") })
         #expect(removed == "-int limit = 10;")
         #expect(added == "+int lim⟨U+200B⟩it = 10;")
-        #expect(removed.dropFirst() != added.dropFirst())
+        // What a reader sees differs: drop what draws nothing, and the lines are still different.
+        func seen(_ line: String) -> String {
+            String(String.UnicodeScalarView(line.unicodeScalars.filter { !$0.properties.isDefaultIgnorableCodePoint }))
+        }
+        #expect(seen(removed).dropFirst() != seen(added).dropFirst())
     }
 
     @Test func htmlMarksHiddenCharactersAndLinksFindingsToLines() throws {
@@ -106,9 +112,12 @@ private func raw(_ scalar: Unicode.Scalar) -> Data { Data(String(scalar).utf8) }
         #expect(added.map { "\($0["rule"]!) \($0["path"]!):\($0["line"]!)" }
                 == ["bidi-unterminated auth.c:5", "bidi-unterminated auth.c:5", "invisible-character limit.c:1"])
         #expect((added.first?["codePoints"] as? [String]) == ["U+202E RIGHT-TO-LEFT OVERRIDE", "U+2066 LEFT-TO-RIGHT ISOLATE"])
-        // Taking the attack out again brings nothing new; the removed line is still shown marked.
+        // Moving the attack down two lines brings nothing new: findings are matched by what
+        // they are, not by line.
         #expect(try findings("v2", "v3").isEmpty)
-        let text = try glassbox("diff", "--repo", repo.path, "v2", "v3", "--content")
+        // Taking the attack out brings nothing new; the removed line is still shown marked.
+        #expect(try findings("v3", "v4").isEmpty)
+        let text = try glassbox("diff", "--repo", repo.path, "v3", "v4", "--content")
         #expect(text.stdout.contains("-    return 1; /*⟨U+202E⟩ } "))
         #expect(!text.stdout.contains("new scan findings"))
     }
