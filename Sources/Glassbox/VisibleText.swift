@@ -52,12 +52,6 @@ public enum VisibleText {
         }
     }
 
-    /// Whether any scalar of `line` is hidden: the common, all-printable-ASCII line is one pass.
-    public static func hasHidden(_ line: Substring) -> Bool {
-        if line.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F || $0 == 0x09 }) { return false }
-        return pieces(line).contains { if case .hidden = $0 { return true } else { return false } }
-    }
-
     /// `line` cut into pieces; tabs stay text. Linear in the line's length: each identifier run
     /// is looked at once more to decide whether it is ASCII around a look-alike.
     public static func pieces(_ line: Substring) -> [Piece] {

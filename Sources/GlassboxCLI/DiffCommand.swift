@@ -163,51 +163,87 @@ struct DiffCommand: ParsableCommand {
 
     /// Reads each changed file once for both the content diff and the scan. The scan looks at
     /// every file whose new content differs (added, modified, or now a file): a reviewer who
-    /// reads the diff should also hear about what the diff cannot show.
+    /// reads the diff should also hear about what the diff cannot show. Files are read and
+    /// scanned on the workers; each holds at most one file's two versions at a time.
     private func readChanges(_ changes: [Change], _ sides: [Side]) throws -> ChangedContent {
         var out = ChangedContent()
-        let maxBytes = self.maxBytes ?? 65_536
-        let oldHasContent = hasContent(sides[0]), newHasContent = hasContent(sides[1])
-        if !newHasContent {
+        let hasContent = (old: hasContent(sides[0]), new: hasContent(sides[1]))
+        if !hasContent.new {
             out.scanNote = "not scanned: the new side is a manifest or tarball, which holds hashes, not content"
-        } else if !oldHasContent {
+        } else if !hasContent.old {
             out.scanNote = "the old side holds no content, so every finding in a changed file is listed"
         }
-        for change in changes {
-            let newIsFile = change.new.map { $0.kind == .file || $0.kind == .exec } ?? false
-            let scanned = newHasContent && newIsFile && [.added, .modified, .kindChanged].contains(change.kind)
-            guard scanned || (content && change.kind == .modified) else { continue }
-            let oldIsFile = change.old.map { $0.kind == .file || $0.kind == .exec } ?? false
-            let tooLarge = [change.old, change.new].contains { ($0?.size ?? 0) > Self.scanFileBytes }
-            if scanned && tooLarge {
-                out.findings.append(ScanFinding("scan-limit", .warning, path: change.path,
-                                                "not scanned: larger than the \(Self.scanFileBytes >> 20) MiB diff reads of one file"))
-            }
-            let newContent = newHasContent && !(scanned && tooLarge) ? try read(sides[1], change.path) : nil
-            let oldContent = oldHasContent && oldIsFile && !(scanned && tooLarge)
-                ? try read(sides[0], change.oldPath ?? change.path) : nil
-            if scanned, !tooLarge, let newContent {
-                out.findings += introducedFindings(path: change.path, old: oldIsFile ? oldContent : nil, new: newContent,
-                                                   options: ScanOptions())
-            }
-            guard content && change.kind == .modified else { continue }
-            guard let oldContent, let newContent else {
-                out.diffs[change.path] = .init(note: scanned && tooLarge
-                    ? "content not shown: larger than \(Self.scanFileBytes >> 20) MiB"
-                    : "content not available: a manifest side has only hashes, and a tarball side is not unpacked")
-                continue
-            }
-            let diff = try ContentDiff.between(old: oldContent, new: newContent, oldPath: change.path, newPath: change.path)
-            if diff.isBinary {
-                out.diffs[change.path] = .init(note: "binary: \(oldContent.count) bytes sha256 \(hex(change.old!.digest)) → \(newContent.count) bytes sha256 \(hex(change.new!.digest))")
-            } else if diff.text.count > maxBytes {
-                out.diffs[change.path] = .init(diff: String(decoding: diff.text.prefix(maxBytes), as: UTF8.self),
-                                               note: "cut at \(maxBytes) of \(diff.text.count) bytes (--max-bytes)")
-            } else {
-                out.diffs[change.path] = .init(diff: String(decoding: diff.text, as: UTF8.self))
+        let work = changes.filter { change in
+            scans(change, hasContent.new) || (content && change.kind == .modified)
+        }
+        final class Box: @unchecked Sendable {
+            let lock = NSLock()
+            var results: [(diff: DiffReport.ContentItem?, findings: [ScanFinding])?]
+            var error: (position: Int, error: Error)?
+            init(_ count: Int) { results = Array(repeating: nil, count: count) }
+        }
+        let box = Box(work.count)
+        let workerCount = max(1, min(workers ?? defaultWorkerCount, work.count))
+        let command = self
+        DispatchQueue.concurrentPerform(iterations: workerCount) { worker in
+            for position in stride(from: worker, to: work.count, by: workerCount) {
+                if box.lock.withLock({ box.error != nil }) { return }
+                do {
+                    let result = try command.readChange(work[position], sides, hasContent: hasContent)
+                    box.lock.withLock { box.results[position] = result }
+                } catch {
+                    // The first change's error wins, so the message does not depend on timing.
+                    box.lock.withLock { if box.error.map({ position < $0.position }) ?? true { box.error = (position, error) } }
+                }
             }
         }
+        if let error = box.error { throw error.error }
+        for (change, result) in zip(work, box.results) {
+            guard let result else { continue }
+            if let diff = result.diff { out.diffs[change.path] = diff }
+            out.findings += result.findings
+        }
         return out
+    }
+
+    /// Whether the scan reads this change: its new content is a file that differs from before.
+    private func scans(_ change: Change, _ newHasContent: Bool) -> Bool {
+        let newIsFile = change.new.map { $0.kind == .file || $0.kind == .exec } ?? false
+        return newHasContent && newIsFile && [.added, .modified, .kindChanged].contains(change.kind)
+    }
+
+    /// One changed file: its content diff (with `--content`) and the findings its new version brings.
+    private func readChange(_ change: Change, _ sides: [Side], hasContent: (old: Bool, new: Bool))
+        throws -> (diff: DiffReport.ContentItem?, findings: [ScanFinding]) {
+        let scanned = scans(change, hasContent.new)
+        let oldIsFile = change.old.map { $0.kind == .file || $0.kind == .exec } ?? false
+        // Sizes come from the tree listing, so a file too large is never read.
+        let tooLarge = scanned && [change.old, change.new].contains { ($0?.size ?? 0) > Self.scanFileBytes }
+        var findings: [ScanFinding] = []
+        if tooLarge {
+            findings.append(ScanFinding("scan-limit", .warning, path: change.path,
+                                        "not scanned: larger than the \(Self.scanFileBytes >> 20) MiB diff reads of one file"))
+        }
+        let newContent = hasContent.new && !tooLarge ? try read(sides[1], change.path) : nil
+        let oldContent = hasContent.old && oldIsFile && !tooLarge ? try read(sides[0], change.oldPath ?? change.path) : nil
+        if scanned, let newContent {
+            findings += introducedFindings(path: change.path, old: oldContent, new: newContent, options: ScanOptions())
+        }
+        guard content && change.kind == .modified else { return (nil, findings) }
+        guard let oldContent, let newContent else {
+            return (.init(note: tooLarge
+                ? "content not shown: larger than \(Self.scanFileBytes >> 20) MiB"
+                : "content not available: a manifest side has only hashes, and a tarball side is not unpacked"), findings)
+        }
+        let maxBytes = self.maxBytes ?? 65_536
+        let diff = try ContentDiff.between(old: oldContent, new: newContent, oldPath: change.path, newPath: change.path)
+        if diff.isBinary {
+            return (.init(note: "binary: \(oldContent.count) bytes sha256 \(hex(change.old!.digest)) → \(newContent.count) bytes sha256 \(hex(change.new!.digest))"), findings)
+        } else if diff.text.count > maxBytes {
+            return (.init(diff: String(decoding: diff.text.prefix(maxBytes), as: UTF8.self),
+                          note: "cut at \(maxBytes) of \(diff.text.count) bytes (--max-bytes)"), findings)
+        }
+        return (.init(diff: String(decoding: diff.text, as: UTF8.self)), findings)
     }
 
     private func hasContent(_ side: Side) -> Bool {

@@ -228,13 +228,13 @@ struct DiffReport: Encodable {
         // Anchors are numbers, never paths: a path from input never reaches an attribute.
         let findingsByPath = Dictionary(grouping: scanFindings.indices, by: { scanFindings[$0].path })
         let shownFiles = changes.indices.filter { changes[$0].content != nil || findingsByPath[changes[$0].path] != nil }
-        let anchors = Dictionary(uniqueKeysWithValues: shownFiles.map { (changes[$0].path, "f\($0)") })
+        let anchors = Dictionary(shownFiles.map { (changes[$0].path, "f\($0)") }, uniquingKeysWith: { first, _ in first })
         if !scanFindings.isEmpty || scanNote != nil {
             out += "<h2>New scan findings (\(scanFindings.count))</h2>\n"
             if let scanNote { out += "<p>\(visibleHTML(scanNote))</p>\n" }
             out += "<ol class=\"findings\">\n"
             for (path, indices) in findingsByPath.sorted(by: { $0.key < $1.key }) {
-                let file = anchors[path]!
+                let file = anchors[path] ?? ""
                 for (n, index) in indices.enumerated() {
                     let f = scanFindings[index]
                     out += "<li><a href=\"#\(file)-n\(n + 1)\"><code>\(visibleHTML(path))\(f.line.map { ":\($0)" } ?? "")</code></a> "
@@ -386,9 +386,7 @@ private func hunkNewStart(_ header: Substring) -> Int? {
 /// look-alike letter in an ASCII identifier) a highlighted `⟨U+XXXX⟩` whose title names it:
 /// the page never carries the character itself, so it cannot reorder or hide what is around it.
 func visibleHTML<S: StringProtocol>(_ text: S) -> String {
-    let line = Substring(text)
-    guard VisibleText.hasHidden(line) else { return escapeHTML(String(line)) }
-    return VisibleText.pieces(line).map { piece in
+    VisibleText.pieces(Substring(text)).map { piece in
         switch piece {
         case let .text(text): return escapeHTML(text)
         case let .hidden(scalar, reason):
