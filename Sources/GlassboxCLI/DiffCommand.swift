@@ -67,7 +67,7 @@ struct DiffCommand: ParsableCommand {
             let changes = diffReleases(old: sides[0].entries, new: sides[1].entries)
             let read = try readChanges(changes, sides)
             let report = DiffReport(old: sides[0], new: sides[1], changes: changes, contents: read.diffs,
-                                    findings: read.findings, scanNote: read.scanNote)
+                                    findings: read.findings, scanNote: read.scanNote, excerpts: read.excerpts)
             if let html { try writeOutput(Array(report.html().utf8), to: html) }
             if json {
                 try writeOutput(renderJSON(report), to: nil)
@@ -155,7 +155,13 @@ struct DiffCommand: ParsableCommand {
         var diffs: [[UInt8]: DiffReport.ContentItem] = [:]
         var findings: [ScanFinding] = []
         var scanNote: String?
+        /// The new text of each line with a finding, by path and line number.
+        var excerpts: [[UInt8]: [Int: String]] = [:]
     }
+
+    /// Lines kept per file to show beside its findings, and bytes kept of each.
+    static let excerptLines = 100
+    static let excerptBytes = 2000
 
     /// A file larger than this is not read for the scan: its size is known before reading, and
     /// what is held stays bounded (the old and the new version of one file at a time).
@@ -178,7 +184,7 @@ struct DiffCommand: ParsableCommand {
         }
         final class Box: @unchecked Sendable {
             let lock = NSLock()
-            var results: [(diff: DiffReport.ContentItem?, findings: [ScanFinding])?]
+            var results: [ChangeRead?]
             var error: (position: Int, error: Error)?
             init(_ count: Int) { results = Array(repeating: nil, count: count) }
         }
@@ -202,6 +208,7 @@ struct DiffCommand: ParsableCommand {
             guard let result else { continue }
             if let diff = result.diff { out.diffs[change.path] = diff }
             out.findings += result.findings
+            if !result.excerpts.isEmpty { out.excerpts[change.path] = result.excerpts }
         }
         return out
     }
@@ -212,9 +219,15 @@ struct DiffCommand: ParsableCommand {
         return newHasContent && newIsFile && [.added, .modified, .kindChanged].contains(change.kind)
     }
 
-    /// One changed file: its content diff (with `--content`) and the findings its new version brings.
-    private func readChange(_ change: Change, _ sides: [Side], hasContent: (old: Bool, new: Bool))
-        throws -> (diff: DiffReport.ContentItem?, findings: [ScanFinding]) {
+    /// What one changed file gave: its content diff (with `--content`), the findings its new
+    /// version brings, and the text of their lines.
+    struct ChangeRead {
+        var diff: DiffReport.ContentItem?
+        var findings: [ScanFinding]
+        var excerpts: [Int: String] = [:]
+    }
+
+    private func readChange(_ change: Change, _ sides: [Side], hasContent: (old: Bool, new: Bool)) throws -> ChangeRead {
         let scanned = scans(change, hasContent.new)
         let oldIsFile = change.old.map { $0.kind == .file || $0.kind == .exec } ?? false
         // Sizes come from the tree listing, so a file too large is never read.
@@ -226,24 +239,46 @@ struct DiffCommand: ParsableCommand {
         }
         let newContent = hasContent.new && !tooLarge ? try read(sides[1], change.path) : nil
         let oldContent = hasContent.old && oldIsFile && !tooLarge ? try read(sides[0], change.oldPath ?? change.path) : nil
+        var excerpts: [Int: String] = [:]
         if scanned, let newContent {
-            findings += introducedFindings(path: change.path, old: oldContent, new: newContent, options: ScanOptions())
+            let found = introducedFindings(path: change.path, old: oldContent, new: newContent, options: ScanOptions())
+            findings += found
+            excerpts = lines(Set(found.compactMap(\.line).prefix(Self.excerptLines)), of: newContent)
         }
-        guard content && change.kind == .modified else { return (nil, findings) }
+        func result(_ diff: DiffReport.ContentItem?) -> ChangeRead { ChangeRead(diff: diff, findings: findings, excerpts: excerpts) }
+        guard content && change.kind == .modified else { return result(nil) }
         guard let oldContent, let newContent else {
-            return (.init(note: tooLarge
+            return result(.init(note: tooLarge
                 ? "content not shown: larger than \(Self.scanFileBytes >> 20) MiB"
-                : "content not available: a manifest side has only hashes, and a tarball side is not unpacked"), findings)
+                : "content not available: a manifest side has only hashes, and a tarball side is not unpacked"))
         }
         let maxBytes = self.maxBytes ?? 65_536
         let diff = try ContentDiff.between(old: oldContent, new: newContent, oldPath: change.path, newPath: change.path)
         if diff.isBinary {
-            return (.init(note: "binary: \(oldContent.count) bytes sha256 \(hex(change.old!.digest)) → \(newContent.count) bytes sha256 \(hex(change.new!.digest))"), findings)
+            return result(.init(note: "binary: \(oldContent.count) bytes sha256 \(hex(change.old!.digest)) → \(newContent.count) bytes sha256 \(hex(change.new!.digest))"))
         } else if diff.text.count > maxBytes {
-            return (.init(diff: String(decoding: diff.text.prefix(maxBytes), as: UTF8.self),
-                          note: "cut at \(maxBytes) of \(diff.text.count) bytes (--max-bytes)"), findings)
+            return result(.init(diff: String(decoding: diff.text.prefix(maxBytes), as: UTF8.self),
+                                note: "cut at \(maxBytes) of \(diff.text.count) bytes (--max-bytes)"))
         }
-        return (.init(diff: String(decoding: diff.text, as: UTF8.self)), findings)
+        return result(.init(diff: String(decoding: diff.text, as: UTF8.self)))
+    }
+
+    /// The text of the 1-based `wanted` lines of `content`, each cut at `excerptBytes`: one
+    /// pass that stops after the last line wanted.
+    private func lines(_ wanted: Set<Int>, of content: [UInt8]) -> [Int: String] {
+        guard let last = wanted.max() else { return [:] }
+        var out: [Int: String] = [:]
+        var line = 1
+        var start = 0
+        while line <= last && start <= content.count {
+            let end = content[start...].firstIndex(of: UInt8(ascii: "\n")) ?? content.count
+            if wanted.contains(line) {
+                out[line] = String(decoding: content[start..<min(end, start + Self.excerptBytes)], as: UTF8.self)
+            }
+            line += 1
+            start = end + 1
+        }
+        return out
     }
 
     private func hasContent(_ side: Side) -> Bool {

@@ -71,9 +71,16 @@ struct DiffReport: Encodable {
     var scanFindings: [FindingInfo]
     /// Why the scan did not run, or what limits it.
     var scanNote: String?
+    /// The new side's text of lines with a finding, by path and line, for the HTML page to show
+    /// where the diff does not (a file that is new, a line outside the diff's context).
+    var excerpts: [String: [Int: String]] = [:]
+
+    private enum CodingKeys: String, CodingKey {
+        case mediaType, identical, old, new, summary, directories, changes, scanFindings, scanNote
+    }
 
     init(old: DiffCommand.Side, new: DiffCommand.Side, changes: [Change], contents: [[UInt8]: ContentItem],
-         findings: [ScanFinding] = [], scanNote: String? = nil) {
+         findings: [ScanFinding] = [], scanNote: String? = nil, excerpts: [[UInt8]: [Int: String]] = [:]) {
         func info(_ side: DiffCommand.Side) -> SideInfo {
             SideInfo(label: side.label, origin: side.header?.origin, trusted: side.trusted, trust: side.trustNote)
         }
@@ -93,6 +100,7 @@ struct DiffReport: Encodable {
                         codePoints: $0.codePoints, message: $0.message)
         }
         self.scanNote = scanNote
+        for (path, lines) in excerpts { self.excerpts[shown(path)] = lines }
     }
 
     private static let marks: [String: String] = [
@@ -248,7 +256,9 @@ struct DiffReport: Encodable {
         if !shownFiles.isEmpty {
             out += "<h2>Content</h2>\n"
             for index in shownFiles {
-                out += renderFile(changes[index], anchor: "f\(index)", findings: (findingsByPath[changes[index].path] ?? []).map { scanFindings[$0] })
+                let path = changes[index].path
+                out += renderFile(changes[index], anchor: "f\(index)", findings: (findingsByPath[path] ?? []).map { scanFindings[$0] },
+                                  excerpts: excerpts[path] ?? [:])
             }
         }
         out += "</body></html>\n"
@@ -257,7 +267,7 @@ struct DiffReport: Encodable {
 
     /// One file's block: its new findings, each linking to its line in the diff, then the diff,
     /// its lines with a finding marked and linking back, every hidden character a marked escape.
-    private func renderFile(_ c: Item, anchor: String, findings: [FindingInfo]) -> String {
+    private func renderFile(_ c: Item, anchor: String, findings: [FindingInfo], excerpts: [Int: String]) -> String {
         var out = "<details open id=\"\(anchor)\"><summary><code>\(visibleHTML(c.path))</code></summary>\n"
         // The new-side line numbers the diff shows, so a finding links only to a line that is there.
         var shownLines = Set<Int>()
@@ -279,6 +289,8 @@ struct DiffReport: Encodable {
                 }
             }
         }
+        // Lines with a finding that the diff does not show are shown on their own, after it.
+        let excerptLines = Set(findings.compactMap(\.line)).subtracting(shownLines).filter { excerpts[$0] != nil }.sorted()
         var findingsOnLine: [Int: [Int]] = [:]
         if !findings.isEmpty {
             out += "<ol class=\"findings\">\n"
@@ -286,7 +298,7 @@ struct DiffReport: Encodable {
                 out += "<li id=\"\(anchor)-n\(n + 1)\"><span class=\"sev \(f.severity)\">\(f.severity)</span> <code>\(escapeHTML(f.rule))</code> "
                 if let line = f.line {
                     let place = "line \(line)" + (f.column.map { ":\($0)" } ?? "")
-                    if shownLines.contains(line) {
+                    if shownLines.contains(line) || excerptLines.contains(line) {
                         findingsOnLine[line, default: []].append(n + 1)
                         out += "<a href=\"#\(anchor)-L\(line)\">\(place)</a>"
                     } else {
@@ -307,15 +319,27 @@ struct DiffReport: Encodable {
                     : line.hasPrefix("-") && !line.hasPrefix("---") ? "del" : ""
                 var text = visibleHTML(line)
                 if !cls.isEmpty { text = "<span class=\"\(cls)\">\(text)</span>" }
-                if let newLine, let numbers = findingsOnLine[newLine], line.hasPrefix("+") {
-                    let back = numbers.map { "<a class=\"flag\" href=\"#\(anchor)-n\($0)\">◀ finding \($0)</a>" }.joined(separator: " ")
-                    text = "<span class=\"flagged\" id=\"\(anchor)-L\(newLine)\">\(text)</span>  \(back)"
+                if let newLine, let numbers = findingsOnLine[newLine] {
+                    text = flagged(text, newLine, numbers)
                 }
                 out += text + "\n"
             }
             out += "</pre>\n"
         }
+        if !excerptLines.isEmpty {
+            out += "<p>Lines with a finding, as the new side has them:</p>\n<pre>"
+            for line in excerptLines {
+                out += flagged("<span class=\"count\">\(line)</span>  " + visibleHTML(excerpts[line]!), line, findingsOnLine[line] ?? []) + "\n"
+            }
+            out += "</pre>\n"
+        }
         return out + "</details>\n"
+
+        /// A line marked as holding findings `numbers`: its anchor, and a link back to each.
+        func flagged(_ html: String, _ line: Int, _ numbers: [Int]) -> String {
+            let back = numbers.map { "<a class=\"flag\" href=\"#\(anchor)-n\($0)\">◀ finding \($0)</a>" }.joined(separator: " ")
+            return "<span class=\"flagged\" id=\"\(anchor)-L\(line)\">\(html)</span>  \(back)"
+        }
     }
 
     /// The changed paths as a tree of `<details>` (no script needed), each directory with its count.

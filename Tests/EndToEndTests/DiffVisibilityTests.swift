@@ -24,7 +24,7 @@ private let attacked = clean.replacingOccurrences(
     with: "    return 1; /*\u{202E} } \u{2066}if (is_admin)\u{2069} \u{2066} admins only */\n    if (!is_admin) {\n")
 
 /// A repository with four commits: v1 clean; v2 with the early return in auth.c and a U+200B
-/// as the only change to a line of limit.c; v3 with lines added above the early return, which
+/// as the only change to a line of limit.c, and a new file z.c with one in an identifier; v3 with lines added above the early return, which
 /// moves it down; v4 with the early return taken out again.
 private func trojanRepository() throws -> URL {
     let dir = try temporaryDirectory("trojan")
@@ -36,7 +36,7 @@ private func trojanRepository() throws -> URL {
         try git(["tag", tag], in: dir)
     }
     try commit(["auth.c": clean, "limit.c": "int limit = 10;\n"], tag: "v1")
-    try commit(["auth.c": attacked, "limit.c": "int lim\u{200B}it = 10;\n"], tag: "v2")
+    try commit(["auth.c": attacked, "limit.c": "int lim\u{200B}it = 10;\n", "z.c": "int z\u{200B}z = 1;\n"], tag: "v2")
     try commit(["auth.c": "// Authorisation.\n// Reviewed.\n" + attacked], tag: "v3")
     try commit(["auth.c": clean], tag: "v4")
     return dir
@@ -55,7 +55,7 @@ private func raw(_ scalar: Unicode.Scalar) -> Data { Data(String(scalar).utf8) }
             #expect(result.stdoutBytes.range(of: raw(scalar)) == nil, "raw \(codePointName(scalar)) in the output")
         }
         // The findings the change brings are listed, with the code points by name.
-        #expect(result.stdout.contains("new scan findings  3\n"))
+        #expect(result.stdout.contains("new scan findings  4\n"))
         #expect(result.stdout.contains("error  bidi-unterminated  auth.c:5:17  "))
         #expect(result.stdout.contains("[U+202E RIGHT-TO-LEFT OVERRIDE, U+2066 LEFT-TO-RIGHT ISOLATE]"))
         #expect(result.stdout.contains("error  invisible-character  limit.c:1:8  an invisible character in code  [U+200B ZERO WIDTH SPACE]"))
@@ -97,6 +97,10 @@ private func raw(_ scalar: Unicode.Scalar) -> Data { Data(String(scalar).utf8) }
         #expect(page.contains("<a class=\"flag\" href=\"#f0-n1\">◀ finding 1</a>"))
         // limit.c, change 1: the same for the zero-width space.
         #expect(page.contains("<span class=\"flagged\" id=\"f1-L1\"><span class=\"ins\">+int lim<mark class=\"hid invisible\""))
+        // z.c is new, so no diff shows it: the line with the finding is shown on its own.
+        #expect(page.contains("<a href=\"#f2\"><code>z.c</code></a>"))
+        #expect(page.contains("<code>invisible-character</code> <a href=\"#f2-L1\">line 1:6</a>"))
+        #expect(page.contains("<span class=\"flagged\" id=\"f2-L1\"><span class=\"count\">1</span>  int z<mark class=\"hid invisible\""))
         #expect(!page.contains("<script") && !page.contains("http://") && !page.contains("https://"))
     }
 
@@ -110,7 +114,8 @@ private func raw(_ scalar: Unicode.Scalar) -> Data { Data(String(scalar).utf8) }
         }
         let added = try findings("v1", "v2")
         #expect(added.map { "\($0["rule"]!) \($0["path"]!):\($0["line"]!)" }
-                == ["bidi-unterminated auth.c:5", "bidi-unterminated auth.c:5", "invisible-character limit.c:1"])
+                == ["bidi-unterminated auth.c:5", "bidi-unterminated auth.c:5", "invisible-character limit.c:1",
+                    "invisible-character z.c:1"])
         #expect((added.first?["codePoints"] as? [String]) == ["U+202E RIGHT-TO-LEFT OVERRIDE", "U+2066 LEFT-TO-RIGHT ISOLATE"])
         // Moving the attack down two lines brings nothing new: findings are matched by what
         // they are, not by line.
