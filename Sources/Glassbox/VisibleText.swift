@@ -4,8 +4,9 @@ import GlassboxScan
 /// as a marked escape: control characters, bidi controls (Trojan Source reorders the rest of
 /// the line), zero-width and other default-ignorable characters (a line changed only by a
 /// U+200B would show as two identical lines), and non-ASCII letters that look like an ASCII
-/// letter inside an otherwise ASCII identifier (Cyrillic а in `pаssword`). Reports (the text
-/// and HTML diff) show each hidden scalar as `⟨U+XXXX⟩`, never as itself, and may highlight it.
+/// letter inside an otherwise ASCII identifier (U+0430 CYRILLIC SMALL LETTER A for the `a` of
+/// `password`). Reports (the text and HTML diff) show each hidden scalar as `⟨U+XXXX⟩`, never
+/// as itself, and may highlight it.
 public enum VisibleText {
     /// Why a scalar is shown as an escape.
     public enum Reason: String, Sendable, Equatable {
