@@ -1,4 +1,5 @@
 import GlassboxGit
+import GlassboxScan
 
 /// How one path changed between two releases.
 public struct Change: Sendable, Equatable {
@@ -94,5 +95,28 @@ public struct DiffSummary: Sendable, Equatable {
 
     public static func == (a: DiffSummary, b: DiffSummary) -> Bool {
         a.byKind == b.byKind && a.byDirectory.elementsEqual(b.byDirectory) { $0 == $1 }
+    }
+}
+
+/// The content findings that the new version of one changed file brings: the scan of `new`
+/// less the scan of `old` (nil for a file that is new). Lines move when code is added above,
+/// so findings are matched by rule, code points and message, not by line; when the new
+/// version has more findings of one kind than the old, the later ones count as new.
+/// `path` is the new path; both versions are scanned under it, so the rules that look at
+/// the file name (which language, which comments) read both the same way.
+public func introducedFindings(path: [UInt8], old: [UInt8]?, new: [UInt8], options: ScanOptions) -> [ScanFinding] {
+    let found = scanContent(path: path, kind: .file, size: UInt64(new.count), content: new, options: options)
+        .sorted { ($0.line ?? 0, $0.column ?? 0) < ($1.line ?? 0, $1.column ?? 0) }
+    guard let old, !found.isEmpty else { return found }
+    struct Key: Hashable { var rule: String; var codePoints: [String]; var message: String }
+    var before: [Key: Int] = [:]
+    for finding in scanContent(path: path, kind: .file, size: UInt64(old.count), content: old, options: options) {
+        before[Key(rule: finding.rule, codePoints: finding.codePoints, message: finding.message), default: 0] += 1
+    }
+    return found.filter { finding in
+        let key = Key(rule: finding.rule, codePoints: finding.codePoints, message: finding.message)
+        guard let count = before[key], count > 0 else { return true }
+        before[key] = count - 1
+        return false
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GlassboxScan
 import Glassbox
 import GlassboxReview
 import GlassboxGit
@@ -9,7 +10,12 @@ struct DiffCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diff",
         abstract: "Compare two releases: manifests, directories, or git revisions (--repo R OLDREV NEWREV).",
-        discussion: "Exit 0 identical, 1 different, 2 trouble, as diff(1).")
+        discussion: """
+            The changed files of git and directory sides are scanned for hidden content (bidi controls, \
+            invisible characters, look-alike identifiers); findings the old side did not have are listed. \
+            Content diffs show such characters as marked ⟨U+XXXX⟩ escapes. \
+            Exit 0 identical, 1 different, 2 trouble, as diff(1).
+            """)
 
     @Argument(help: "The old side: a manifest file or a directory (a revision with --repo).")
     var old: String
@@ -59,9 +65,9 @@ struct DiffCommand: ParsableCommand {
                                 hint: "drop --require-trusted to compare it anyway")
             }
             let changes = diffReleases(old: sides[0].entries, new: sides[1].entries)
-            var diffs: [[UInt8]: DiffReport.ContentItem] = [:]
-            if content { diffs = try contentDiffs(changes, sides) }
-            let report = DiffReport(old: sides[0], new: sides[1], changes: changes, contents: diffs)
+            let read = try readChanges(changes, sides)
+            let report = DiffReport(old: sides[0], new: sides[1], changes: changes, contents: read.diffs,
+                                    findings: read.findings, scanNote: read.scanNote, excerpts: read.excerpts)
             if let html { try writeOutput(Array(report.html().utf8), to: html) }
             if json {
                 try writeOutput(renderJSON(report), to: nil)
@@ -143,25 +149,143 @@ struct DiffCommand: ParsableCommand {
         return side
     }
 
-    private func contentDiffs(_ changes: [Change], _ sides: [Side]) throws -> [[UInt8]: DiffReport.ContentItem] {
-        var out: [[UInt8]: DiffReport.ContentItem] = [:]
-        let maxBytes = self.maxBytes ?? 65_536
-        for change in changes where change.kind == .modified {
-            guard let oldContent = try read(sides[0], change.path), let newContent = try read(sides[1], change.path) else {
-                out[change.path] = .init(note: "content not available: a manifest side has only hashes, and a tarball side is not unpacked")
-                continue
-            }
-            let diff = try ContentDiff.between(old: oldContent, new: newContent, oldPath: change.path, newPath: change.path)
-            if diff.isBinary {
-                out[change.path] = .init(note: "binary: \(oldContent.count) bytes sha256 \(hex(change.old!.digest)) → \(newContent.count) bytes sha256 \(hex(change.new!.digest))")
-            } else if diff.text.count > maxBytes {
-                out[change.path] = .init(diff: String(decoding: diff.text.prefix(maxBytes), as: UTF8.self),
-                                         note: "cut at \(maxBytes) of \(diff.text.count) bytes (--max-bytes)")
-            } else {
-                out[change.path] = .init(diff: String(decoding: diff.text, as: UTF8.self))
+    /// What reading the changed files' content found: the content diffs (with `--content`) and
+    /// the scan findings the new release brings.
+    struct ChangedContent {
+        var diffs: [[UInt8]: DiffReport.ContentItem] = [:]
+        var findings: [ScanFinding] = []
+        var scanNote: String?
+        /// The new text of each line with a finding, by path and line number.
+        var excerpts: [[UInt8]: [Int: String]] = [:]
+    }
+
+    /// Lines kept per file to show beside its findings, and bytes kept of each.
+    static let excerptLines = 100
+    static let excerptBytes = 2000
+
+    /// A file larger than this is not read for the scan: its size is known before reading, and
+    /// what is held stays bounded (the old and the new version of one file at a time).
+    static let scanFileBytes: UInt64 = 64 << 20
+
+    /// Reads each changed file once for both the content diff and the scan. The scan looks at
+    /// every file whose new content differs (added, modified, or now a file): a reviewer who
+    /// reads the diff should also hear about what the diff cannot show. Files are read and
+    /// scanned on the workers; each holds at most one file's two versions at a time.
+    private func readChanges(_ changes: [Change], _ sides: [Side]) throws -> ChangedContent {
+        var out = ChangedContent()
+        let hasContent = (old: hasContent(sides[0]), new: hasContent(sides[1]))
+        if !hasContent.new {
+            out.scanNote = "not scanned: the new side is a manifest or tarball, which holds hashes, not content"
+        } else if !hasContent.old {
+            out.scanNote = "the old side holds no content, so every finding in a changed file is listed"
+        }
+        let work = changes.filter { change in
+            scans(change, hasContent.new) || (content && change.kind == .modified)
+        }
+        final class Box: @unchecked Sendable {
+            let lock = NSLock()
+            var results: [ChangeRead?]
+            var error: (position: Int, error: Error)?
+            init(_ count: Int) { results = Array(repeating: nil, count: count) }
+        }
+        let box = Box(work.count)
+        let workerCount = max(1, min(workers ?? defaultWorkerCount, work.count))
+        let command = self
+        DispatchQueue.concurrentPerform(iterations: workerCount) { worker in
+            for position in stride(from: worker, to: work.count, by: workerCount) {
+                if box.lock.withLock({ box.error != nil }) { return }
+                do {
+                    let result = try command.readChange(work[position], sides, hasContent: hasContent)
+                    box.lock.withLock { box.results[position] = result }
+                } catch {
+                    // The first change's error wins, so the message does not depend on timing.
+                    box.lock.withLock { if box.error.map({ position < $0.position }) ?? true { box.error = (position, error) } }
+                }
             }
         }
+        if let error = box.error { throw error.error }
+        for (change, result) in zip(work, box.results) {
+            guard let result else { continue }
+            if let diff = result.diff { out.diffs[change.path] = diff }
+            out.findings += result.findings
+            if !result.excerpts.isEmpty { out.excerpts[change.path] = result.excerpts }
+        }
         return out
+    }
+
+    /// Whether the scan reads this change: its new content is a file that differs from before.
+    private func scans(_ change: Change, _ newHasContent: Bool) -> Bool {
+        let newIsFile = change.new.map { $0.kind == .file || $0.kind == .exec } ?? false
+        return newHasContent && newIsFile && [.added, .modified, .kindChanged].contains(change.kind)
+    }
+
+    /// What one changed file gave: its content diff (with `--content`), the findings its new
+    /// version brings, and the text of their lines.
+    struct ChangeRead {
+        var diff: DiffReport.ContentItem?
+        var findings: [ScanFinding]
+        var excerpts: [Int: String] = [:]
+    }
+
+    private func readChange(_ change: Change, _ sides: [Side], hasContent: (old: Bool, new: Bool)) throws -> ChangeRead {
+        let scanned = scans(change, hasContent.new)
+        let oldIsFile = change.old.map { $0.kind == .file || $0.kind == .exec } ?? false
+        // Sizes come from the tree listing, so a file too large is never read.
+        let tooLarge = scanned && [change.old, change.new].contains { ($0?.size ?? 0) > Self.scanFileBytes }
+        var findings: [ScanFinding] = []
+        if tooLarge {
+            findings.append(ScanFinding("scan-limit", .warning, path: change.path,
+                                        "not scanned: larger than the \(Self.scanFileBytes >> 20) MiB diff reads of one file"))
+        }
+        let newContent = hasContent.new && !tooLarge ? try read(sides[1], change.path) : nil
+        let oldContent = hasContent.old && oldIsFile && !tooLarge ? try read(sides[0], change.oldPath ?? change.path) : nil
+        var excerpts: [Int: String] = [:]
+        if scanned, let newContent {
+            let found = introducedFindings(path: change.path, old: oldContent, new: newContent, options: ScanOptions())
+            findings += found
+            excerpts = lines(Set(found.compactMap(\.line).prefix(Self.excerptLines)), of: newContent)
+        }
+        func result(_ diff: DiffReport.ContentItem?) -> ChangeRead { ChangeRead(diff: diff, findings: findings, excerpts: excerpts) }
+        guard content && change.kind == .modified else { return result(nil) }
+        guard let oldContent, let newContent else {
+            return result(.init(note: tooLarge
+                ? "content not shown: larger than \(Self.scanFileBytes >> 20) MiB"
+                : "content not available: a manifest side has only hashes, and a tarball side is not unpacked"))
+        }
+        let maxBytes = self.maxBytes ?? 65_536
+        let diff = try ContentDiff.between(old: oldContent, new: newContent, oldPath: change.path, newPath: change.path)
+        if diff.isBinary {
+            return result(.init(note: "binary: \(oldContent.count) bytes sha256 \(hex(change.old!.digest)) → \(newContent.count) bytes sha256 \(hex(change.new!.digest))"))
+        } else if diff.text.count > maxBytes {
+            return result(.init(diff: String(decoding: diff.text.prefix(maxBytes), as: UTF8.self),
+                                note: "cut at \(maxBytes) of \(diff.text.count) bytes (--max-bytes)"))
+        }
+        return result(.init(diff: String(decoding: diff.text, as: UTF8.self)))
+    }
+
+    /// The text of the 1-based `wanted` lines of `content`, each cut at `excerptBytes`: one
+    /// pass that stops after the last line wanted.
+    private func lines(_ wanted: Set<Int>, of content: [UInt8]) -> [Int: String] {
+        guard let last = wanted.max() else { return [:] }
+        var out: [Int: String] = [:]
+        var line = 1
+        var start = 0
+        while line <= last && start <= content.count {
+            let end = content[start...].firstIndex(of: UInt8(ascii: "\n")) ?? content.count
+            if wanted.contains(line) {
+                out[line] = String(decoding: content[start..<min(end, start + Self.excerptBytes)], as: UTF8.self)
+            }
+            line += 1
+            start = end + 1
+        }
+        return out
+    }
+
+    private func hasContent(_ side: Side) -> Bool {
+        switch side.source {
+        case .manifest, .tarball: return false
+        case .directory, .git: return true
+        }
     }
 
     private func read(_ side: Side, _ path: [UInt8]) throws -> [UInt8]? {

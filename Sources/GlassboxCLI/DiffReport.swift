@@ -1,4 +1,5 @@
 import Foundation
+import GlassboxScan
 import Glassbox
 import GlassboxReview
 import GlassboxGit
@@ -43,6 +44,17 @@ struct DiffReport: Encodable {
         var content: ContentItem?
     }
 
+    /// A scan finding in the new side that the old side did not have.
+    struct FindingInfo: Encodable {
+        var rule: String
+        var severity: String
+        var path: String
+        var line: Int?
+        var column: Int?
+        var codePoints: [String]
+        var message: String
+    }
+
     struct DirectoryCount: Encodable {
         var directory: String
         var changes: Int
@@ -55,8 +67,20 @@ struct DiffReport: Encodable {
     var summary: [String: Int]
     var directories: [DirectoryCount]
     var changes: [Item]
+    /// Scan findings the new side brings, in change order.
+    var scanFindings: [FindingInfo]
+    /// Why the scan did not run, or what limits it.
+    var scanNote: String?
+    /// The new side's text of lines with a finding, by path and line, for the HTML page to show
+    /// where the diff does not (a file that is new, a line outside the diff's context).
+    var excerpts: [String: [Int: String]] = [:]
 
-    init(old: DiffCommand.Side, new: DiffCommand.Side, changes: [Change], contents: [[UInt8]: ContentItem]) {
+    private enum CodingKeys: String, CodingKey {
+        case mediaType, identical, old, new, summary, directories, changes, scanFindings, scanNote
+    }
+
+    init(old: DiffCommand.Side, new: DiffCommand.Side, changes: [Change], contents: [[UInt8]: ContentItem],
+         findings: [ScanFinding] = [], scanNote: String? = nil, excerpts: [[UInt8]: [Int: String]] = [:]) {
         func info(_ side: DiffCommand.Side) -> SideInfo {
             SideInfo(label: side.label, origin: side.header?.origin, trusted: side.trusted, trust: side.trustNote)
         }
@@ -71,6 +95,12 @@ struct DiffReport: Encodable {
                  old: c.old.map(EntryInfo.init), new: c.new.map(EntryInfo.init),
                  content: c.kind == .modified ? contents[c.path] : nil)
         }
+        scanFindings = findings.map {
+            FindingInfo(rule: $0.rule, severity: $0.severity.rawValue, path: $0.path, line: $0.line, column: $0.column,
+                        codePoints: $0.codePoints, message: $0.message)
+        }
+        self.scanNote = scanNote
+        for (path, lines) in excerpts { self.excerpts[shown(path)] = lines }
     }
 
     private static let marks: [String: String] = [
@@ -86,6 +116,13 @@ struct DiffReport: Encodable {
             colour ? "\u{1B}[\(code)m\(Display.text(s))\u{1B}[0m" : Display.text(s)
         }
         func safe(_ s: String) -> String { Display.text(s) }
+        // Lines of content and messages quoting it: hidden characters and look-alike letters
+        // become ⟨U+XXXX⟩, in reverse video when there is colour.
+        func visible(_ s: Substring, _ code: String? = nil) -> String {
+            guard colour else { return VisibleText.plain(s) }
+            let base = code.map { "\u{1B}[\($0)m" } ?? ""
+            return base + VisibleText.plain(s) { "\u{1B}[7m\($0)\u{1B}[27m" } + (code == nil ? "" : "\u{1B}[0m")
+        }
         var lines: [String] = []
         lines.append("glassbox: diff: " + (identical ? "identical" : "\(changes.count) change\(changes.count == 1 ? "" : "s")"))
         for (name, side) in [("old", old), ("new", new)] {
@@ -109,14 +146,25 @@ struct DiffReport: Encodable {
                 line += "  " + safe(describe(c))
                 lines.append(line)
             }
+            if !scanFindings.isEmpty || scanNote != nil {
+                lines.append("")
+                lines.append(paint("new scan findings  \(scanFindings.count)", "1"))
+                if let scanNote { lines.append(safe("(\(scanNote))")) }
+                for f in scanFindings {
+                    let place = f.line.map { ":\($0)" + (f.column.map { ":\($0)" } ?? "") } ?? ""
+                    let points = f.codePoints.isEmpty ? "" : "  [\(f.codePoints.joined(separator: ", "))]"
+                    lines.append("  " + paint(f.severity, f.severity == "error" ? "31" : "33") + "  "
+                                 + visible(Substring("\(f.rule)  \(f.path)\(place)  \(f.message)\(points)")))
+                }
+            }
             for c in changes where c.content != nil {
                 lines.append("")
                 lines.append(paint("--- content: \(c.path)", "1"))
                 if let note = c.content?.note { lines.append(safe("(\(note))")) }
                 if let diff = c.content?.diff {
                     for l in diff.split(separator: "\n", omittingEmptySubsequences: false) {
-                        lines.append(l.hasPrefix("+") && !l.hasPrefix("+++") ? paint(String(l), "32")
-                                     : l.hasPrefix("-") && !l.hasPrefix("---") ? paint(String(l), "31") : safe(String(l)))
+                        lines.append(l.hasPrefix("+") && !l.hasPrefix("+++") ? visible(l, "32")
+                                     : l.hasPrefix("-") && !l.hasPrefix("---") ? visible(l, "31") : visible(l))
                     }
                 }
             }
@@ -161,15 +209,22 @@ struct DiffReport: Encodable {
         .ins{color:#116329}.del{color:#a40e26}.hunk{color:#0550ae}
         .trusted{color:#116329}.untrusted{color:#a40e26;font-weight:600}
         ul{list-style:none;padding-left:1.2em;margin:.2em 0}
+        .hid{background:#ffd33d;color:#1b1f24;border:1px solid #9a6700;border-radius:3px;padding:0 2px;font-weight:600}
+        .hid.bidi{background:#ff8182;border-color:#a40e26}
+        .flagged{background:#fff1c2;outline:2px solid #d4a72c}
+        .flag{color:#a40e26;font-weight:600;text-decoration:none}
+        .findings li{margin:.2em 0}.sev{display:inline-block;min-width:4.5em;font-weight:600}
+        .sev.error{color:#a40e26}.sev.warning{color:#8a4600}.sev.note{color:#57606a}
+        :target{scroll-margin-top:2em}li:target{background:#fff1c2}
         </style></head><body>
 
         """
         out += "<h1>Glassbox diff: \(identical ? "identical" : "\(changes.count) change\(changes.count == 1 ? "" : "s")")</h1>\n"
         out += "<table>\n"
         for (name, side) in [("old", old), ("new", new)] {
-            out += "<tr><th>\(name)</th><td>\(escapeHTML(side.label))</td><td>"
+            out += "<tr><th>\(name)</th><td>\(visibleHTML(side.label))</td><td>"
             if let trusted = side.trusted {
-                out += "<span class=\"\(trusted ? "trusted" : "untrusted")\">\(trusted ? "trusted" : "NOT trusted"): \(escapeHTML(side.trust ?? ""))</span>"
+                out += "<span class=\"\(trusted ? "trusted" : "untrusted")\">\(trusted ? "trusted" : "NOT trusted"): \(visibleHTML(side.trust ?? ""))</span>"
             }
             out += "</td></tr>\n"
         }
@@ -177,32 +232,118 @@ struct DiffReport: Encodable {
         for kind in Change.Kind.allCases where (summary[kind.rawValue] ?? 0) > 0 {
             out += "<tr><td class=\"\(kind.rawValue)\">\(kind.rawValue)</td><td>\(summary[kind.rawValue]!)</td></tr>\n"
         }
-        out += "</table>\n<h2>Changed files by directory</h2>\n"
-        out += renderTree()
-        let withContent = changes.filter { $0.content != nil }
-        if !withContent.isEmpty {
-            out += "<h2>Content</h2>\n"
-            for c in withContent {
-                out += "<details open><summary><code>\(escapeHTML(c.path))</code></summary>\n"
-                if let note = c.content?.note { out += "<p>\(escapeHTML(note))</p>\n" }
-                if let diff = c.content?.diff {
-                    out += "<pre>"
-                    for line in diff.split(separator: "\n", omittingEmptySubsequences: false) {
-                        let cls = line.hasPrefix("@@") ? "hunk" : line.hasPrefix("+") && !line.hasPrefix("+++") ? "ins"
-                            : line.hasPrefix("-") && !line.hasPrefix("---") ? "del" : ""
-                        out += cls.isEmpty ? escapeHTML(String(line)) + "\n" : "<span class=\"\(cls)\">\(escapeHTML(String(line)))</span>\n"
-                    }
-                    out += "</pre>\n"
+        out += "</table>\n"
+        // Anchors are numbers, never paths: a path from input never reaches an attribute.
+        let findingsByPath = Dictionary(grouping: scanFindings.indices, by: { scanFindings[$0].path })
+        let shownFiles = changes.indices.filter { changes[$0].content != nil || findingsByPath[changes[$0].path] != nil }
+        let anchors = Dictionary(shownFiles.map { (changes[$0].path, "f\($0)") }, uniquingKeysWith: { first, _ in first })
+        if !scanFindings.isEmpty || scanNote != nil {
+            out += "<h2>New scan findings (\(scanFindings.count))</h2>\n"
+            if let scanNote { out += "<p>\(visibleHTML(scanNote))</p>\n" }
+            out += "<ol class=\"findings\">\n"
+            for (path, indices) in findingsByPath.sorted(by: { $0.key < $1.key }) {
+                let file = anchors[path] ?? ""
+                for (n, index) in indices.enumerated() {
+                    let f = scanFindings[index]
+                    out += "<li><a href=\"#\(file)-n\(n + 1)\"><code>\(visibleHTML(path))\(f.line.map { ":\($0)" } ?? "")</code></a> "
+                    out += "<span class=\"sev \(f.severity)\">\(f.severity)</span> <code>\(escapeHTML(f.rule))</code>: \(visibleHTML(f.message))</li>\n"
                 }
-                out += "</details>\n"
+            }
+            out += "</ol>\n"
+        }
+        out += "<h2>Changed files by directory</h2>\n"
+        out += renderTree(anchors)
+        if !shownFiles.isEmpty {
+            out += "<h2>Content</h2>\n"
+            for index in shownFiles {
+                let path = changes[index].path
+                out += renderFile(changes[index], anchor: "f\(index)", findings: (findingsByPath[path] ?? []).map { scanFindings[$0] },
+                                  excerpts: excerpts[path] ?? [:])
             }
         }
         out += "</body></html>\n"
         return out
     }
 
+    /// One file's block: its new findings, each linking to its line in the diff, then the diff,
+    /// its lines with a finding marked and linking back, every hidden character a marked escape.
+    private func renderFile(_ c: Item, anchor: String, findings: [FindingInfo], excerpts: [Int: String]) -> String {
+        var out = "<details open id=\"\(anchor)\"><summary><code>\(visibleHTML(c.path))</code></summary>\n"
+        // The new-side line numbers the diff shows, so a finding links only to a line that is there.
+        var shownLines = Set<Int>()
+        var diffLines: [(text: Substring, newLine: Int?)] = []
+        if let diff = c.content?.diff {
+            var newLine = 0
+            var inHunk = false
+            for line in diff.split(separator: "\n", omittingEmptySubsequences: false) {
+                if line.hasPrefix("@@") {
+                    inHunk = true
+                    newLine = hunkNewStart(line) ?? 0
+                    diffLines.append((line, nil))
+                } else if inHunk && (line.hasPrefix("+") || line.hasPrefix(" ")) {
+                    shownLines.insert(newLine)
+                    diffLines.append((line, newLine))
+                    newLine += 1
+                } else {
+                    diffLines.append((line, nil))
+                }
+            }
+        }
+        // Lines with a finding that the diff does not show are shown on their own, after it.
+        let excerptLines = Set(findings.compactMap(\.line)).subtracting(shownLines).filter { excerpts[$0] != nil }.sorted()
+        var findingsOnLine: [Int: [Int]] = [:]
+        if !findings.isEmpty {
+            out += "<ol class=\"findings\">\n"
+            for (n, f) in findings.enumerated() {
+                out += "<li id=\"\(anchor)-n\(n + 1)\"><span class=\"sev \(f.severity)\">\(f.severity)</span> <code>\(escapeHTML(f.rule))</code> "
+                if let line = f.line {
+                    let place = "line \(line)" + (f.column.map { ":\($0)" } ?? "")
+                    if shownLines.contains(line) || excerptLines.contains(line) {
+                        findingsOnLine[line, default: []].append(n + 1)
+                        out += "<a href=\"#\(anchor)-L\(line)\">\(place)</a>"
+                    } else {
+                        out += place
+                    }
+                }
+                out += ": \(visibleHTML(f.message))"
+                if !f.codePoints.isEmpty { out += " <span class=\"count\">(\(escapeHTML(f.codePoints.joined(separator: ", "))))</span>" }
+                out += "</li>\n"
+            }
+            out += "</ol>\n"
+        }
+        if let note = c.content?.note { out += "<p>\(visibleHTML(note))</p>\n" }
+        if c.content?.diff != nil {
+            out += "<pre>"
+            for (line, newLine) in diffLines {
+                let cls = line.hasPrefix("@@") ? "hunk" : line.hasPrefix("+") && !line.hasPrefix("+++") ? "ins"
+                    : line.hasPrefix("-") && !line.hasPrefix("---") ? "del" : ""
+                var text = visibleHTML(line)
+                if !cls.isEmpty { text = "<span class=\"\(cls)\">\(text)</span>" }
+                if let newLine, let numbers = findingsOnLine[newLine] {
+                    text = flagged(text, newLine, numbers)
+                }
+                out += text + "\n"
+            }
+            out += "</pre>\n"
+        }
+        if !excerptLines.isEmpty {
+            out += "<p>Lines with a finding, as the new side has them:</p>\n<pre>"
+            for line in excerptLines {
+                out += flagged("<span class=\"count\">\(line)</span>  " + visibleHTML(excerpts[line]!), line, findingsOnLine[line] ?? []) + "\n"
+            }
+            out += "</pre>\n"
+        }
+        return out + "</details>\n"
+
+        /// A line marked as holding findings `numbers`: its anchor, and a link back to each.
+        func flagged(_ html: String, _ line: Int, _ numbers: [Int]) -> String {
+            let back = numbers.map { "<a class=\"flag\" href=\"#\(anchor)-n\($0)\">◀ finding \($0)</a>" }.joined(separator: " ")
+            return "<span class=\"flagged\" id=\"\(anchor)-L\(line)\">\(html)</span>  \(back)"
+        }
+    }
+
     /// The changed paths as a tree of `<details>` (no script needed), each directory with its count.
-    private func renderTree() -> String {
+    private func renderTree(_ anchors: [String: String]) -> String {
         final class Node {
             var children: [String: Node] = [:]
             var items: [Item] = []
@@ -225,14 +366,15 @@ struct DiffReport: Encodable {
             var out = "<ul>\n"
             for name in node.children.keys.sorted() {
                 let child = node.children[name]!
-                out += "<li><details class=\"changed\" open><summary>\(escapeHTML(name))/ <span class=\"count\">(\(child.count))</span></summary>\n"
+                out += "<li><details class=\"changed\" open><summary>\(visibleHTML(name))/ <span class=\"count\">(\(child.count))</span></summary>\n"
                 out += render(child)
                 out += "</details></li>\n"
             }
             for item in node.items {
                 let name = item.path.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? item.path
-                out += "<li><span class=\"k \(item.kind)\">\(item.kind)</span><code>\(escapeHTML(name))</code>"
-                if let oldPath = item.oldPath { out += " ← <code>\(escapeHTML(oldPath))</code>" }
+                out += "<li><span class=\"k \(item.kind)\">\(item.kind)</span>"
+                out += anchors[item.path].map { "<a href=\"#\($0)\"><code>\(visibleHTML(name))</code></a>" } ?? "<code>\(visibleHTML(name))</code>"
+                if let oldPath = item.oldPath { out += " ← <code>\(visibleHTML(oldPath))</code>" }
                 out += " <span class=\"count\">\(escapeHTML(describe(item)))</span></li>\n"
             }
             return out + "</ul>\n"
@@ -256,4 +398,23 @@ func escapeHTML(_ text: String) -> String {
         }
     }
     return out
+}
+
+/// The new side's first line number in a hunk header `@@ -a,b +c,d @@`.
+private func hunkNewStart(_ header: Substring) -> Int? {
+    guard let plus = header.range(of: " +") else { return nil }
+    return Int(header[plus.upperBound...].prefix { $0.isASCII && $0.isNumber })
+}
+
+/// Text for HTML with every hidden character (bidi control, invisible, control character,
+/// look-alike letter in an ASCII identifier) a highlighted `⟨U+XXXX⟩` whose title names it:
+/// the page never carries the character itself, so it cannot reorder or hide what is around it.
+func visibleHTML<S: StringProtocol>(_ text: S) -> String {
+    VisibleText.pieces(Substring(text)).map { piece in
+        switch piece {
+        case let .text(text): return escapeHTML(text)
+        case let .hidden(scalar, reason):
+            return "<mark class=\"hid \(reason.rawValue)\" title=\"\(escapeHTML(VisibleText.describe(scalar, reason)))\">\(VisibleText.escape(scalar))</mark>"
+        }
+    }.joined()
 }
