@@ -80,8 +80,13 @@ func identifierFindings(path: [UInt8], _ identifiers: [[UInt8]: (line: Int, colu
                 reported.insert(id)
             }
             if !alike.isEmpty {
-                findings.append(ScanFinding("confusable-identifiers", .error, path: path, line: place(id).line, column: place(id).column,
-                                            codePoints: nonASCII(id), "identifier '\(text(id))' looks like \(quoted(alike)) in the same file"))
+                // A single letter from another script (Cyrillic С beside Latin C) is far more
+                // often a word of text in a test or a table than a hidden variable: a human
+                // must look, but it does not fail the scan.
+                let single = text(id).unicodeScalars.count == 1
+                findings.append(ScanFinding("confusable-identifiers", single ? .warning : .error, path: path, line: place(id).line, column: place(id).column,
+                                            codePoints: nonASCII(id), "identifier '\(text(id))' looks like \(quoted(alike)) in the same file"
+                                            + (single ? " (a single letter: text or a variable?)" : "")))
                 reported.insert(id)
             }
         }

@@ -38,7 +38,7 @@ let proseOrDataExtensions: Set<String> = [
     // prose and documentation markup
     "txt", "text", "md", "markdown", "mdown", "mkd", "rst", "adoc", "asciidoc", "asc", "org", "textile",
     "rdoc", "pod", "tex", "ltx", "bib", "texi", "texinfo", "info", "man", "1", "2", "3", "4", "5", "6", "7", "8", "9",
-    "rtf", "log", "diff", "patch", "mailmap",
+    "rtf", "log", "diff", "patch", "mailmap", "mbox", "eml", "dic", "aff",
     // translations
     "po", "pot", "properties", "strings", "stringsdict", "xlf", "xliff", "arb", "ftl",
     // tables and data

@@ -467,11 +467,12 @@ private final class TextLexer {
             add(ScanFinding("misplaced-bom", .error, path: path, line: line, column: column,
                             codePoints: [describeCodePoint(v)], "a byte order mark inside the text is invisible"))
         } else if UnicodeTables.isDefaultIgnorable(v) && v != 0xFEFF {
-            // In comments and strings, joiners and variation selectors build emoji: report only in code.
-            if context == .code || options.strict {
+            // In comments, strings and prose, joiners and variation selectors build emoji and
+            // non-joiners shape Persian words: report only in code.
+            if (context == .code && collectIdentifiers) || options.strict {
                 addToRun("invisible-character", .error, v, column: column,
-                         context == .code ? "an invisible character in code" : "an invisible character",
-                         context == .code ? "invisible characters in code" : "invisible characters")
+                         context == .code && collectIdentifiers ? "an invisible character in code" : "an invisible character",
+                         context == .code && collectIdentifiers ? "invisible characters in code" : "invisible characters")
             }
         }
     }

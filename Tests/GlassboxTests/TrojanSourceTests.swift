@@ -135,9 +135,20 @@ private func file(_ language: Language, _ lines: [String]) -> String {
 
     @Test func prosAndDataAreNotHeldToIdentifierRules() {
         // A list of look-alikes in documentation or a translation is not code.
-        for path in ["docs/homoglyphs.md", "po/ru.po", "NEWS.txt", "data/names.csv", "README", "i18n/ru.properties"] {
+        for path in ["docs/homoglyphs.md", "po/ru.po", "NEWS.txt", "data/names.csv", "README", "i18n/ru.properties", "t/sample.mbox"] {
             #expect(scan(path, "sayHello say\u{041D}ello caf\u{E9} cafe\u{301}\n").isEmpty, "\(path)")
         }
+        // Invisible characters in prose are text (an emoji's variation selector, a zero-width
+        // space in a changelog); in code they are errors, in prose only --strict lists them.
+        #expect(scan("README.md", "\u{26A0}\u{FE0F} **NOTICE** values\u{200B}\u{200B} from\n").isEmpty)
+        var strict = ScanOptions()
+        strict.strict = true
+        let bytes = Array("values\u{200B} from\n".utf8)
+        #expect(scanContent(path: Array("NEWS.md".utf8), kind: .file, size: UInt64(bytes.count), content: bytes, options: strict)
+                    .map { "\($0.rule) \($0.severity)" } == ["invisible-character error"])
+        // A single letter from another script beside its Latin twin: a warning, not an error.
+        let single = scan("t/t9902.sh", "test_completion dir/\u{0421} && C=1\n")
+        #expect(single.map { "\($0.rule) \($0.severity)" } == ["confusable-identifiers warning"])
         // The same words in a file with no extension that says it is code are checked.
         #expect(scan("tools/check", "#!/bin/sh\nsayHello; say\u{041D}ello\n").map(\.rule) == ["confusable-identifiers"])
         #expect(scan("Jenkinsfile", "sayHello(); say\u{041D}ello() // x\n").map(\.rule) == ["confusable-identifiers"])
