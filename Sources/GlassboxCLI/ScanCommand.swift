@@ -103,7 +103,7 @@ struct ScanCommand: ParsableCommand {
     }
 
     private func loadBaseline(_ path: String) throws -> ScanBaseline {
-        do { return try ScanBaseline(parsing: try readFile(path, limit: 256 << 20)) } catch let error as TriageError {
+        do { return try ScanBaseline(parsing: try readFile(path, limit: ScanBaseline.maxSize)) } catch let error as TriageError {
             throw UserError("\(path): \(error.message)", hint: "a baseline is what `glassbox scan --json` or `--sarif` printed")
         }
     }

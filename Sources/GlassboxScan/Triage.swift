@@ -121,6 +121,10 @@ public struct ScanExceptions: Sendable, Equatable {
             if raw.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
                 throw TriageError(line: number, "the line contains a control character (a tab?); fields are separated by one space")
             }
+            // A reason is shown in reports: it may not reorder or hide what is printed around it.
+            if let hidden = line.unicodeScalars.first(where: ScanExceptions.isHidingScalar) {
+                throw TriageError(line: number, "the line contains \(describeCodePoint(hidden.value)), which changes how text around it is shown")
+            }
             let fields = raw.split(separator: 0x20, maxSplits: 3, omittingEmptySubsequences: false)
             guard fields.count == 4, !fields[0].isEmpty, !fields[1].isEmpty, !fields[2].isEmpty,
                   let reasonStart = fields[3].first, reasonStart != 0x20, fields[3].last != 0x20 else {
@@ -149,6 +153,15 @@ public struct ScanExceptions: Sendable, Equatable {
         guard sawHeader else { throw TriageError(line: nil, "the file is empty; it starts with '\(ScanExceptions.header)'") }
     }
 
+    /// C1 controls, bidi controls and marks, and zero-width characters: a path shows them
+    /// escaped, and a reason may not hold them.
+    static func isHidingScalar(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x80...0x9F, 0x061C, 0x200B...0x200F, 0x202A...0x202E, 0x2060...0x2069, 0xFEFF: true
+        default: false
+        }
+    }
+
     /// The escaped path an exception's PATH field names, or nil when the field is not exactly
     /// the field form of one: a space inside an escaped path is written `\x20` there, so the
     /// line splits on spaces; an escaped path's own `\x20` (a space at either end) stays.
@@ -172,8 +185,9 @@ public struct ScanExceptions: Sendable, Equatable {
             i += 1
         }
         // The ends: an escaped path writes a leading or trailing space as \x20 itself.
-        if escaped.first == 0x20 { escaped.replaceSubrange(0..<1, with: Array("\\x20".utf8)) }
-        if escaped.count > 4, escaped.last == 0x20 { escaped.replaceSubrange((escaped.count - 1)..., with: Array("\\x20".utf8)) }
+        let leading = escaped.first == 0x20
+        if escaped.count > 1, escaped.last == 0x20 { escaped.replaceSubrange((escaped.count - 1)..., with: Array("\\x20".utf8)) }
+        if leading { escaped.replaceSubrange(0..<1, with: Array("\\x20".utf8)) }
         guard let raw = Escaping.unescape(escaped), !raw.isEmpty else { return nil }
         let path = Escaping.escape(raw)
         // Canonical: the field is exactly what `field(for:)` writes for this path.
@@ -225,6 +239,8 @@ public struct ExceptionOutcome: Sendable {
 /// have been matched so far; the next one of the same fingerprint is new.
 public struct ScanBaseline: Sendable {
     public static let maxFindings = 1 << 20
+    /// The largest baseline file read: JSON parsing holds the whole document.
+    public static let maxSize = 64 << 20
     /// How many findings of each fingerprint the baseline holds.
     public var counts: [String: Int] = [:]
     public var total: Int { counts.values.reduce(0, +) }
