@@ -1,13 +1,37 @@
 import Foundation
 import GlassboxScan
 
+/// Which hidden-content scan findings fail a verification: those at or above a severity, or
+/// none (the scan runs and is reported, but does not count toward the verdict).
+public enum ScanThreshold: String, Sendable, CaseIterable {
+    case note, warning, error, none
+
+    /// Without a policy line or an option, scan errors fail: a release that hides a Trojan
+    /// Source line is not one a reviewer should see reported as verified.
+    public static let standard = ScanThreshold.error
+
+    /// The lowest severity that fails; nil for `none`.
+    public var severity: ScanFinding.Severity? { ScanFinding.Severity(rawValue: rawValue) }
+
+    /// Whether a finding of `severity` fails under this threshold.
+    public func fails(_ severity: ScanFinding.Severity) -> Bool { self.severity.map { severity >= $0 } ?? false }
+}
+
+/// Where the scan threshold in force came from, as reports name it.
+public enum ScanThresholdSource: String, Sendable {
+    case standard = "default"
+    case policy = "policy"
+    case option = "--fail-on"
+}
+
 /// Who a reviewer trusts to sign releases: plain text, one directive a line.
 ///
 /// ```
 /// glassbox-trust v1
 /// threshold 2
 /// key NAME+KEYID+KEY [origins=PATTERN,...] [not-before=YYYY-MM-DD] [not-after=YYYY-MM-DD]
-/// scan-fail-on error            (optional: scan findings at or above this severity fail)
+/// scan-fail-on error            (optional: note, warning, error or none; default error)
+/// scan-exceptions FILE          (optional: reviewed scan exceptions, relative to the policy)
 /// ```
 /// `#` starts a comment line. A pattern is an exact origin or a prefix ending in `*`. Dates are
 /// UTC calendar days, both inclusive. See `Manifests/FORMAT.md`.
@@ -49,9 +73,13 @@ public struct TrustPolicy: Sendable, Equatable {
 
     /// How many distinct trusted keys must sign.
     public var threshold: Int
-    /// Scan findings at or above this severity fail verification (`scan-fail-on SEVERITY`);
-    /// nil: they are reported as warnings only.
-    public var scanFailOn: ScanFinding.Severity?
+    /// Which scan findings fail verification (`scan-fail-on`); nil when the policy does not
+    /// say, and the default (`ScanThreshold.standard`) applies.
+    public var scanFailOn: ScanThreshold?
+    /// The reviewed scan exceptions file (`scan-exceptions FILE`), as written: a path relative
+    /// to the policy file's directory unless it starts with `/`. The policy names it; the
+    /// command that read the policy reads it.
+    public var scanExceptions: String?
     public var keys: [Key]
 
     public init(threshold: Int, keys: [Key]) {
@@ -64,7 +92,8 @@ public struct TrustPolicy: Sendable, Equatable {
     ///   key, a duplicate key, a malformed date or pattern, or a threshold outside 1…keys.
     public init(parsing text: String) throws {
         var threshold: Int?
-        var scanFailOn: ScanFinding.Severity?
+        var scanFailOn: ScanThreshold?
+        var scanExceptions: String?
         var keys: [Key] = []
         var sawHeader = false
         // Lines and words are split on bytes: as characters, a space or LF followed by a combining
@@ -90,10 +119,15 @@ public struct TrustPolicy: Sendable, Equatable {
                 }
                 threshold = k
             case "scan-fail-on":
-                guard words.count == 2, let severity = ScanFinding.Severity(rawValue: words[1]), scanFailOn == nil else {
-                    throw FormatError(line: number, "expected one 'scan-fail-on note|warning|error'")
+                guard words.count == 2, let threshold = ScanThreshold(rawValue: words[1]), scanFailOn == nil else {
+                    throw FormatError(line: number, "expected one 'scan-fail-on note|warning|error|none'")
                 }
-                scanFailOn = severity
+                scanFailOn = threshold
+            case "scan-exceptions":
+                guard words.count == 2, scanExceptions == nil else {
+                    throw FormatError(line: number, "expected one 'scan-exceptions FILE' (a path without spaces)")
+                }
+                scanExceptions = words[1]
             case "key":
                 guard words.count >= 2 else { throw FormatError(line: number, "expected 'key NAME+KEYID+KEY …'") }
                 let verifier: VerifierKey
@@ -130,7 +164,7 @@ public struct TrustPolicy: Sendable, Equatable {
                 }
                 keys.append(key)
             default:
-                throw FormatError(line: number, "unknown directive '\(words[0])' (threshold, key, scan-fail-on)")
+                throw FormatError(line: number, "unknown directive '\(words[0])' (threshold, key, scan-fail-on, scan-exceptions)")
             }
         }
         guard sawHeader else { throw FormatError(line: nil, "the file is empty; a policy starts with '\(TrustPolicy.header)'") }
@@ -141,6 +175,7 @@ public struct TrustPolicy: Sendable, Equatable {
         self.threshold = threshold
         self.keys = keys
         self.scanFailOn = scanFailOn
+        self.scanExceptions = scanExceptions
     }
 
     /// The policy as text that `init(parsing:)` reads back.
@@ -148,6 +183,7 @@ public struct TrustPolicy: Sendable, Equatable {
         var lines = ["# Glassbox trust policy: which keys may sign releases, and how many must.",
                      TrustPolicy.header, "threshold \(threshold)"]
         if let scanFailOn { lines.append("scan-fail-on \(scanFailOn.rawValue)") }
+        if let scanExceptions { lines.append("scan-exceptions \(scanExceptions)") }
         for key in keys {
             var line = "key \(key.verifier)"
             if !key.origins.isEmpty { line += " origins=" + key.origins.joined(separator: ",") }

@@ -103,14 +103,18 @@ public struct VerificationRequest: Sendable {
     public var artifacts: [String]?
     /// The hidden-content scan, or nil when the reviewer turned it off.
     public var scanner: (any TreeScanner)?
-    /// Scan findings at or above this fail the verdict (nil: none do).
-    public var scanFailOn: ScanFinding.Severity?
+    /// Which scan findings fail the verdict, and who said so.
+    public var scanFailOn: ScanThreshold
+    public var scanFailOnSource: ScanThresholdSource
+    /// Reviewed exceptions: the findings they cover do not count, and are reported as excepted.
+    public var scanExceptions: ScanExceptions?
     public var log: LogCheck?
     public var workers: Int
     public var progress: ProgressHandler?
 
     public init(policy: TrustPolicy, day: String, tree: TreeLocation, artifacts: [String]? = nil,
-                scanner: (any TreeScanner)? = nil, scanFailOn: ScanFinding.Severity? = nil, log: LogCheck? = nil,
+                scanner: (any TreeScanner)? = nil, scanFailOn: ScanThreshold = .standard,
+                scanFailOnSource: ScanThresholdSource = .standard, scanExceptions: ScanExceptions? = nil, log: LogCheck? = nil,
                 workers: Int = defaultWorkerCount, progress: ProgressHandler? = nil) {
         self.policy = policy
         self.day = day
@@ -118,6 +122,8 @@ public struct VerificationRequest: Sendable {
         self.artifacts = artifacts
         self.scanner = scanner
         self.scanFailOn = scanFailOn
+        self.scanFailOnSource = scanFailOnSource
+        self.scanExceptions = scanExceptions
         self.log = log
         self.workers = workers
         self.progress = progress
@@ -138,7 +144,13 @@ public struct VerificationOutcome: Sendable {
         public internal(set) var artifactsChecked: Int = 0
         public internal(set) var scanRan = false
         /// The scan threshold that applied, and where it came from.
-        public internal(set) var scanFailOn: ScanFinding.Severity?
+        public internal(set) var scanFailOn: ScanThreshold?
+        public internal(set) var scanFailOnSource: ScanThresholdSource?
+        /// Scan findings not covered by an exception, by severity (whether or not they failed).
+        public internal(set) var scanCounts: [ScanFinding.Severity: Int] = [:]
+        /// The exceptions file, and how many findings it covered.
+        public internal(set) var scanExceptionsSource: String?
+        public internal(set) var scanExcepted = 0
         /// The transparency-log check, in words, when one was asked for.
         public internal(set) var log: String?
         /// With a per-file proof: the path the proof is for (escaped).
@@ -210,9 +222,15 @@ public enum ReleaseVerifier {
         if let hint = subdirectoryHint(differences, tree: request.tree) { findings.append(hint) }
 
         if let scanner = request.scanner {
-            findings += scanVerificationFindings(scanner.findings(entries: entries), failOn: request.scanFailOn)
+            let scanned = scanner.findings(entries: entries)
+            let split = request.scanExceptions?.apply(to: scanned)
+            findings += scanVerificationFindings(scanned, failOn: request.scanFailOn, exceptions: request.scanExceptions)
             checked.scanRan = true
             checked.scanFailOn = request.scanFailOn
+            checked.scanFailOnSource = request.scanFailOnSource
+            for f in split?.kept ?? scanned { checked.scanCounts[f.severity, default: 0] += 1 }
+            checked.scanExceptionsSource = request.scanExceptions?.source
+            checked.scanExcepted = split?.excepted.count ?? 0
         } else {
             findings.append(Finding(.note, .scan, .scanSkipped, "the hidden-content scan was skipped (--skip-scan-unsafe)"))
         }

@@ -53,6 +53,8 @@ public struct Finding: Sendable, Equatable {
         // scan
         case scanFinding = "scan"
         case scanSkipped = "scan-skipped"
+        case scanExcepted = "scan-excepted"
+        case scanExceptionUnused = "scan-exception-unused"
     }
 
     public let severity: Severity
@@ -264,15 +266,32 @@ public func artifactFindings(listed: [Artifact], observed: ObservedArtifacts) ->
     return findings
 }
 
-/// Scan findings as verification findings: failures at or above `failOn`, notes otherwise.
-public func scanVerificationFindings(_ findings: [ScanFinding], failOn: ScanFinding.Severity?) -> [Finding] {
-    findings.map { f in
+/// Scan findings as verification findings: failures when `failOn` fails them, notes
+/// otherwise. A finding a reviewed exception covers is a note that names the exception and its
+/// reason; an exception that covered nothing is a note too, so none hides anything unseen.
+public func scanVerificationFindings(_ findings: [ScanFinding], failOn: ScanThreshold,
+                                     exceptions: ScanExceptions? = nil) -> [Finding] {
+    func describe(_ f: ScanFinding) -> (subject: String, message: String) {
         let place = f.line.map { ":\($0)" + (f.column.map { ":\($0)" } ?? "") } ?? ""
         let points = f.codePoints.isEmpty ? "" : " [\(f.codePoints.joined(separator: ", "))]"
-        let fails = failOn.map { f.severity >= $0 } ?? false
-        return Finding(fails ? .failure : .note, .scan, .scanFinding, rule: f.rule, subject: f.path + place,
-                       "\(f.severity.rawValue): \(f.message)\(points)")
+        return (f.path + place, "\(f.severity.rawValue): \(f.message)\(points)")
     }
+    let split = exceptions?.apply(to: findings)
+    var out = (split?.kept ?? findings).map { f in
+        let (subject, message) = describe(f)
+        return Finding(failOn.fails(f.severity) ? .failure : .note, .scan, .scanFinding, rule: f.rule, subject: subject, message)
+    }
+    guard let exceptions, let split else { return out }
+    for (f, exception) in split.excepted {
+        let (subject, message) = describe(f)
+        out.append(Finding(.note, .scan, .scanExcepted, rule: f.rule, subject: subject,
+                           "\(message); excepted by \(exceptions.source):\(exception.line): \(exception.reason)"))
+    }
+    for exception in split.unused {
+        out.append(Finding(.note, .scan, .scanExceptionUnused, subject: "\(exceptions.source):\(exception.line)",
+                           "the exception for \(exception.rule) \(exception.path) (\(exception.fingerprint)) matched no finding"))
+    }
+    return out
 }
 
 /// What a transparency-log check needs: the proof, the keys, and what was seen before.

@@ -10,7 +10,11 @@ struct ScanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scan",
         abstract: "Find bidi controls, invisible characters, confusable identifiers, byte-changing git attributes, escaping symlinks, colliding paths, opaque blobs and missing submodules.",
-        discussion: "Exit 0 when nothing at or above --fail-on (default: error) was found, 1 otherwise, 2 on bad input.")
+        discussion: """
+            Exit 0 when nothing at or above --fail-on (default: error) was found, 1 otherwise, 2 on bad input.
+            With --baseline, only findings not in that earlier result count; with --exceptions, findings a
+            reviewed exception covers are listed apart with its reason and do not count.
+            """)
 
     @Option(name: .long, help: "A git repository, read from its objects.")
     var repo: String?
@@ -32,8 +36,14 @@ struct ScanCommand: ParsableCommand {
     @Flag(name: .long, help: "Print SARIF 2.1.0, for code-scanning tools.")
     var sarif = false
 
-    @Option(name: .long, help: "The lowest severity that makes the exit status 1: note, warning or error.")
+    @Option(name: .long, help: "The lowest severity that makes the exit status 1: note, warning, error, or none.")
     var failOn: String = "error"
+
+    @Option(name: .long, help: "An earlier `glassbox scan --json` or `--sarif` result: report only findings not in it.")
+    var baseline: String?
+
+    @Option(name: .long, help: "Reviewed exceptions (format in Manifests/FORMAT.md): findings they cover are listed apart and do not count.")
+    var exceptions: String?
 
     @Option(name: .long, help: "Worker threads (default: one per core).")
     var workers: Int?
@@ -45,26 +55,56 @@ struct ScanCommand: ParsableCommand {
         if repo == nil && rev != nil { throw ValidationError("--rev goes with --repo") }
         if json && sarif { throw ValidationError("choose --json or --sarif") }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
-        if ScanFinding.Severity(rawValue: failOn) == nil { throw ValidationError("--fail-on takes note, warning or error") }
+        if ScanThreshold(rawValue: failOn) == nil { throw ValidationError("--fail-on takes note, warning, error or none") }
     }
 
     func run() throws {
         try runReporting {
             var options = ScanOptions()
             options.strict = strict
-            let tree: TreeLocation = repo.map { .git(repository: $0, revision: rev) }
-                ?? tarballOptions.location ?? .directory(dir!)
-            let findings = try scanSource(tree, options: options, workers: workers ?? defaultWorkerCount)
-            let report = ScanReport(findings: findings)
+            let exceptionList = try exceptions.map(loadScanExceptions)
+            let known = try baseline.map(loadBaseline)
+            var findings: [ScanFinding]
+            var provenance: SARIF.VersionControl?
+            if let repo {
+                // The commit is resolved once and that commit is what is scanned, so the SARIF
+                // names exactly what its results are about.
+                let collector = ScanCollector(options: options)
+                let read = try GitReader.visit(repositoryPath: repo, revision: rev ?? "HEAD",
+                                               workers: workers ?? defaultWorkerCount, inspect: collector.inspector)
+                findings = collector.findings(entries: read.entries)
+                provenance = SARIF.VersionControl(repositoryUri: fileURI(repo), revisionId: read.revision.commit)
+            } else {
+                findings = try scanSource(tarballOptions.location ?? .directory(dir!), options: options,
+                                          workers: workers ?? defaultWorkerCount)
+            }
+            let split = exceptionList?.apply(to: findings)
+            findings = split?.kept ?? findings
+            var report = ScanReport(findings: known.map { $0.newFindings(findings).new } ?? findings)
+            if let known, let baseline {
+                let matched = known.newFindings(findings).known
+                report.baseline = .init(file: baseline, known: matched, gone: known.total - matched)
+            }
+            if let split, let exceptionList {
+                report.exceptions = exceptionList.source
+                report.excepted = split.excepted.map { .init(finding: .init($0.finding), line: $0.exception.line, reason: $0.exception.reason) }
+                report.unusedExceptions = split.unused.map { .init(line: $0.line, path: $0.path, rule: $0.rule, fingerprint: $0.fingerprint, reason: $0.reason) }
+            }
             if json {
                 try writeOutput(renderJSON(report), to: nil)
             } else if sarif {
-                try writeOutput(renderJSON(report.sarif()), to: nil)
+                try writeOutput(renderJSON(report.sarif(provenance: provenance)), to: nil)
             } else {
                 say(report.text)
             }
-            let threshold = ScanFinding.Severity(rawValue: failOn)!
-            return findings.contains { $0.severity >= threshold } ? Exit.failed : Exit.verified
+            let threshold = ScanThreshold(rawValue: failOn)!
+            return report.findings.contains { threshold.fails(ScanFinding.Severity(rawValue: $0.severity)!) } ? Exit.failed : Exit.verified
+        }
+    }
+
+    private func loadBaseline(_ path: String) throws -> ScanBaseline {
+        do { return try ScanBaseline(parsing: try readFile(path, limit: ScanBaseline.maxSize)) } catch let error as TriageError {
+            throw UserError("\(path): \(error.message)", hint: "a baseline is what `glassbox scan --json` or `--sarif` printed")
         }
     }
 }
@@ -85,104 +125,114 @@ struct ScanReport: Encodable {
         var column: Int?
         var codePoints: [String]
         var message: String
+        /// The finding's stable name (see `ScanFinding.fingerprint`): what baselines and
+        /// exceptions match.
+        var fingerprint: String
+
+        init(_ f: ScanFinding) {
+            rule = f.rule
+            severity = f.severity.rawValue
+            path = f.path
+            line = f.line
+            column = f.column
+            codePoints = f.codePoints
+            message = f.message
+            fingerprint = f.fingerprint
+        }
     }
+
+    /// What an earlier result (`--baseline`) accounted for.
+    struct Baseline: Encodable {
+        var file: String
+        /// Findings found again, and not shown; findings in the baseline no longer found.
+        var known: Int
+        var gone: Int
+    }
+
+    /// A finding a reviewed exception covers, with the exception's line and reason.
+    struct Excepted: Encodable {
+        var finding: Item
+        var line: Int
+        var reason: String
+    }
+
+    struct UnusedException: Encodable {
+        var line: Int
+        var path: String
+        var rule: String
+        var fingerprint: String
+        var reason: String
+    }
+
+    var baseline: Baseline?
+    var exceptions: String?
+    var excepted: [Excepted]?
+    var unusedExceptions: [UnusedException]?
 
     init(findings: [ScanFinding]) {
         counts = Dictionary(uniqueKeysWithValues: ScanFinding.Severity.allCases.map { severity in
             (severity.rawValue, findings.filter { $0.severity == severity }.count)
         })
-        self.findings = findings.map {
-            Item(rule: $0.rule, severity: $0.severity.rawValue, path: $0.path, line: $0.line, column: $0.column,
-                 codePoints: $0.codePoints, message: $0.message)
-        }
+        self.findings = findings.map(Item.init)
     }
 
     var text: String {
-        var lines = ["glassbox: scan: \(counts["error"]!) errors, \(counts["warning"]!) warnings, \(counts["note"]!) notes"]
+        func describe(_ f: Item) -> String {
+            let place = f.line.map { ":\($0)" + (f.column.map { ":\($0)" } ?? "") } ?? ""
+            let points = f.codePoints.isEmpty ? "" : " [\(f.codePoints.joined(separator: ", "))]"
+            return "\(f.path)\(place): \(f.rule): \(f.message)\(points)"
+        }
+        var lines = ["glassbox: scan: \(counts["error"]!) errors, \(counts["warning"]!) warnings, \(counts["note"]!) notes"
+                     + (baseline == nil ? "" : " not in the baseline")]
+        if let baseline {
+            lines.append("baseline \(baseline.file): \(baseline.known) finding\(baseline.known == 1 ? "" : "s") already there, not shown; "
+                         + "\(baseline.gone) no longer found")
+        }
         for severity in ScanFinding.Severity.allCases.reversed() {
             let group = findings.filter { $0.severity == severity.rawValue }
             if group.isEmpty { continue }
             lines.append("\(severity.rawValue) (\(group.count)):")
-            for f in group {
-                let place = f.line.map { ":\($0)" + (f.column.map { ":\($0)" } ?? "") } ?? ""
-                let points = f.codePoints.isEmpty ? "" : " [\(f.codePoints.joined(separator: ", "))]"
-                lines.append("  \(f.path)\(place): \(f.rule): \(f.message)\(points)")
+            for f in group { lines.append("  " + describe(f)) }
+        }
+        // Exceptions hide nothing unseen: every finding one covers is listed with its reason,
+        // and every exception that covered nothing is named.
+        if let exceptions, let excepted, let unusedExceptions {
+            lines.append("excepted (\(excepted.count)) by \(exceptions):")
+            for e in excepted { lines.append("  \(describe(e.finding)) — line \(e.line): \(e.reason)") }
+            if !unusedExceptions.isEmpty {
+                lines.append("note: \(unusedExceptions.count) exception\(unusedExceptions.count == 1 ? "" : "s") in \(exceptions) matched no finding:")
+                for u in unusedExceptions { lines.append("  line \(u.line): \(u.rule) \(u.path) \(u.fingerprint)") }
             }
         }
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// SARIF 2.1.0: one run, the rules with their default levels, one result per finding.
-    func sarif() -> SARIF {
+    /// SARIF 2.1.0: one run, the rules with their default levels, help and security severity,
+    /// one result per finding (excepted ones marked suppressed, with the reason).
+    func sarif(provenance: SARIF.VersionControl?) -> SARIF {
         let rules = ScanRules.all.map {
-            SARIF.Rule(id: $0.id, shortDescription: .init(text: $0.description),
-                       defaultConfiguration: .init(level: $0.severity.rawValue))
+            SARIF.Rule(id: $0.id, shortDescription: .init(text: $0.description), help: .init(text: SARIF.help[$0.id] ?? $0.description),
+                       defaultConfiguration: .init(level: $0.severity.rawValue),
+                       properties: .init(securitySeverity: SARIF.securitySeverity($0.severity)))
         }
-        let results = findings.map { f in
-            SARIF.Result(ruleId: f.rule, ruleIndex: ScanRules.all.firstIndex { $0.id == f.rule }!, level: f.severity,
-                         message: .init(text: f.message + (f.codePoints.isEmpty ? "" : " [\(f.codePoints.joined(separator: ", "))]")),
-                         locations: [.init(physicalLocation: .init(
-                            artifactLocation: .init(uri: sarifURI(f.path)),
-                            region: f.line.map { SARIF.Region(startLine: $0, startColumn: f.column) }))])
+        var occurrences: [String: Int] = [:]
+        func result(_ f: Item, suppression: String?) -> SARIF.Result {
+            // Two findings with one fingerprint in a file stay two results: the occurrence
+            // number tells them apart, as code-scanning tools expect of partial fingerprints.
+            occurrences[f.fingerprint, default: 0] += 1
+            return SARIF.Result(
+                ruleId: f.rule, ruleIndex: ScanRules.all.firstIndex { $0.id == f.rule }!, level: f.severity,
+                message: .init(text: f.message + (f.codePoints.isEmpty ? "" : " [\(f.codePoints.joined(separator: ", "))]")),
+                locations: [.init(physicalLocation: .init(
+                    artifactLocation: .init(uri: sarifURI(f.path)),
+                    region: f.line.map { SARIF.Region(startLine: $0, startColumn: f.column) }))],
+                partialFingerprints: [ScanBaseline.sarifKey: "\(f.fingerprint):\(occurrences[f.fingerprint]!)"],
+                suppressions: suppression.map { [SARIF.Suppression(justification: $0)] },
+                baselineState: baseline == nil || suppression != nil ? nil : "new")
         }
-        return SARIF(runs: [.init(tool: .init(driver: .init(rules: rules)), results: results)])
-    }
-}
-
-/// A relative URI reference for a path: every byte outside the unreserved set percent-encoded.
-private func sarifURI(_ escapedPath: String) -> String {
-    let raw = Escaping.unescape(Array(escapedPath.utf8)) ?? Array(escapedPath.utf8)
-    var out = ""
-    for byte in raw {
-        if (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
-            || [0x2D, 0x2E, 0x5F, 0x7E, 0x2F].contains(byte) {
-            out.unicodeScalars.append(Unicode.Scalar(byte))
-        } else {
-            out += String(format: "%%%02X", byte)
-        }
-    }
-    return out
-}
-
-/// The parts of SARIF 2.1.0 that scan results use.
-struct SARIF: Encodable {
-    var version = "2.1.0"
-    var schema = "https://json.schemastore.org/sarif-2.1.0.json"
-    var runs: [Run]
-
-    enum CodingKeys: String, CodingKey { case version, schema = "$schema", runs }
-
-    struct Run: Encodable {
-        var tool: Tool
-        var results: [Result]
-    }
-    struct Tool: Encodable { var driver: Driver }
-    struct Driver: Encodable {
-        var name = "glassbox"
-        var rules: [Rule]
-    }
-    struct Text: Encodable { var text: String }
-    struct Level: Encodable { var level: String }
-    struct Rule: Encodable {
-        var id: String
-        var shortDescription: Text
-        var defaultConfiguration: Level
-    }
-    struct Result: Encodable {
-        var ruleId: String
-        var ruleIndex: Int
-        var level: String
-        var message: Text
-        var locations: [Location]
-    }
-    struct Location: Encodable { var physicalLocation: PhysicalLocation }
-    struct PhysicalLocation: Encodable {
-        var artifactLocation: ArtifactLocation
-        var region: Region?
-    }
-    struct ArtifactLocation: Encodable { var uri: String }
-    struct Region: Encodable {
-        var startLine: Int
-        var startColumn: Int?
+        var results = findings.map { result($0, suppression: nil) }
+        for e in excepted ?? [] { results.append(result(e.finding, suppression: "\(exceptions ?? ""):\(e.line): \(e.reason)")) }
+        return SARIF(runs: [.init(tool: .init(driver: .init(rules: rules)),
+                                  versionControlProvenance: provenance.map { [$0] }, results: results)])
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Glassbox
 import GlassboxCrypto
 import GlassboxGit
+import GlassboxScan
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -176,6 +177,16 @@ package func loadPolicy(_ path: String) throws -> TrustPolicy {
     } catch let error as FormatError {
         throw UserError("\(path)\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
                         hint: "the policy format is in Manifests/FORMAT.md; `glassbox trust init` writes one")
+    }
+}
+
+/// Reads a reviewed scan exceptions file, naming the file and line in any error.
+package func loadScanExceptions(_ path: String) throws -> ScanExceptions {
+    do {
+        return try ScanExceptions(parsing: try readFile(path, limit: ScanExceptions.maxSize), source: path)
+    } catch let error as TriageError {
+        throw UserError("\(path)\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
+                        hint: "the exceptions format is in Manifests/FORMAT.md; `glassbox scan --json` prints each finding's fingerprint")
     }
 }
 

@@ -53,7 +53,7 @@ public struct VerifyReleaseCommand: ParsableCommand {
     @Option(name: .long, help: "Worker threads (default: one per core).")
     var workers: Int?
 
-    @Option(name: .long, help: "Scan findings at or above this severity (note, warning, error) fail verification; overrides the policy's scan-fail-on.")
+    @Option(name: .long, help: "Scan findings at or above this severity fail verification: note, warning, error (the default), or none, so the scan does not count; overrides the policy's scan-fail-on.")
     var failOn: String?
 
     @Flag(name: .long, help: "Do not scan for hidden content (bidi controls, invisible characters, …): weakens what is checked.")
@@ -117,7 +117,7 @@ public struct VerifyReleaseCommand: ParsableCommand {
         if file != nil { throw ValidationError("a FILE argument goes with --proof") }
         if path != nil { throw ValidationError("--path goes with --proof") }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
-        if let failOn, ScanFinding.Severity(rawValue: failOn) == nil { throw ValidationError("--fail-on takes note, warning or error") }
+        if let failOn, ScanThreshold(rawValue: failOn) == nil { throw ValidationError("--fail-on takes note, warning, error or none") }
         if skipScanUnsafe && (failOn != nil || strictScan) {
             throw ValidationError("--fail-on and --strict-scan set how the scan runs; they do nothing with --skip-scan-unsafe")
         }
@@ -167,7 +167,9 @@ public struct VerifyReleaseCommand: ParsableCommand {
                 ?? tarballOptions.location ?? .directory(dir!),
             artifacts: artifacts.isEmpty ? nil : artifacts,
             scanner: skipScanUnsafe ? nil : ScanCollector(options: options),
-            scanFailOn: failOn.flatMap(ScanFinding.Severity.init) ?? policy.scanFailOn,
+            scanFailOn: failOn.flatMap(ScanThreshold.init) ?? policy.scanFailOn ?? .standard,
+            scanFailOnSource: failOn != nil ? .option : policy.scanFailOn != nil ? .policy : .standard,
+            scanExceptions: skipScanUnsafe ? nil : try loadPolicyExceptions(policy),
             log: try logProof.map { try loadLogCheck($0, logKey!) },
             workers: workers ?? defaultWorkerCount, progress: progress)
         let outcome: VerificationOutcome
@@ -197,6 +199,14 @@ public struct VerifyReleaseCommand: ParsableCommand {
 }
 
 extension VerifyReleaseCommand {
+    /// The exceptions file the policy names, read relative to the policy file's directory.
+    func loadPolicyExceptions(_ policy: TrustPolicy) throws -> ScanExceptions? {
+        guard let named = policy.scanExceptions else { return nil }
+        let path = named.hasPrefix("/") ? named
+            : URL(fileURLWithPath: trust).deletingLastPathComponent().appendingPathComponent(named).path
+        return try loadScanExceptions(path)
+    }
+
     func loadLogCheck(_ proofPath: String, _ keyArgument: String) throws -> LogCheck {
         let proof: FileProof
         do { proof = try FileProof(parsing: try readFile(proofPath, limit: FileProof.maxSize)) } catch let error as FormatError {
@@ -258,9 +268,15 @@ struct VerificationReport: Encodable {
     var signers: [String]
     var threshold: Int?
     var checked: Checked
-    /// Whether the hidden-content scan ran, and the severity at which its findings fail.
+    /// Whether the hidden-content scan ran, the threshold at which its findings fail (`none`:
+    /// they do not count) and where that came from (default, policy, --fail-on).
     var scanRan: Bool
     var scanFailOn: String?
+    var scanFailOnSource: String?
+    /// Scan findings no exception covers, by severity; the exceptions file and what it covered.
+    var scanCounts: [String: Int]
+    var scanExceptions: String?
+    var scanExcepted: Int
     /// The transparency-log check, when one was asked for.
     var log: String?
     var findings: [Item]
@@ -280,6 +296,10 @@ struct VerificationReport: Encodable {
                           provenPath: c.provenPath.map(Display.field))
         scanRan = c.scanRan
         scanFailOn = c.scanFailOn?.rawValue
+        scanFailOnSource = c.scanFailOnSource?.rawValue
+        scanCounts = Dictionary(uniqueKeysWithValues: c.scanCounts.map { ($0.key.rawValue, $0.value) })
+        scanExceptions = c.scanExceptionsSource.map(Display.field)
+        scanExcepted = c.scanExcepted
         log = c.log.map(Display.field)
         findings = outcome.findings.map {
             Item(severity: $0.severity.rawValue, category: $0.category.rawValue, code: $0.name,
@@ -292,8 +312,23 @@ struct VerificationReport: Encodable {
     var verdictLine: String {
         let release = "\(name ?? "?") \(version ?? "?") (\(origin ?? "?"))"
         let file = checked.provenPath.map { " file \($0)" } ?? ""
-        return verified ? "verify-release: VERIFIED \(release)\(file)"
+        return verified ? "verify-release: VERIFIED\(qualification)\(release)\(file)"
             : "verify-release: FAILED \(release)\(file): \(failures) problem\(failures == 1 ? "" : "s")"
+    }
+
+    /// What a VERIFIED line must say besides: findings the scan made that did not count,
+    /// because the threshold is `none` or an exception covered them. The line never reads a
+    /// bare VERIFIED while errors are listed below it.
+    private var qualification: String {
+        var parts: [String] = []
+        if scanRan && scanFailOn == ScanThreshold.none.rawValue {
+            let found = ScanFinding.Severity.allCases.reversed().compactMap { severity in
+                scanCounts[severity.rawValue].map { "\($0) \(severity.rawValue)\($0 == 1 ? "" : "s")" }
+            }
+            if !found.isEmpty { parts.append("scan not counted: " + found.joined(separator: ", ")) }
+        }
+        if scanExcepted > 0 { parts.append("\(scanExcepted) scan finding\(scanExcepted == 1 ? "" : "s") excepted") }
+        return parts.isEmpty ? " " : " (\(parts.joined(separator: "; "))) "
     }
 
     var text: String {
@@ -313,8 +348,16 @@ struct VerificationReport: Encodable {
         let scanned = findings.filter { $0.category == "scan" && $0.code != Finding.Code.scanSkipped.rawValue }
         if scanRan {
             let failing = scanned.filter { $0.severity == "failure" }.count
-            let threshold = scanFailOn.map { "findings at \($0) or above fail" } ?? "findings do not fail"
-            lines.append("scan       \(scanned.count) finding\(scanned.count == 1 ? "" : "s")\(failing > 0 ? ", \(failing) failing" : "") (\(threshold))")
+            let counted = scanCounts.values.reduce(0, +)
+            let threshold = scanFailOn == nil || scanFailOn == ScanThreshold.none.rawValue ? "the scan does not count"
+                : "findings at \(scanFailOn!) or above fail"
+            lines.append("scan       \(counted) finding\(counted == 1 ? "" : "s")\(failing > 0 ? ", \(failing) failing" : "") "
+                         + "(\(threshold): \(scanFailOnSource ?? ScanThresholdSource.standard.rawValue))")
+            if let scanExceptions {
+                let unused = scanned.filter { $0.code == Finding.Code.scanExceptionUnused.rawValue }.count
+                lines.append("exceptions \(scanExcepted) finding\(scanExcepted == 1 ? "" : "s") excepted by \(scanExceptions), "
+                             + "\(unused) exception\(unused == 1 ? "" : "s") unused")
+            }
         }
         if checked.artifactsListed > 0 || checked.artifactsChecked > 0 {
             lines.append("artifacts  \(checked.artifactsListed) listed, \(checked.artifactsChecked) files given")

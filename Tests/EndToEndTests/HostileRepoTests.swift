@@ -125,8 +125,21 @@ private func endedNormally(_ result: Result) -> Bool {
         #expect(endedNormally(scan) && scan.status == scanStatus, "\(scan.stdout)\(scan.stderr)")
         for finding in scanFindings { #expect(scan.stdout.contains(finding), "\(scan.stdout)") }
         #expect(!scan.stdout.contains("\u{1B}") && !scan.stderr.contains("\u{1B}"))
-        let verified = try verify(try signedManifest(name), name)
-        #expect(endedNormally(verified) && verified.status == 0, "\(verified.stdout)\(verified.stderr)")
-        #expect(verified.stdout.hasPrefix("verify-release: VERIFIED \(name) "), "\(verified.stdout)")
+        let manifest = try signedManifest(name)
+        let verified = try verify(manifest, name)
+        if scanStatus == 0 {
+            #expect(endedNormally(verified) && verified.status == 0, "\(verified.stdout)\(verified.stderr)")
+            #expect(verified.stdout.hasPrefix("verify-release: VERIFIED \(name) "), "\(verified.stdout)")
+        } else {
+            // Scan errors fail verification by default; the release itself is good, so with the
+            // scan kept out of the verdict it verifies, and the first line says what did not count.
+            #expect(endedNormally(verified) && verified.status == 1, "\(verified.stdout)\(verified.stderr)")
+            #expect(verified.stdout.hasPrefix("verify-release: FAILED \(name) "), "\(verified.stdout)")
+            let uncounted = try verifyRelease(["--manifest", manifest, "--trust", hostileSigner.trust, "--repo", hostile(name),
+                                               "--rev", "main", "--quiet", "--fail-on", "none"])
+            #expect(uncounted.status == 0, "\(uncounted.stdout)\(uncounted.stderr)")
+            #expect(uncounted.stdout.hasPrefix("verify-release: VERIFIED (scan not counted: \(scanFindings.count) errors) \(name) "),
+                    "\(uncounted.stdout)")
+        }
     }
 }
