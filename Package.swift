@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "GlassboxCrypto", dependencies: ["COpenSSL"]),
         .target(name: "GlassboxGit", dependencies: ["CGit2", "CArchive", "GlassboxCrypto"]),
         // The hidden-content scan: one file per rule family, outside the verifier's trusted core.
-        .target(name: "GlassboxScan", dependencies: ["GlassboxGit"]),
+        .target(name: "GlassboxScan", dependencies: ["GlassboxGit", "GlassboxCrypto"]),
         // The core: pure values and logic.
         .target(name: "Glassbox", dependencies: ["GlassboxCrypto", "GlassboxGit", "GlassboxScan"]),
         // The reviewer's command and what every command shares: all verify-release links
