@@ -4,7 +4,10 @@ import GlassboxScan
 /// Scans a tree: every file's content (in parallel for git and directories, in archive order
 /// for a tarball), then the tree rules.
 public func scanSource(_ tree: TreeLocation, options: ScanOptions, workers: Int) throws -> [ScanFinding] {
-    let collector = ScanCollector(options: options)
+    // Only a git tree's bytes are the stored objects a checkout converts.
+    var source = AttributeSource.files
+    if case .git = tree { source = .gitObjects }
+    let collector = ScanCollector(options: options, attributeSource: source)
     let inspect: ContentInspector = { collector.inspect($0) }
     let entries = switch tree {
     case let .git(repository, revision):

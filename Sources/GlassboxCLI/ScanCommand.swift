@@ -85,6 +85,8 @@ struct ScanReport: Encodable {
         var column: Int?
         var codePoints: [String]
         var message: String
+        /// The paths a finding about a line stands for; left out when there are none.
+        var paths: [String]?
     }
 
     init(findings: [ScanFinding]) {
@@ -93,7 +95,7 @@ struct ScanReport: Encodable {
         })
         self.findings = findings.map {
             Item(rule: $0.rule, severity: $0.severity.rawValue, path: $0.path, line: $0.line, column: $0.column,
-                 codePoints: $0.codePoints, message: $0.message)
+                 codePoints: $0.codePoints, message: $0.message, paths: $0.paths.isEmpty ? nil : $0.paths)
         }
     }
 
@@ -123,7 +125,8 @@ struct ScanReport: Encodable {
                          message: .init(text: f.message + (f.codePoints.isEmpty ? "" : " [\(f.codePoints.joined(separator: ", "))]")),
                          locations: [.init(physicalLocation: .init(
                             artifactLocation: .init(uri: sarifURI(f.path)),
-                            region: f.line.map { SARIF.Region(startLine: $0, startColumn: f.column) }))])
+                            region: f.line.map { SARIF.Region(startLine: $0, startColumn: f.column) }))],
+                         properties: f.paths.map { SARIF.Properties(paths: $0) })
         }
         return SARIF(runs: [.init(tool: .init(driver: .init(rules: rules)), results: results)])
     }
@@ -174,7 +177,10 @@ struct SARIF: Encodable {
         var level: String
         var message: Text
         var locations: [Location]
+        /// SARIF's property bag: the paths a finding about a line stands for.
+        var properties: Properties?
     }
+    struct Properties: Encodable { var paths: [String] }
     struct Location: Encodable { var physicalLocation: PhysicalLocation }
     struct PhysicalLocation: Encodable {
         var artifactLocation: ArtifactLocation
