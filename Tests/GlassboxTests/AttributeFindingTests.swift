@@ -154,13 +154,13 @@ private func lf(_ s: String) -> [UInt8] { Array(s.utf8) }
 
     @Test func aTreeReadAsFilesGetsOneNotePerLine() throws {
         let root = try temporaryDirectory()
-        for (path, content) in [".gitattributes": "*.bat text eol=crlf\n*.bin filter=lfs\n* text=auto eol=lf\n",
+        for (path, content) in [".gitattributes": "* text=auto eol=lf\n*.bat text eol=crlf\n*.bin filter=lfs\n",
                                 "a.bat": "@echo a\r\n", "b.bat": "@echo b\n", "x.bin": "x", "c.c": "int c;\n"] {
             try Data(content.utf8).write(to: root.appendingPathComponent(path))
         }
         let found = try scanSource(.directory(root.path), options: ScanOptions(), workers: 1).filter { $0.rule.hasPrefix("gitattributes") }
         #expect(found.map { "\($0.rule) \($0.path):\($0.line ?? 0) \($0.severity)" }
-            == ["gitattributes-eol .gitattributes:1 note", "gitattributes-filter .gitattributes:2 warning"])
+            == ["gitattributes-eol .gitattributes:2 note", "gitattributes-filter .gitattributes:3 warning"])
         #expect(found.map(\.paths) == [["a.bat", "b.bat"], ["x.bin"]])
         #expect(found[0].message.contains("a checkout of the vendor's repository may change 2 files; the bytes checked are the ones read"))
     }
