@@ -16,7 +16,8 @@ import GlassboxGit
 //   CR; with `text=auto` also only when the file has no CR at all and looks like text;
 // - `ident`: where the file holds `$Id$` (or `$Id:…$` on one line);
 // - `working-tree-encoding` other than UTF-8: the file is re-encoded;
-// - `filter=NAME`: only where a driver NAME is configured, which no tree can do;
+// - `filter=NAME`: only where a driver NAME is configured, which no tree can do (the scan of a
+//   repository reads its own config, never the global or system one);
 // - `export-subst` (archive only): where `$Format:` is followed by a `$`;
 // - `export-ignore` (archive only): the file, or a directory and all under it, is left out.
 // `text`, `text=auto`, `eol=lf` and `crlf=input` change nothing on the way out. (A Windows
@@ -183,12 +184,12 @@ private struct Decision {
 
 /// What a deciding line does to a path.
 private enum Effect: Int, Comparable {
-    case lineEndings, ident, encoding, filter, exportSubst, exportIgnore
+    case lineEndings, ident, encoding, filterDriver, filter, exportSubst, exportIgnore
     static func < (a: Effect, b: Effect) -> Bool { a.rawValue < b.rawValue }
     var rule: String {
         switch self {
         case .lineEndings: "gitattributes-eol"
-        case .ident, .encoding, .filter: "gitattributes-filter"
+        case .ident, .encoding, .filterDriver, .filter: "gitattributes-filter"
         case .exportSubst, .exportIgnore: "gitattributes-export"
         }
     }
@@ -205,7 +206,7 @@ private struct EffectKey: Hashable, Comparable {
 
 func gitattributeFindings(_ entries: [TreeEntry], _ files: [[UInt8]: [UInt8]], oversized: [[UInt8]],
                           conversions: [[UInt8]: ConversionFacts] = [:], source: AttributeSource = .files,
-                          steps: Int = AttributeLimits.matchSteps) -> [ScanFinding] {
+                          drivers: Set<[UInt8]> = [], steps: Int = AttributeLimits.matchSteps) -> [ScanFinding] {
     var findings: [ScanFinding] = []
     for file in oversized {
         findings.append(ScanFinding("gitattributes-unchecked", .error, path: file,
@@ -341,7 +342,9 @@ func gitattributeFindings(_ entries: [TreeEntry], _ files: [[UInt8]: [UInt8]], o
                 default: add(.encoding, encoding, entry.path)   // a re-encoding, or (set, unset) a checkout that stops
                 }
             }
-            if let filter = decided["filter"], case .string = filter.state.value { add(.filter, filter, entry.path) }
+            if let filter = decided["filter"], case let .string(name) = filter.state.value {
+                add(source == .gitObjects && drivers.contains(Array(name.utf8)) ? .filterDriver : .filter, filter, entry.path)
+            }
             if case .kept = directory, let subst = decided["export-subst"], subst.state.value == .set,
                decided["export-ignore"]?.state.value != .set, bySource(facts.contains(.formatSubst)) {
                 add(.exportSubst, subst, entry.path)
@@ -406,6 +409,9 @@ private func effectText(_ effect: Effect, count: Int, source: AttributeSource) -
     case (.lineEndings, .gitObjects): return "a checkout or git archive writes CRLF line endings into \(files) stored with LF"
     case (.ident, .gitObjects): return "a checkout or git archive writes the blob id into $Id$ in \(files)"
     case (.encoding, .gitObjects): return "a checkout or git archive re-encodes \(files) from the UTF-8 stored"
+    case (.filterDriver, _):
+        return "the repository's config defines this filter driver: a checkout here runs it on \(files), which then hold "
+            + "whatever it writes"
     case (.exportSubst, .gitObjects): return "git archive expands $Format:…$ in \(files), so the tarball differs from the tag"
     case (.filter, .gitObjects):
         return "\(files) \(name) a filter driver that no tree can define: a checkout here writes the stored bytes unless this "

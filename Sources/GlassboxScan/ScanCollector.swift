@@ -13,10 +13,12 @@ public final class ScanCollector: @unchecked Sendable {
     private var attributeBytes = 0
 
     /// `attributeSource`: `.gitObjects` when the content shown is a commit's stored blobs, so
-    /// the attributes rule computes what a checkout makes of them.
-    public init(options: ScanOptions, attributeSource: AttributeSource = .files) {
+    /// the attributes rule computes what a checkout makes of them; `filterDrivers`: then, the
+    /// filter drivers the repository's config defines, which a checkout there runs.
+    public init(options: ScanOptions, attributeSource: AttributeSource = .files, filterDrivers: Set<[UInt8]> = []) {
         self.options = options
         facts.attributeSource = attributeSource
+        facts.filterDrivers = filterDrivers
     }
 
     public var inspector: ContentInspector { { self.inspect($0) } }

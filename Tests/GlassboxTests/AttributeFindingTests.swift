@@ -115,6 +115,16 @@ private func lf(_ s: String) -> [UInt8] { Array(s.utf8) }
         #expect(try archiveDifferences(repo).isEmpty)
     }
 
+    @Test func aFilterWhoseDriverTheRepositoryConfiguresIsAnError() throws {
+        let repo = try repository(["a.dat": lf("a\n"), "b.bin": lf("b\n")],
+                                  attributes: [".gitattributes": "*.dat filter=x.y\n*.bin filter=lfs\n"])
+        _ = try git(["config", "filter.x.y.smudge", "tr a-z A-Z"], in: repo)
+        let found = try attributeFindings(repo)
+        #expect(found.map { "\($0.rule) \($0.path):\($0.line ?? 0) \($0.severity)" }
+            == ["gitattributes-filter .gitattributes:1 error", "gitattributes-filter .gitattributes:2 warning"])
+        #expect(found.first?.message.contains("the repository's config defines this filter driver: a checkout here runs it on 1 file") == true)
+    }
+
     @Test func exportSubstOnlyWhereFormatAppears() throws {
         let repo = try repository(["VERSION": lf("$Format:%H$\n"), "README": lf("no placeholder\n"), "open": lf("$Format: never closed\n")],
                                   attributes: [".gitattributes": "VERSION export-subst\nREADME export-subst\nopen export-subst\n"])
