@@ -86,6 +86,11 @@ struct ConversionProbe {
     mutating func consume(_ chunk: UnsafeRawBufferPointer) {
         let dollar = UInt8(ascii: "$")
         for byte in chunk {
+            // Most bytes are printable ASCII other than `$`, outside any marker: only counted.
+            if byte >= 0x20, byte < 0x7F, byte != dollar, !afterCR, identState == 0 || foundIdent, formatState == 0 || foundFormat {
+                printable += 1
+                continue
+            }
             if afterCR {
                 afterCR = false
                 if byte == 0x0A { crlf += 1; continue }
