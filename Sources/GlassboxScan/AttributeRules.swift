@@ -156,9 +156,10 @@ struct AttributeState: Equatable {
         written = token
         var rest = Substring(token)
         var value = Value.set
+        // `-name` and `!name` ignore any `=value` (git's parse_attr: `!eol=crlf` is unspecified).
         if rest.first == "-" { value = .unset; rest = rest.dropFirst() } else if rest.first == "!" { value = .unspecified; rest = rest.dropFirst() }
-        if value == .set, let equals = rest.firstIndex(of: "=") {
-            value = .string(String(rest[rest.index(after: equals)...]))
+        if let equals = rest.firstIndex(of: "=") {
+            if value == .set { value = .string(String(rest[rest.index(after: equals)...])) }
             rest = rest[..<equals]
         }
         guard let first = rest.utf8.first, first != UInt8(ascii: "-"), !rest.hasPrefix("builtin_"),

@@ -162,6 +162,17 @@ private func lf(_ s: String) -> [UInt8] { Array(s.utf8) }
         #expect(Set(found.flatMap(\.paths)) == (try archiveDifferences(repo)))
     }
 
+    @Test func attributesAsGitParsesThem() throws {
+        // git check-attr eol (git 2.39): a `!eol=crlf` and b `-eol=lf` undo eol=crlf; a line with
+        // an invalid name is dropped whole, so c keeps eol=crlf.
+        let repo = try repository(["a": lf("a\n"), "b": lf("b\n"), "c": lf("c\n"), "d": lf("d\n")],
+                                  attributes: [".gitattributes": "[a-d] eol=crlf\na !eol=crlf\nb -eol=lf\nc eol=lf in/valid\n"])
+        let found = try attributeFindings(repo)
+        #expect(found.map { "\($0.path):\($0.line ?? 0)" } == [".gitattributes:1"])
+        #expect(found.first?.paths == ["c", "d"])
+        #expect(Set(found.flatMap(\.paths)) == (try archiveDifferences(repo)))
+    }
+
     @Test func aTreeReadAsFilesGetsOneNotePerLine() throws {
         let root = try temporaryDirectory()
         for (path, content) in [".gitattributes": "* text=auto eol=lf\n*.bat text eol=crlf\n*.bin filter=lfs\n",
