@@ -210,6 +210,11 @@ private struct EffectKey: Hashable, Comparable {
     }
 }
 
+/// One finding per attributes line that changes bytes (see the top of this file), with the paths
+/// it changes; `gitattributes-unchecked` for each file in `oversized`, and for a file being
+/// matched when the work budget (`steps`) ran out. `files`: each attributes file's content by
+/// path; `conversions`: what each regular file's bytes hold; `drivers`: the filter drivers the
+/// repository's config defines (for `.gitObjects`).
 func gitattributeFindings(_ entries: [TreeEntry], _ files: [[UInt8]: [UInt8]], oversized: [[UInt8]],
                           conversions: [[UInt8]: ConversionFacts] = [:], source: AttributeSource = .files,
                           drivers: Set<[UInt8]> = [], steps: Int = AttributeLimits.matchSteps) -> [ScanFinding] {
@@ -231,13 +236,11 @@ func gitattributeFindings(_ entries: [TreeEntry], _ files: [[UInt8]: [UInt8]], o
     }
     // Each attributes file's lines that can matter, and its directory (with its slash).
     let paths = files.keys.sorted { $0.lexicographicallyPrecedes($1) }
-    var prefixes: [[UInt8]] = []
     var rules: [[AttributeRule]] = []
     var fileAt: [[UInt8]: Int] = [:]
     for (index, path) in paths.enumerated() {
         let directory = Array(path.split(separator: UInt8(ascii: "/")).dropLast().joined(separator: [UInt8(ascii: "/")]))
         let prefix = directory.isEmpty ? [] : directory + [UInt8(ascii: "/")]
-        prefixes.append(prefix)
         fileAt[prefix] = index
         var kept: [AttributeRule] = []
         for (number, rawLine) in files[path]!.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
