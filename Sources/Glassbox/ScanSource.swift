@@ -4,7 +4,15 @@ import GlassboxScan
 /// Scans a tree: every file's content (in parallel for git and directories, in archive order
 /// for a tarball), then the tree rules.
 public func scanSource(_ tree: TreeLocation, options: ScanOptions, workers: Int) throws -> [ScanFinding] {
-    let collector = ScanCollector(options: options)
+    // Only a git tree's bytes are the stored objects a checkout converts, with the repository's
+    // own filter drivers.
+    var source = AttributeSource.files
+    var drivers = Set<[UInt8]>()
+    if case let .git(repository, _) = tree {
+        source = .gitObjects
+        drivers = try GitReader.filterDrivers(repositoryPath: repository)
+    }
+    let collector = ScanCollector(options: options, attributeSource: source, filterDrivers: drivers)
     let inspect: ContentInspector = { collector.inspect($0) }
     let entries = switch tree {
     case let .git(repository, revision):

@@ -60,7 +60,10 @@ struct SARIF: Encodable {
         var partialFingerprints: [String: String]
         var suppressions: [Suppression]?
         var baselineState: String?
+        /// SARIF's property bag: the paths a finding about an attributes line stands for.
+        var properties: ResultProperties?
     }
+    struct ResultProperties: Encodable { var paths: [String] }
     /// A reviewed exception: SARIF's way to say a result was looked at and accepted elsewhere.
     struct Suppression: Encodable {
         var kind = "external"

@@ -128,6 +128,8 @@ struct ScanReport: Encodable {
         /// The finding's stable name (see `ScanFinding.fingerprint`): what baselines and
         /// exceptions match.
         var fingerprint: String
+        /// The paths a finding about a line stands for; left out when there are none.
+        var paths: [String]?
 
         init(_ f: ScanFinding) {
             rule = f.rule
@@ -138,6 +140,7 @@ struct ScanReport: Encodable {
             codePoints = f.codePoints
             message = f.message
             fingerprint = f.fingerprint
+            paths = f.paths.isEmpty ? nil : f.paths
         }
     }
 
@@ -228,7 +231,8 @@ struct ScanReport: Encodable {
                     region: f.line.map { SARIF.Region(startLine: $0, startColumn: f.column) }))],
                 partialFingerprints: [ScanBaseline.sarifKey: "\(f.fingerprint):\(occurrences[f.fingerprint]!)"],
                 suppressions: suppression.map { [SARIF.Suppression(justification: $0)] },
-                baselineState: baseline == nil || suppression != nil ? nil : "new")
+                baselineState: baseline == nil || suppression != nil ? nil : "new",
+                properties: f.paths.map { SARIF.ResultProperties(paths: $0) })
         }
         var results = findings.map { result($0, suppression: nil) }
         for e in excepted ?? [] { results.append(result(e.finding, suppression: "\(exceptions ?? ""):\(e.line): \(e.reason)")) }

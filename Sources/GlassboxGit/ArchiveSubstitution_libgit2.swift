@@ -409,6 +409,16 @@ struct RepositoryConfig: Sendable {
         let prefix = Array("filter.".utf8) + name + [UInt8(ascii: ".")]
         return entries.keys.contains { $0.count > prefix.count && $0.starts(with: prefix) }
     }
+
+    /// Every NAME with a `filter.NAME.*` key set (NAME may hold dots; the key is after the last).
+    var filterDriverNames: Set<[UInt8]> {
+        let prefix = Array("filter.".utf8)
+        var names = Set<[UInt8]>()
+        for key in entries.keys where key.starts(with: prefix) {
+            if let dot = key.lastIndex(of: UInt8(ascii: ".")), dot > prefix.count { names.insert(Array(key[prefix.count..<dot])) }
+        }
+        return names
+    }
 }
 
 /// A small file's bytes (at most 16 MiB), nil when it does not exist.

@@ -1,8 +1,28 @@
 import GlassboxGit
 
-// The git attributes rule: which lines of which `.gitattributes` files change the bytes of which
-// paths. Patterns come from the tree, so matching is linear in pattern × path (never
-// backtracking), and the whole check has a work budget.
+// The git attributes rule: which lines of which `.gitattributes` files change the bytes a
+// checkout or `git archive` writes, and for how many files. Each path's attributes are decided
+// as git decides them (the nearest attributes file first, its last line first; a macro expands
+// where it is decided set), then each deciding line is held against what the path's bytes would
+// become. One finding per line, with its count and paths. Patterns come from the tree, so
+// matching is linear in pattern × path (never backtracking), and the whole check has a work
+// budget.
+//
+// What a checkout writes is computed for a fixed, documented configuration: git on Linux with
+// `core.autocrlf` unset or false and `core.eol` unset or `lf`, no attributes outside the tree
+// (no `$GIT_DIR/info/attributes`, `core.attributesFile` or system file), and no filter driver.
+// Then only these change bytes (git's convert.c and archive.c):
+// - `eol=crlf` (with `text` not unset): LF becomes CRLF, where the file has an LF not after a
+//   CR; with `text=auto` also only when the file has no CR at all and looks like text;
+// - `ident`: where the file holds `$Id$` (or `$Id:…$` on one line);
+// - `working-tree-encoding` other than UTF-8: the file is re-encoded;
+// - `filter=NAME`: only where a driver NAME is configured, which no tree can do (the scan of a
+//   repository reads its own config, never the global or system one);
+// - `export-subst` (archive only): where `$Format:` is followed by a `$`;
+// - `export-ignore` (archive only): the file, or a directory and all under it, is left out.
+// `text`, `text=auto`, `eol=lf` and `crlf=input` change nothing on the way out. (A Windows
+// checkout, `core.autocrlf=true`, writes CRLF into every text file whatever the attributes say;
+// that is the reviewer's own setting, and `eol=lf` lines keep LF there.)
 
 /// Bounds on the attributes check, so a hostile tree cannot make it slow or large.
 public enum AttributeLimits {
@@ -14,10 +34,190 @@ public enum AttributeLimits {
     static let matchSteps = 1 << 28
     /// Findings from one attributes file before the rest are summed up in one finding.
     static let findingsPerFile = 10_000
+    /// Paths named in a finding's message; all of them are in its `paths`.
+    static let pathsInMessage = 3
 }
 
+/// Where the scanned bytes came from, which decides what an attribute line can change.
+public enum AttributeSource: Sendable {
+    /// A commit's git objects: what a checkout or `git archive` writes from them is computed,
+    /// and a line is reported only for the files whose bytes it changes.
+    case gitObjects
+    /// Files as read (a directory, a tarball, or bytes already converted): these are the bytes
+    /// reviewed, and no checkout happens. A line that would change bytes in a checkout of the
+    /// vendor's repository is reported once, with the files it names, as a note (a warning for
+    /// `filter`).
+    case files
+}
+
+/// What the attributes rule needs to know about one file's bytes.
+public struct ConversionFacts: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// An LF not after a CR.
+    public static let loneLF = ConversionFacts(rawValue: 1)
+    /// A CR, alone or before an LF.
+    public static let carriageReturn = ConversionFacts(rawValue: 2)
+    /// git's `convert_is_binary`: a lone CR, a NUL, or more than one non-printable byte per 128
+    /// printable ones.
+    public static let looksBinary = ConversionFacts(rawValue: 4)
+    /// `$Id$`, or `$Id:` with a `$` later on its line: what `ident` rewrites.
+    public static let ident = ConversionFacts(rawValue: 8)
+    /// `$Format:` with a `$` somewhere after it: what `export-subst` rewrites.
+    public static let formatSubst = ConversionFacts(rawValue: 16)
+}
+
+/// Gathers a file's `ConversionFacts` as its bytes stream by, in chunks of any size, with
+/// git's own tests (convert.c's `gather_stats` and `count_ident`, archive.c's `format_subst`).
+/// Keeps a few counters, whatever the file's size.
+struct ConversionProbe {
+    private var loneCR = 0, loneLF = 0, crlf = 0, nul = 0, printable = 0, nonPrintable = 0
+    private var afterCR = false
+    private var last: UInt8?
+    /// How much of `$Id` was just read (0…3), or 4 inside `$Id:` waiting for its `$`.
+    private var identState = 0
+    private var foundIdent = false
+    /// How much of `$Format:` was just read (0…8); 8 waits for a `$`.
+    private var formatState = 0
+    private var foundFormat = false
+    private static let identText = Array("$Id".utf8)
+    private static let formatText = Array("$Format:".utf8)
+
+    mutating func consume(_ chunk: UnsafeRawBufferPointer) {
+        let dollar = UInt8(ascii: "$")
+        for byte in chunk {
+            // Most bytes are printable ASCII other than `$`, outside any marker: only counted.
+            if byte >= 0x20, byte < 0x7F, byte != dollar, !afterCR, identState == 0 || foundIdent, formatState == 0 || foundFormat {
+                printable += 1
+                continue
+            }
+            if afterCR {
+                afterCR = false
+                if byte == 0x0A { crlf += 1; continue }
+                loneCR += 1
+            }
+            switch byte {
+            case 0x0D: afterCR = true
+            case 0x0A: loneLF += 1
+            case 0x7F: nonPrintable += 1
+            case 0x08, 0x09, 0x1B, 0x0C: printable += 1   // BS, HT, ESC, FF
+            case 0: nul += 1; nonPrintable += 1
+            case ..<0x20: nonPrintable += 1
+            default: printable += 1
+            }
+            if !foundIdent {
+                switch identState {
+                case 3: identState = byte == UInt8(ascii: ":") ? 4 : byte == dollar ? 1 : 0
+                    if byte == dollar { foundIdent = true }
+                case 4: if byte == dollar { foundIdent = true } else if byte == 0x0A { identState = 0 }
+                default: identState = byte == Self.identText[identState] ? identState + 1 : byte == dollar ? 1 : 0
+                }
+            }
+            if !foundFormat {
+                if formatState == 8 {
+                    if byte == dollar { foundFormat = true }
+                } else {
+                    formatState = byte == Self.formatText[formatState] ? formatState + 1 : byte == dollar ? 1 : 0
+                }
+            }
+        }
+        if let byte = chunk.last { last = byte }
+    }
+
+    func finish() -> ConversionFacts {
+        let loneCR = loneCR + (afterCR ? 1 : 0)
+        // A trailing ^Z (an old DOS end-of-file mark) does not count against text.
+        let nonPrintable = nonPrintable - (last == 0x1A ? 1 : 0)
+        var facts: ConversionFacts = []
+        if loneLF > 0 { facts.insert(.loneLF) }
+        if loneCR > 0 || crlf > 0 { facts.insert(.carriageReturn) }
+        if loneCR > 0 || nul > 0 || (printable >> 7) < nonPrintable { facts.insert(.looksBinary) }
+        if foundIdent { facts.insert(.ident) }
+        if foundFormat { facts.insert(.formatSubst) }
+        return facts
+    }
+}
+
+/// The attributes whose values change what a checkout or `git archive` writes.
+private let convertingAttributes: Set<String> = ["text", "crlf", "eol", "ident", "filter", "working-tree-encoding",
+                                                 "export-subst", "export-ignore"]
+
+/// One attribute as a line (or a macro) sets it.
+struct AttributeState: Equatable {
+    enum Value: Equatable { case set, unset, unspecified, string(String) }
+    var name: String
+    var value: Value
+    /// As written, for messages.
+    var written: String
+
+    /// nil when git would refuse the name, and with it the whole line (attr.c: a name is
+    /// `[-._0-9A-Za-z]`, does not start with `-`, and is not in the reserved `builtin_` space).
+    init?(_ token: String) {
+        written = token
+        var rest = Substring(token)
+        var value = Value.set
+        // `-name` and `!name` ignore any `=value` (git's parse_attr: `!eol=crlf` is unspecified).
+        if rest.first == "-" { value = .unset; rest = rest.dropFirst() } else if rest.first == "!" { value = .unspecified; rest = rest.dropFirst() }
+        if let equals = rest.firstIndex(of: "=") {
+            if value == .set { value = .string(String(rest[rest.index(after: equals)...])) }
+            rest = rest[..<equals]
+        }
+        guard let first = rest.utf8.first, first != UInt8(ascii: "-"), !rest.hasPrefix("builtin_"),
+              rest.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0)
+                  || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") }) else { return nil }
+        name = String(rest)
+        self.value = value
+    }
+}
+
+/// A line of an attributes file that sets a converting attribute or a macro.
+private struct AttributeRule {
+    var line: Int
+    var pattern: AttributePattern
+    /// The pattern for a directory: a trailing slash (directories only) removed.
+    var directoryPattern: AttributePattern?
+    var shownPattern: String
+    var states: [AttributeState]
+}
+
+/// Which line decided an attribute, and through which macro.
+private struct Decision {
+    var file: Int
+    var rule: Int
+    var state: AttributeState
+    var macro: String?
+}
+
+/// What a deciding line does to a path.
+private enum Effect: Int, Comparable {
+    case lineEndings, ident, encoding, filterDriver, filter, exportSubst, exportIgnore
+    static func < (a: Effect, b: Effect) -> Bool { a.rawValue < b.rawValue }
+    var rule: String {
+        switch self {
+        case .lineEndings: "gitattributes-eol"
+        case .ident, .encoding, .filterDriver, .filter: "gitattributes-filter"
+        case .exportSubst, .exportIgnore: "gitattributes-export"
+        }
+    }
+}
+
+/// One finding's worth: a line of a file, and what it does.
+private struct EffectKey: Hashable, Comparable {
+    var file: Int, rule: Int, effect: Effect
+    var written: String, macro: String?
+    static func < (a: EffectKey, b: EffectKey) -> Bool {
+        (a.file, a.rule, a.effect.rawValue, a.written, a.macro ?? "") < (b.file, b.rule, b.effect.rawValue, b.written, b.macro ?? "")
+    }
+}
+
+/// One finding per attributes line that changes bytes (see the top of this file), with the paths
+/// it changes; `gitattributes-unchecked` for each file in `oversized`, and for a file being
+/// matched when the work budget (`steps`) ran out. `files`: each attributes file's content by
+/// path; `conversions`: what each regular file's bytes hold; `drivers`: the filter drivers the
+/// repository's config defines (for `.gitObjects`).
 func gitattributeFindings(_ entries: [TreeEntry], _ files: [[UInt8]: [UInt8]], oversized: [[UInt8]],
-                          steps: Int = AttributeLimits.matchSteps) -> [ScanFinding] {
+                          conversions: [[UInt8]: ConversionFacts] = [:], source: AttributeSource = .files,
+                          drivers: Set<[UInt8]> = [], steps: Int = AttributeLimits.matchSteps) -> [ScanFinding] {
     var findings: [ScanFinding] = []
     for file in oversized {
         findings.append(ScanFinding("gitattributes-unchecked", .error, path: file,
@@ -25,75 +225,213 @@ func gitattributeFindings(_ entries: [TreeEntry], _ files: [[UInt8]: [UInt8]], o
                                     + "it may change the checked-out bytes of any path"))
     }
     var budget = steps
-    // Macros (`[attr]name attributes…`) count only in the top-level attributes file, as in git.
-    var macros: [String: [String]] = [:]
+    // Macros (`[attr]name attributes…`) count only in the top-level attributes file, as in git;
+    // the last definition wins, and git's built-in `binary` comes before all.
+    var macros: [String: [AttributeState]] = ["binary": ["-diff", "-merge", "-text"].compactMap(AttributeState.init)]
     for rawLine in (files[Array(".gitattributes".utf8)] ?? []).split(separator: 0x0A) {
-        if let line = AttributeLine(rawLine), let name = line.macro { macros[name] = line.attributes }
+        if let line = AttributeLine(rawLine), let name = line.macro {
+            let states = line.attributes.compactMap(AttributeState.init)
+            if states.count == line.attributes.count { macros[name] = states }
+        }
     }
-    // Entries come sorted by path from the readers; if not, an index puts them in order, so each
-    // attributes file finds its directory's entries by binary search.
-    let sorted = zip(entries, entries.dropFirst()).allSatisfy { !$1.path.lexicographicallyPrecedes($0.path) }
-    let order = sorted ? nil : entries.indices.sorted { entries[$0].path.lexicographicallyPrecedes(entries[$1].path) }
-    for (file, content) in files.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
-        let directory = Array(file.split(separator: UInt8(ascii: "/")).dropLast().joined(separator: [UInt8(ascii: "/")]))
+    // Each attributes file's lines that can matter, and its directory (with its slash).
+    let paths = files.keys.sorted { $0.lexicographicallyPrecedes($1) }
+    var rules: [[AttributeRule]] = []
+    var fileAt: [[UInt8]: Int] = [:]
+    for (index, path) in paths.enumerated() {
+        let directory = Array(path.split(separator: UInt8(ascii: "/")).dropLast().joined(separator: [UInt8(ascii: "/")]))
         let prefix = directory.isEmpty ? [] : directory + [UInt8(ascii: "/")]
-        let scope = entriesUnder(prefix, entries, order)
-        var fromThisFile = 0
-        var stopped: String?
-        lines: for (number, rawLine) in content.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
+        fileAt[prefix] = index
+        var kept: [AttributeRule] = []
+        for (number, rawLine) in files[path]!.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
             guard let line = AttributeLine(rawLine), line.macro == nil, let pattern = AttributePattern(line.pattern) else { continue }
-            var problems: [(rule: String, attribute: String)] = []
-            for (attribute, macro) in expandMacros(line.attributes, macros) {
-                let name = attribute.split(separator: "=", maxSplits: 1).first.map(String.init) ?? attribute
-                let shown = attribute + (macro.map { "' (set by macro '\($0)')" } ?? "'")
-                switch name {
-                case "filter", "ident", "working-tree-encoding": problems.append(("gitattributes-filter", shown))
-                case "text", "eol", "crlf": problems.append(("gitattributes-eol", shown))
-                case "export-subst", "export-ignore": problems.append(("gitattributes-export", shown))
-                default: break
+            let states = line.attributes.compactMap(AttributeState.init)
+            guard states.count == line.attributes.count,
+                  states.contains(where: { convertingAttributes.contains($0.name) || macros[$0.name] != nil }) else { continue }
+            let directoryPattern = line.pattern.last == UInt8(ascii: "/") ? AttributePattern(Array(line.pattern.dropLast())) : pattern
+            kept.append(AttributeRule(line: number + 1, pattern: pattern, directoryPattern: directoryPattern,
+                                      shownPattern: line.shownPattern, states: states))
+        }
+        rules.append(kept)
+    }
+    var stopped: Int?   // the attributes file being matched when the budget ran out
+
+    /// git's `fill`: the converting attributes of `path`, each with the line that decided it.
+    /// The attributes files of the path's directories are read nearest first, each from its
+    /// last line up; the first line to name an attribute decides it, and a macro decided set
+    /// expands in place, once. A stack of work stands in for git's recursion. nil when the
+    /// budget ran out.
+    func resolve(_ path: [UInt8], isDirectory: Bool) -> [String: Decision]? {
+        var decided: [String: Decision] = [:]
+        var macrosDecided = Set<String>()
+        var end = path.lastIndex(of: UInt8(ascii: "/"))
+        while true {
+            let prefix = end.map { Array(path[...$0]) } ?? []
+            if let file = fileAt[prefix] {
+                let relative = path[prefix.count...]
+                for (index, rule) in rules[file].enumerated().reversed() {
+                    budget -= 1
+                    guard budget > 0 else { stopped = file; return nil }
+                    guard let pattern = isDirectory ? rule.directoryPattern : rule.pattern else { continue }
+                    let matched = pattern.matches(relative, steps: &budget)
+                    guard budget > 0 else { stopped = file; return nil }
+                    guard matched else { continue }
+                    var work: [(states: [AttributeState], next: Int, macro: String?)] = [(rule.states, rule.states.count, nil)]
+                    while let top = work.popLast() {
+                        guard top.next > 0 else { continue }
+                        let state = top.states[top.next - 1]
+                        work.append((top.states, top.next - 1, top.macro))
+                        if convertingAttributes.contains(state.name), decided[state.name] == nil {
+                            decided[state.name] = Decision(file: file, rule: index, state: state, macro: top.macro)
+                        }
+                        if let body = macros[state.name], macrosDecided.insert(state.name).inserted, state.value == .set {
+                            work.append((body, body.count, state.name))
+                        }
+                    }
                 }
             }
-            if problems.isEmpty { continue }
-            for entry in scope {
-                budget -= 1
-                guard budget > 0 else { stopped = "too complex to check within the scan's work limit"; break lines }
-                guard pattern.matches(entry.path[prefix.count...], steps: &budget) else { continue }
-                guard fromThisFile + problems.count <= AttributeLimits.findingsPerFile else {
-                    stopped = "matches more than \(AttributeLimits.findingsPerFile) times; the rest are not listed"
-                    break lines
-                }
-                fromThisFile += problems.count
-                for problem in problems {
-                    findings.append(ScanFinding(problem.rule, ScanRules.severity(problem.rule), path: entry.path,
-                                                "'\(problem.attribute) from \(Escaping.escape(file)):\(number + 1) (\(line.shownPattern)): "
-                                                + (problem.rule == "gitattributes-export" ? "the git archive tarball differs from the tag"
-                                                   : "the checked-out bytes differ from the git objects")))
+            guard let slash = end else { break }
+            end = path[..<slash].lastIndex(of: UInt8(ascii: "/"))
+        }
+        return decided
+    }
+
+    var affected: [EffectKey: [[UInt8]]] = [:]
+    func add(_ effect: Effect, _ decision: Decision, _ path: [UInt8]) {
+        affected[EffectKey(file: decision.file, rule: decision.rule, effect: effect, written: decision.state.written,
+                           macro: decision.macro), default: []].append(path)
+    }
+    // `git archive` asks about each directory on its way down and leaves out all under one
+    // with `export-ignore` set: for each path, the outermost such directory and its line.
+    enum DirectoryState { case kept, ignored(Decision) }
+    var directories: [[UInt8]: DirectoryState] = [:]
+    func ignoringDirectory(_ path: [UInt8]) -> DirectoryState? {
+        for slash in path.indices where path[slash] == UInt8(ascii: "/") {
+            let directory = Array(path[..<slash])
+            if directories[directory] == nil {
+                guard let decided = resolve(directory, isDirectory: true) else { return nil }
+                if let ignore = decided["export-ignore"], ignore.state.value == .set {
+                    directories[directory] = .ignored(ignore)
+                } else {
+                    directories[directory] = .kept
                 }
             }
+            if case .ignored = directories[directory]! { return directories[directory]! }
         }
-        if let stopped {
-            findings.append(ScanFinding("gitattributes-unchecked", .error, path: file,
-                                        "this attributes file is \(stopped): it may change the checked-out bytes of other paths"))
+        return .kept
+    }
+    if !rules.allSatisfy(\.isEmpty) {
+        for entry in entries where entry.kind != .submodule {
+            guard let decided = resolve(entry.path, isDirectory: false), let directory = ignoringDirectory(entry.path) else { break }
+            if case let .ignored(outer) = directory {
+                add(.exportIgnore, outer, entry.path)
+            } else if let ignore = decided["export-ignore"], ignore.state.value == .set {
+                add(.exportIgnore, ignore, entry.path)
+            }
+            // Symlinks are written as they are: no conversion reaches them.
+            guard entry.kind.isRegularFile else { continue }
+            let facts = conversions[entry.path] ?? []
+            let bySource = { (changes: Bool) in source == .files || changes }
+            if let eol = decided["eol"], eol.state.value == .string("crlf") {
+                switch lineEndingAction(text: decided["text"]?.state.value, crlf: decided["crlf"]?.state.value) {
+                case .binary: break
+                case .auto:
+                    if bySource(facts.contains(.loneLF) && facts.isDisjoint(with: [.carriageReturn, .looksBinary])) { add(.lineEndings, eol, entry.path) }
+                case .text:
+                    if bySource(facts.contains(.loneLF)) { add(.lineEndings, eol, entry.path) }
+                }
+            }
+            if let ident = decided["ident"], ident.state.value == .set, bySource(facts.contains(.ident)) {
+                add(.ident, ident, entry.path)
+            }
+            if let encoding = decided["working-tree-encoding"], entry.size > 0 {
+                switch encoding.state.value {
+                case .unspecified: break
+                case .string(let name) where name.isEmpty || ["utf-8", "utf8"].contains(name.lowercased()): break
+                default: add(.encoding, encoding, entry.path)   // a re-encoding, or (set, unset) a checkout that stops
+                }
+            }
+            if let filter = decided["filter"], case let .string(name) = filter.state.value {
+                add(source == .gitObjects && drivers.contains(Array(name.utf8)) ? .filterDriver : .filter, filter, entry.path)
+            }
+            if case .kept = directory, let subst = decided["export-subst"], subst.state.value == .set,
+               decided["export-ignore"]?.state.value != .set, bySource(facts.contains(.formatSubst)) {
+                add(.exportSubst, subst, entry.path)
+            }
         }
+    }
+    var fromFile: [Int: Int] = [:]
+    var summed = Set<Int>()
+    for (key, changed) in affected.sorted(by: { $0.key < $1.key }) {
+        let file = paths[key.file]
+        fromFile[key.file, default: 0] += 1
+        guard fromFile[key.file]! <= AttributeLimits.findingsPerFile else {
+            if summed.insert(key.file).inserted {
+                findings.append(ScanFinding("gitattributes-unchecked", .error, path: file,
+                                            "this attributes file has more than \(AttributeLimits.findingsPerFile) lines that change bytes; the rest are not listed"))
+            }
+            continue
+        }
+        let rule = rules[key.file][key.rule]
+        let shown = "'\(Escaping.escape(Array(key.written.utf8)))'" + (key.macro.map { " (set by macro '\(Escaping.escape(Array($0.utf8)))')" } ?? "")
+            + " for \(rule.shownPattern)"
+        var finding = ScanFinding(key.effect.rule, severity(key.effect, source), path: file, line: rule.line,
+                                  shown + ": " + effectText(key.effect, count: changed.count, source: source) + ": "
+                                  + changed.prefix(AttributeLimits.pathsInMessage).map { Escaping.escape($0) }.joined(separator: ", ")
+                                  + (changed.count > AttributeLimits.pathsInMessage ? ", …" : ""))
+        finding.paths = changed.map { Escaping.escape($0) }
+        findings.append(finding)
+    }
+    if let stopped {
+        findings.append(ScanFinding("gitattributes-unchecked", .error, path: paths[stopped],
+                                    "this attributes file is too complex to check within the scan's work limit: it may change the checked-out bytes of other paths"))
     }
     return findings
 }
 
-/// The files and symlinks whose paths start with `prefix` (a directory and its slash, or empty).
-private func entriesUnder(_ prefix: [UInt8], _ entries: [TreeEntry], _ order: [Int]?) -> [TreeEntry] {
-    func at(_ i: Int) -> TreeEntry { entries[order?[i] ?? i] }
-    var low = 0
-    var high = entries.count
-    while low < high {
-        let mid = (low + high) / 2
-        if at(mid).path.lexicographicallyPrecedes(prefix) { low = mid + 1 } else { high = mid }
+/// git's `convert_attrs` for the way out, reduced to what `eol=crlf` does with it: `text`
+/// decides, the old `crlf` only when `text` says nothing; unset is binary, `auto` converts only
+/// text-looking files, anything else converts.
+private enum LineEndingAction { case binary, auto, text }
+private func lineEndingAction(text: AttributeState.Value?, crlf: AttributeState.Value?) -> LineEndingAction {
+    func action(_ value: AttributeState.Value?) -> LineEndingAction? {
+        switch value {
+        case .set: .text
+        case .unset: .binary
+        case .string("auto"): .auto
+        case .string("input"): .text
+        default: nil
+        }
     }
-    var out: [TreeEntry] = []
-    while low < entries.count, at(low).path.starts(with: prefix) {
-        if at(low).kind != .submodule { out.append(at(low)) }
-        low += 1
+    return action(text) ?? action(crlf) ?? .text
+}
+
+private func severity(_ effect: Effect, _ source: AttributeSource) -> ScanFinding.Severity {
+    if effect == .filter { return .warning }
+    return source == .files ? .note : ScanRules.severity(effect.rule)
+}
+
+private func effectText(_ effect: Effect, count: Int, source: AttributeSource) -> String {
+    let files = count == 1 ? "1 file" : "\(count) files"
+    let name = count == 1 ? "names" : "name"
+    switch (effect, source) {
+    case (.lineEndings, .gitObjects): return "a checkout or git archive writes CRLF line endings into \(files) stored with LF"
+    case (.ident, .gitObjects): return "a checkout or git archive writes the blob id into $Id$ in \(files)"
+    case (.encoding, .gitObjects): return "a checkout or git archive re-encodes \(files) from the UTF-8 stored"
+    case (.filterDriver, _):
+        return "the repository's config defines this filter driver: a checkout here runs it on \(files), which then hold "
+            + "whatever it writes"
+    case (.exportSubst, .gitObjects): return "git archive expands $Format:…$ in \(files), so the tarball differs from the tag"
+    case (.filter, .gitObjects):
+        return "\(files) \(name) a filter driver that no tree can define: a checkout here writes the stored bytes unless this "
+            + "machine's git config defines the driver (as git-lfs does), and the vendor's own checkouts may differ"
+    case (.exportIgnore, _): return "git archive leaves out \(files), so the tarball differs from the tag"
+    case (.filter, .files):
+        return "\(files) \(name) a filter driver: the bytes checked are the ones read, and a checkout of the vendor's repository "
+            + "with the driver may differ"
+    case (_, .files):
+        return "a checkout of the vendor's repository may change \(files); the bytes checked are the ones read"
     }
-    return out
 }
 
 /// One line of a `.gitattributes` file as git reads it: a pattern (C-quoted when it starts with

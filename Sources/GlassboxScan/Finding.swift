@@ -20,6 +20,9 @@ public struct ScanFinding: Sendable, Equatable {
     /// The offending code points, e.g. `U+202E RIGHT-TO-LEFT OVERRIDE`.
     public var codePoints: [String]
     public var message: String
+    /// Every path a finding about a line of a file stands for (an attributes line: the paths
+    /// whose bytes it changes), escaped as `path`; empty for most findings.
+    public var paths: [String] = []
 
     public init(_ rule: String, _ severity: Severity, path: [UInt8], line: Int? = nil, column: Int? = nil,
                 codePoints: [String] = [], _ message: String) {
@@ -43,9 +46,9 @@ public enum ScanRules {
         ("mixed-script-identifier", .warning, "An identifier mixes letters of different scripts (UTS #39)."),
         ("confusable-identifiers", .error, "Two identifiers in one file look alike: their UTS #39 skeletons are equal (CVE-2021-42694)."),
         ("identifier-normalization", .error, "Two identifiers in one file are one text in different Unicode normal forms (NFC and NFD): a compiler sees two names, a reader one (UAX #15)."),
-        ("gitattributes-filter", .error, "A filter, ident or working-tree-encoding attribute makes the checked-out bytes differ from the git objects."),
-        ("gitattributes-eol", .warning, "A text or eol attribute converts line endings on checkout."),
-        ("gitattributes-export", .warning, "export-subst or export-ignore makes the git archive tarball differ from the tag."),
+        ("gitattributes-filter", .error, "A .gitattributes line whose ident or working-tree-encoding changes the bytes of the files it names on checkout, or whose filter names a driver (a warning: no tree can define one)."),
+        ("gitattributes-eol", .warning, "A .gitattributes line whose eol=crlf makes a checkout write CRLF into files stored with LF."),
+        ("gitattributes-export", .warning, "A .gitattributes line whose export-subst or export-ignore makes the git archive tarball differ from the tag."),
         ("gitattributes-unchecked", .error, "A .gitattributes file too large or too complex to check: it may change the checked-out bytes."),
         ("symlink-absolute", .error, "A symlink with an absolute target."),
         ("symlink-escapes", .error, "A symlink whose target leaves the tree."),

@@ -12,7 +12,14 @@ public final class ScanCollector: @unchecked Sendable {
     /// Bytes of attributes files promised to readers still streaming them, or kept.
     private var attributeBytes = 0
 
-    public init(options: ScanOptions) { self.options = options }
+    /// `attributeSource`: `.gitObjects` when the content shown is a commit's stored blobs, so
+    /// the attributes rule computes what a checkout makes of them; `filterDrivers`: then, the
+    /// filter drivers the repository's config defines, which a checkout there runs.
+    public init(options: ScanOptions, attributeSource: AttributeSource = .files, filterDrivers: Set<[UInt8]> = []) {
+        self.options = options
+        facts.attributeSource = attributeSource
+        facts.filterDrivers = filterDrivers
+    }
 
     public var inspector: ContentInspector { { self.inspect($0) } }
 
@@ -43,10 +50,11 @@ public final class ScanCollector: @unchecked Sendable {
         }
     }
 
-    fileprivate func finished(_ item: ContentVisit, _ found: [ScanFinding], attributes: [UInt8]?) {
+    fileprivate func finished(_ item: ContentVisit, _ found: [ScanFinding], attributes: [UInt8]?, conversion: ConversionFacts) {
         lock.withLock {
             contentFindings += found
             if let attributes { facts.gitattributes[item.path] = attributes }
+            if !conversion.isEmpty { facts.conversions[item.path] = conversion }
         }
     }
 
@@ -58,13 +66,15 @@ public final class ScanCollector: @unchecked Sendable {
 }
 
 /// One file on its way through the scan: every chunk goes to the content scanner (until it has
-/// seen enough, for a binary file), and an attributes file is also kept, up to its bound.
+/// seen enough, for a binary file) and to the attributes rule's probe (to the end: a few
+/// counters), and an attributes file is also kept, up to its bound.
 private final class FileScan: ContentSink {
     private let item: ContentVisit
     private let collector: ScanCollector
     private let scanner: ContentScanner
     private var scanning = true
     private var attributes: [UInt8]?
+    private var probe = ConversionProbe()
 
     init(_ item: ContentVisit, _ collector: ScanCollector, keepAttributes: Bool) {
         self.item = item
@@ -75,6 +85,7 @@ private final class FileScan: ContentSink {
 
     func consume(_ chunk: UnsafeRawBufferPointer) -> Bool {
         if scanning { scanning = scanner.consume(chunk) }
+        probe.consume(chunk)
         if attributes != nil {
             // The size was checked before reading; a file that grows past it is not kept.
             if attributes!.count + chunk.count > min(Int(item.size), AttributeLimits.fileBytes) {
@@ -84,10 +95,10 @@ private final class FileScan: ContentSink {
                 attributes!.append(contentsOf: chunk)
             }
         }
-        return scanning || attributes != nil
+        return true
     }
 
-    func finish() { collector.finished(item, scanner.finish(), attributes: attributes) }
+    func finish() { collector.finished(item, scanner.finish(), attributes: attributes, conversion: probe.finish()) }
 }
 
 extension ScanCollector {

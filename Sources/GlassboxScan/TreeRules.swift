@@ -12,6 +12,13 @@ public struct TreeFacts: Sendable {
     public var oversizedGitattributes: [[UInt8]] = []
     /// Submodules whose pinned commit is not in the repository.
     public var missingSubmodules: [[UInt8]] = []
+    /// What each regular file's bytes hold that a conversion acts on, by path (empty facts
+    /// are left out).
+    public var conversions: [[UInt8]: ConversionFacts] = [:]
+    /// Whether the bytes are git objects a checkout converts, or files reviewed as read.
+    public var attributeSource = AttributeSource.files
+    /// For git objects: the filter drivers the repository's own config defines, by name.
+    public var filterDrivers: Set<[UInt8]> = []
     public init() {}
 }
 
@@ -29,7 +36,8 @@ public func scanTree(_ entries: [TreeEntry], facts: TreeFacts) -> [ScanFinding] 
     }
     findings += pathFindings(paths, directories)
     findings += symlinkFindings(entries, facts.linkTargets, paths: paths, directories: directories)
-    findings += gitattributeFindings(entries, facts.gitattributes, oversized: facts.oversizedGitattributes.sorted { $0.lexicographicallyPrecedes($1) })
+    findings += gitattributeFindings(entries, facts.gitattributes, oversized: facts.oversizedGitattributes.sorted { $0.lexicographicallyPrecedes($1) },
+                                     conversions: facts.conversions, source: facts.attributeSource, drivers: facts.filterDrivers)
     for path in facts.missingSubmodules {
         findings.append(ScanFinding("submodule-missing", .warning, path: path,
                                     "the pinned commit is not in this repository: the submodule's content cannot be reviewed"))

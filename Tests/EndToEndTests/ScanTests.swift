@@ -89,37 +89,41 @@ private func scan(_ arguments: [String]) throws -> (status: Int32, pairs: [Strin
             "logo.png": [0x89, 0x50], "keep.h": text("int k;\n"),
         ])
         let result = try scan(["--dir", root.path])
-        #expect(result.pairs.filter { $0.hasPrefix("gitattributes") } == [
-            "gitattributes-eol notes.txt", "gitattributes-eol notes.txt",
-            "gitattributes-filter src/a.c", "gitattributes-export src/secret.h",
+        // Read as files: one finding per line that would change a checkout, with its paths.
+        let attributes = result.findings.filter { ($0["rule"] as! String).hasPrefix("gitattributes") }
+        #expect(attributes.map { "\($0["rule"]!) \($0["path"]!):\($0["line"]!)" } == [
+            "gitattributes-filter .gitattributes:1", "gitattributes-eol .gitattributes:2", "gitattributes-export .gitattributes:3",
         ])
+        #expect(attributes.map { $0["paths"] as? [String] ?? [] } == [["src/a.c"], ["notes.txt"], ["src/secret.h"]])
     }
 
     @Test func reversedRangeInAnAttributePatternIsNotACrash() throws {
         // Before: the scan stopped with a runtime trap (exit 132) on `[z-a]`.
-        let root = try tree([".gitattributes": text("[z-a] text\n"), "z": text("z\n"), "a": text("a\n"), "m": text("m\n")])
+        let root = try tree([".gitattributes": text("[z-a] eol=crlf\n"), "z": text("z\n"), "a": text("a\n"), "m": text("m\n")])
         let result = try scan(["--dir", root.path])
         #expect(result.status == 0)
-        #expect(result.pairs == ["gitattributes-eol z"])
+        #expect(result.pairs == ["gitattributes-eol .gitattributes"])
+        #expect(result.findings.first?["paths"] as? [String] == ["z"])
     }
 
     @Test func starsInAnAttributePatternDoNotBacktrack() throws {
         // Before: 11 stars against a 40-byte name backtracked for minutes.
         let long = String(repeating: "a", count: 40)
-        let root = try tree([".gitattributes": text("*a*a*a*a*a*a*a*a*a*a*a*b text\n"), long: text("x\n"), "aab": text("x\n"),
+        let root = try tree([".gitattributes": text("*a*a*a*a*a*a*a*a*a*a*a*b eol=crlf\n"), long: text("x\n"), "aab": text("x\n"),
                              "d/" + long + "b": text("x\n")])
         let result = try scan(["--dir", root.path])
-        #expect(result.pairs == ["gitattributes-eol d/\(long)b"])
+        #expect(result.pairs == ["gitattributes-eol .gitattributes"])
+        #expect(result.findings.first?["paths"] as? [String] == ["d/\(long)b"])
     }
 
     @Test func anAttributesFileTooLargeToCheckIsAnError() throws {
         // Before: any size was read whole. Now past 1 MiB it is not read, and the scan says so.
         let padding = String(repeating: "# padding\n", count: 110_000)
         let root = try tree(["big/.gitattributes": text(padding + "*.c filter=x\n"), "big/a.c": text("int a;\n"),
-                             ".gitattributes": text("*.h text\n"), "b.h": text("int b;\n")])
+                             ".gitattributes": text("*.h eol=crlf\n"), "b.h": text("int b;\n")])
         let result = try scan(["--dir", root.path])
         #expect(result.status == 1)
-        #expect(result.pairs == ["gitattributes-eol b.h", "gitattributes-unchecked big/.gitattributes"])
+        #expect(result.pairs == ["gitattributes-eol .gitattributes", "gitattributes-unchecked big/.gitattributes"])
     }
 
     @Test func symlinksOutOfTheTree() throws {
