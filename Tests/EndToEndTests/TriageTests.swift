@@ -56,13 +56,13 @@ private let trojan = "int admin = 0;\n/*\u{202E} } \u{2066}if (admin)\u{2069} \u
         let after = try scanJSON(["--dir", root.path, "--baseline", old.path])
         #expect(after.status == 1)
         let shown = after.findings.map { "\($0["rule"]!) \($0["path"]!)" }
-        #expect(shown.sorted() == ["bidi-unterminated added.c", "bidi-unterminated added.c", "symlink-absolute abs"].sorted(), "\(shown)")
+        #expect(shown.sorted() == ["bidi-unterminated added.c", "symlink-absolute abs"].sorted(), "\(shown)")
         let baseline = try #require(after.object["baseline"] as? [String: Any])
-        #expect(baseline["known"] as? Int == 2)   // the two trojan.c findings, now on line 4
+        #expect(baseline["known"] as? Int == 1)   // the trojan.c finding, now on line 4
         #expect(baseline["gone"] as? Int == 1)    // the /etc/x symlink
 
         let text = try glassbox(["scan", "--dir", root.path, "--baseline", old.path])
-        #expect(text.stdout.contains("baseline \(old.path): 2 findings already there, not shown; 1 no longer found"), "\(text.stdout)")
+        #expect(text.stdout.contains("baseline \(old.path): 1 finding already there, not shown; 1 no longer found"), "\(text.stdout)")
         #expect(!text.stdout.contains("trojan.c"))
 
         // With nothing new, the exit status is 0.
@@ -79,19 +79,20 @@ private let trojan = "int admin = 0;\n/*\u{202E} } \u{2066}if (admin)\u{2069} \u
         try glassbox(["scan", "--dir", root.path, "--json"]).stdoutBytes.write(to: old)
         try write(root, ["t.c": line + line])
         let after = try scanJSON(["--dir", root.path, "--baseline", old.path])
-        #expect(after.findings.count == 2, "\(after.findings)")   // the second line's comment and line findings
+        #expect(after.findings.count == 1, "\(after.findings)")   // the second line's finding
         #expect(after.findings.allSatisfy { $0["line"] as? Int == 2 })
     }
 
     @Test func exceptionsAreListedWithTheirReasonAndUnusedOnesAreNamed() throws {
         let root = try temporaryDirectory()
-        try write(root, ["dir with space/t.c": "int a; /*\u{202E} x */\n"], links: ["abs": "/etc/x", "e ": "/etc/x"])
+        try write(root, ["dir with space/t.c": "int a; /*\u{202E} x */\n", "u.c": "int b; /*\u{202E} y */\n"],
+                  links: ["abs": "/etc/x", "e ": "/etc/x"])
         let findings = try scanJSON(["--dir", root.path]).findings
         let link = try #require(findings.first { $0["path"] as? String == "abs" })
         // A space at the end is already \x20 in the escaped path; one inside is written so.
         let edge = try #require(findings.first { $0["path"] as? String == "e\\x20" && $0["rule"] as? String == "symlink-absolute" })
-        let bidi = findings.filter { $0["rule"] as? String == "bidi-unterminated" }
-        #expect(bidi.count == 2)
+        let bidi = findings.filter { $0["rule"] as? String == "bidi-unterminated" && $0["path"] as? String == "dir with space/t.c" }
+        #expect(bidi.count == 1)
         let exceptions = try temporaryDirectory("side").appendingPathComponent("exceptions")
         try Data("""
             glassbox-scan-exceptions v1
@@ -103,7 +104,7 @@ private let trojan = "int admin = 0;\n/*\u{202E} } \u{2066}if (admin)\u{2069} \u
 
             """.utf8).write(to: exceptions)
         let result = try glassbox(["scan", "--dir", root.path, "--exceptions", exceptions.path])
-        #expect(result.status == 1)   // the second bidi finding (end of line) is not excepted
+        #expect(result.status == 1)   // u.c's bidi finding is not excepted
         #expect(result.stdout.hasPrefix("glassbox: scan: 1 errors, 1 warnings, 0 notes\n"), "\(result.stdout)")   // "e " ends in a space: a warning
         #expect(result.stdout.contains("excepted (3) by \(exceptions.path):\n"), "\(result.stdout)")
         #expect(result.stdout.contains("— line 6: a name ending in a space"), "\(result.stdout)")
@@ -168,7 +169,7 @@ private let trojan = "int admin = 0;\n/*\u{202E} } \u{2066}if (admin)\u{2069} \u
     @Test func thePolicysExceptionsAreReadBesideItAndListedInTheReport() throws {
         let release = try SignedTrojanRelease()
         let findings = try scanJSON(["--repo", release.repo.path, "--rev", "v1.0.0"]).findings
-        #expect(findings.count == 2)
+        #expect(findings.count == 1)
         var lines = ["glassbox-scan-exceptions v1"]
         for (index, f) in findings.enumerated() {
             lines.append("\(f["path"]!) \(f["rule"]!) \(f["fingerprint"]!) reviewed as a test vector \(index + 1)")
@@ -181,12 +182,11 @@ private let trojan = "int admin = 0;\n/*\u{202E} } \u{2066}if (admin)\u{2069} \u
         let result = try verifyRelease(["--manifest", release.manifest, "--trust", release.trust, "--repo", release.repo.path],
                                        in: URL(fileURLWithPath: "/"))
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
-        #expect(result.stdout.hasPrefix("verify-release: VERIFIED (2 scan findings excepted) trojan 1.0.0"), "\(result.stdout)")
+        #expect(result.stdout.hasPrefix("verify-release: VERIFIED (1 scan finding excepted) trojan 1.0.0"), "\(result.stdout)")
         let file = release.dir.appendingPathComponent("policy/reviewed").path
-        #expect(result.stdout.contains("exceptions 2 findings excepted by \(file), 1 exception unused"), "\(result.stdout)")
+        #expect(result.stdout.contains("exceptions 1 finding excepted by \(file), 1 exception unused"), "\(result.stdout)")
         #expect(result.stdout.contains("excepted by \(file):2: reviewed as a test vector 1"), "\(result.stdout)")
-        #expect(result.stdout.contains("excepted by \(file):3: reviewed as a test vector 2"), "\(result.stdout)")
-        #expect(result.stdout.contains("· scan-exception-unused \(file):4: the exception for invisible-character src/main.c"), "\(result.stdout)")
+        #expect(result.stdout.contains("· scan-exception-unused \(file):3: the exception for invisible-character src/main.c"), "\(result.stdout)")
 
         // A broken exceptions file is bad input, named with its line.
         try Data("glassbox-scan-exceptions v1\nnot an exception\n".utf8).write(to: release.dir.appendingPathComponent("policy/reviewed"))
