@@ -69,7 +69,10 @@ struct ScanCommand: ParsableCommand {
             if let repo {
                 // The commit is resolved once and that commit is what is scanned, so the SARIF
                 // names exactly what its results are about.
-                let collector = ScanCollector(options: options)
+                // A git tree's bytes are the stored objects a checkout converts, with the
+                // repository's own filter drivers.
+                let collector = ScanCollector(options: options, attributeSource: .gitObjects,
+                                              filterDrivers: try GitReader.filterDrivers(repositoryPath: repo))
                 let read = try GitReader.visit(repositoryPath: repo, revision: rev ?? "HEAD",
                                                workers: workers ?? defaultWorkerCount, inspect: collector.inspector)
                 findings = collector.findings(entries: read.entries)
