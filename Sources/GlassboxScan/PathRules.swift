@@ -84,14 +84,18 @@ private func nameFindings(_ path: [UInt8], _ name: ArraySlice<UInt8>, isDirector
         findings.append(ScanFinding("path-ntfs-stream", .error, path: path,
                                     "NTFS reads what follows the colon in '\(shown)' as an alternate data stream, hidden beside the file"))
     }
-    if let part = parts.first(where: { isDotGit(foldedAsGitReads($0)) }) {
-        let which = parts.count > 1 ? "the part '\(Escaping.escape(Array(part)))' of '\(shown)'" : "'\(shown)'"
+    let folded = parts.map(foldedAsGitReads)
+    if let index = folded.firstIndex(where: { isDotGit($0.name) }) {
+        let which = parts.count > 1 ? "the part '\(Escaping.escape(Array(parts[index])))' of '\(shown)'" : "'\(shown)'"
         findings.append(ScanFinding("path-git-lookalike", .error, path: path,
                                     "\(which) is read as .git on some file systems (case-insensitive, NTFS or HFS+)"))
     }
-    // git reads these files by name from the work tree. Only the last part can be one: the
-    // parts before it are directories on Windows.
-    guard !isDirectory, let last = parts.last, let file = gitFile(foldedAsGitReads(last)) else { return }
+    // git reads these files by name from the work tree. Of the parts, only the last can be one
+    // (the others are directories on Windows), or one that a colon or malformed UTF-8 ends
+    // before the next backslash: git reads no further.
+    guard !isDirectory, let file = folded.indices.lazy
+        .filter({ $0 == folded.count - 1 || folded[$0].endedEarly })
+        .compactMap({ gitFile(folded[$0].name) }).first else { return }
     if isLink {
         findings.append(ScanFinding("path-gitfile-symlink", .error, path: path,
                                     "a symlink that git reads as \(file): git refuses a symlinked .gitmodules and does not follow the others"))
@@ -123,22 +127,33 @@ private func isWindowsReserved(_ name: ArraySlice<UInt8>) -> Bool {
 /// default-ignorable), up to a malformed UTF-8 sequence, U+FFFE or U+FFFF (git's decoder
 /// stops there and its HFS+ check takes that for the end of the name), without trailing dots
 /// and spaces (Windows drops them), with ASCII letters in lower case. Other code points
-/// become 0x80: they match nothing git looks for.
-private func foldedAsGitReads(_ part: ArraySlice<UInt8>) -> [UInt8] {
+/// become 0x80: they match nothing git looks for. `endedEarly`: a colon or a malformed
+/// sequence ended the name before its last byte.
+private func foldedAsGitReads(_ part: ArraySlice<UInt8>) -> (name: [UInt8], endedEarly: Bool) {
     var out: [UInt8] = []
+    var endedEarly = false
     var bytes = part.makeIterator()
     var decoder = Unicode.UTF8()
-    decoding: while case .scalarValue(let scalar) = decoder.decode(&bytes) {
-        switch scalar.value {
-        case UInt32(colon), 0xFFFE, 0xFFFF: break decoding
-        case 0x41...0x5A: out.append(UInt8(scalar.value) | 0x20)
-        case 0...0x7F: out.append(UInt8(scalar.value))
-        case let v where UnicodeTables.isDefaultIgnorable(v): continue
-        default: out.append(0x80)
+    decoding: while true {
+        switch decoder.decode(&bytes) {
+        case .emptyInput: break decoding
+        case .error:
+            endedEarly = true
+            break decoding
+        case .scalarValue(let scalar):
+            switch scalar.value {
+            case UInt32(colon), 0xFFFE, 0xFFFF:
+                endedEarly = true
+                break decoding
+            case 0x41...0x5A: out.append(UInt8(scalar.value) | 0x20)
+            case 0...0x7F: out.append(UInt8(scalar.value))
+            case let v where UnicodeTables.isDefaultIgnorable(v): continue
+            default: out.append(0x80)
+            }
         }
     }
     while out.last == UInt8(ascii: ".") || out.last == UInt8(ascii: " ") { out.removeLast() }
-    return out
+    return (out, endedEarly)
 }
 
 private let dotGitFolded = Array(".git".utf8), gitShortName = Array("git~1".utf8)

@@ -1,9 +1,24 @@
+import Foundation
 @testable import GlassboxGit
 @testable import GlassboxScan
 import Testing
 
 // The path rules hold a tree to what git itself refuses under core.protectNTFS and
 // core.protectHFS, on every component of every path.
+
+/// A small deterministic generator (SplitMix64), so every run tests the same names.
+private struct Seeded {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
+}
 
 private func entry(_ path: [UInt8], _ kind: EntryKind = .file) -> TreeEntry {
     TreeEntry(path: path, kind: kind, size: 1, digest: [UInt8](repeating: 0, count: 32))
@@ -39,18 +54,25 @@ private func shown(_ path: String) -> String { Escaping.escape(Array(path.utf8))
 /// with each code point `next_hfs_char` in utf8.c skips. Reproduce with git itself:
 /// `printf '100644 blob %s\t%s' $blob "$name" | git mktree` then `git -c core.protectNTFS=true
 /// -c core.protectHFS=true read-tree` fails on each.
-private let refusedAsDotGit: [[UInt8]] = [
+private let refusedAsDotGit: [[UInt8]] = refusedSpellings + hfsIgnorableSpellings + malformedSpellings
+
+private let refusedSpellings: [[UInt8]] = [
     ".git", ".GIT", "\u{200C}.Git", ".gI\u{200C}T", ".GiT\u{200C}", "git~1", ".git. ",
     ".\\.GIT\\foobar", ".git\\foobar", ".git...:alternate-stream",
     ".git . . .", ".git::$INDEX_ALLOCATION", "GIT~1", "Git~1.", ".git:", "gIt~1 :x",
-].map { Array($0.utf8) }
-    + [0x200C, 0x200D, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E,
-       0x206A, 0x206B, 0x206C, 0x206D, 0x206E, 0x206F, 0xFEFF].map { (v: UInt32) in
-        Array(".g\(Character(Unicode.Scalar(v)!))it".utf8)
-    }
-    // git's UTF-8 reader stops at a malformed sequence, U+FFFE or U+FFFF, and is_hfs_dotgit
-    // takes that for the end of the name.
-    + [Array(".git".utf8) + [0xFF], Array(".GIT".utf8) + [0xC0, 0x80, 0x41], Array(".git\u{FFFF}x".utf8)]
+].map { (name: String) in Array(name.utf8) }
+
+private let hfsIgnorable: [UInt32] = [0x200C, 0x200D, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E,
+                                      0x206A, 0x206B, 0x206C, 0x206D, 0x206E, 0x206F, 0xFEFF]
+private let hfsIgnorableSpellings: [[UInt8]] = hfsIgnorable.map { (v: UInt32) -> [UInt8] in
+    Array(".g".utf8) + Array(String(Character(Unicode.Scalar(v)!)).utf8) + Array("it".utf8)
+}
+
+// git's UTF-8 reader stops at a malformed sequence, U+FFFE or U+FFFF, and is_hfs_dotgit takes
+// that for the end of the name.
+private let malformedSpellings: [[UInt8]] = [
+    Array(".git".utf8) + [0xFF], Array(".GIT".utf8) + [0xC0, 0x80, 0x41], Array(".git\u{FFFF}x".utf8),
+]
 
 /// Ordinary names that are not `.git` to any file system.
 private let ordinary = [".github", "git", ".gitkeep", "gitk", "a.git", ".git-blame-ignore-revs", "GIT~10", "git~2",
@@ -138,6 +160,11 @@ private let otherGitFiles = [
         // A directory is not one of these files; a backslash makes the parts before it directories.
         #expect(reported("path-gitfile-lookalike", [".GITMODULES/x", ".gitmodules\\x", "x\\.GitIgnore"]) == [shown("x\\.GitIgnore")])
         #expect(reported("path-gitfile-symlink", [], links: [".GITMODULES/x", ".gitmodules\\x"]) == [])
+        // Unless a colon or malformed UTF-8 ends the name first: git reads no further (found by
+        // the comparison with git below).
+        let ended: [[UInt8]] = [Array(".gitmodules:\\x".utf8), Array(".gitmodules".utf8) + [0xFF] + Array("\\x".utf8),
+                                Array(".GitModules\u{FFFF}\\".utf8)]
+        #expect(reported("path-gitfile-symlink", [], links: ended) == ended.map(shown).sorted())
     }
 
     @Test func windowsReservedNamesAsGitForWindowsReadsThem() {
@@ -162,5 +189,50 @@ private let otherGitFiles = [
         let elapsed = clock.measure { _ = scanned(files) }
         #expect(elapsed < .seconds(20))
         #expect(reported("path-git-lookalike", [Array(deep.utf8)]).count == 600)
+    }
+
+    @Test func reportsEveryNameGitRefuses() throws {
+        // git itself is the oracle: a tree of one entry per random name, as a file and as a
+        // symlink, and `git read-tree` with core.protectNTFS and core.protectHFS on. Whatever it
+        // refuses, the scan reports (it may report more: invisible characters git does not skip).
+        var random = Seeded(state: 11)
+        // A name is a spelling of .git or .gitmodules, or nearly one, with pieces around it.
+        let cores = ["git", "GiT", "gitmodules", "GitModuleS", "gitmod~1", "GITMOD~4", "gitmod~5", "gi7eba~1", "GI7EB~10",
+                     "gi7eb~01", "git~1", "Git~2", "gitmodule", "~1000000", "gi"].map { (core: String) in Array(core.utf8) }
+        let pieces: [[UInt8]] = [".", ".", " ", ":", "\\", "\u{200C}", "\u{FEFF}", "\u{00AD}", "x", "$DATA", "~1", "t"]
+            .map { (piece: String) in Array(piece.utf8) } + [[0xFF], [0xEF, 0xBF, 0xBF]]
+        var names = Set<[UInt8]>()
+        while names.count < 1000 {
+            var core = cores[random.below(cores.count)]
+            if random.below(4) == 0 { core.insert(contentsOf: random.pick(pieces), at: random.below(core.count + 1)) }
+            let before = (0..<(random.below(4) == 0 ? 1 : 0)).flatMap { _ in random.pick(pieces) }
+            let after = (0..<random.below(4)).flatMap { _ in random.pick(pieces) }
+            let name = before + (random.below(5) == 0 ? [] : [UInt8(ascii: ".")]) + core + after
+            if invalidNameReason(name) == nil { names.insert(name) }
+        }
+        let ordered = names.sorted { $0.lexicographicallyPrecedes($1) }
+        let dir = try temporaryDirectory()
+        #expect(try run("git", ["init", "-q", dir.path]).status == 0)
+        let blob = try run("sh", ["-c", "printf x | git hash-object -w --stdin"], in: dir).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        var input: [UInt8] = []
+        for mode in ["100644 blob", "120000 blob"] {
+            for name in ordered { input += Array("\(mode) \(blob)\t".utf8) + name + Array("\n\n".utf8) }
+        }
+        try Data(input).write(to: dir.appendingPathComponent("trees"))
+        let script = "git mktree --batch < trees | while read t; do git -c core.protectNTFS=true -c core.protectHFS=true read-tree $t 2>/dev/null && echo ok || echo refused; done"
+        let verdicts = try run("sh", ["-c", script], in: dir).stdout.split(separator: "\n")
+        try #require(verdicts.count == 2 * ordered.count)
+        var refused = 0, missed: [String] = []
+        for (index, name) in (ordered + ordered).enumerated() where verdicts[index] == "refused" {
+            refused += 1
+            let isLink = index >= ordered.count
+            let rules = Set(scanTree([entry(name, isLink ? .link : .file)], facts: TreeFacts()).map(\.rule))
+            if rules.isDisjoint(with: ["path-git-lookalike", "path-gitfile-symlink"]) || (!isLink && !rules.contains("path-git-lookalike")) {
+                missed.append("\(shown(name))\(isLink ? " (symlink)" : "")")
+            }
+        }
+        // Enough of each verdict that the comparison means something.
+        #expect(refused > 60 && refused < 2 * ordered.count - 200, "\(refused) refused")
+        #expect(missed == [])
     }
 }
