@@ -84,7 +84,7 @@ private func nameFindings(_ path: [UInt8], _ name: ArraySlice<UInt8>, isDirector
         findings.append(ScanFinding("path-ntfs-stream", .error, path: path,
                                     "NTFS reads what follows the colon in '\(shown)' as an alternate data stream, hidden beside the file"))
     }
-    let folded = parts.map(foldedAsGitReads)
+    let folded = parts.map { mayBeGitName($0) ? foldedAsGitReads($0) : (name: [], endedEarly: false) }
     if let index = folded.firstIndex(where: { isDotGit($0.name) }) {
         let which = parts.count > 1 ? "the part '\(Escaping.escape(Array(parts[index])))' of '\(shown)'" : "'\(shown)'"
         findings.append(ScanFinding("path-git-lookalike", .error, path: path,
@@ -154,6 +154,12 @@ private func foldedAsGitReads(_ part: ArraySlice<UInt8>) -> (name: [UInt8], ende
     }
     while out.last == UInt8(ascii: ".") || out.last == UInt8(ascii: " ") { out.removeLast() }
     return (out, endedEarly)
+}
+
+/// Whether `part` may be a spelling git looks for: each starts with a dot or holds a tilde, so
+/// a plain ASCII name (nothing to skip) that does neither is not one. Most names stop here.
+private func mayBeGitName(_ part: ArraySlice<UInt8>) -> Bool {
+    part.first == UInt8(ascii: ".") || part.contains { $0 == UInt8(ascii: "~") || $0 >= 0x80 }
 }
 
 private let dotGitFolded = Array(".git".utf8), gitShortName = Array("git~1".utf8)
