@@ -141,6 +141,11 @@ private let otherGitFiles = [
             #expect(ScanRules.severity(rule) == .error, "\(rule)")
         }
         #expect(ScanRules.severity("path-gitfile-lookalike") == .warning)
+        // Each finding carries its rule's severity, as SARIF lists it.
+        let mixed = scanTree((refusedAsDotGit + [Array("CON.txt ".utf8), Array(".GITATTRIBUTES".utf8)]).map { entry($0) }
+                             + [entry(Array(".gitmodules".utf8), .link)], facts: TreeFacts())
+        #expect(Set(mixed.map(\.rule)).count >= 7)
+        for finding in mixed { #expect(finding.severity == ScanRules.severity(finding.rule), "\(finding.rule)") }
     }
 
     @Test func gitsNamesForGitmodulesAreReportedAsSymlinksAndLookalikes() {
