@@ -34,7 +34,7 @@ public func scanTree(_ entries: [TreeEntry], facts: TreeFacts) -> [ScanFinding] 
             if !directories.insert(Array(prefix)).inserted { break }
         }
     }
-    findings += pathFindings(paths, directories)
+    findings += pathFindings(paths, directories, links: Set(entries.lazy.filter { $0.kind == .link }.map(\.path)))
     findings += symlinkFindings(entries, facts.linkTargets, paths: paths, directories: directories)
     findings += gitattributeFindings(entries, facts.gitattributes, oversized: facts.oversizedGitattributes.sorted { $0.lexicographicallyPrecedes($1) },
                                      conversions: facts.conversions, source: facts.attributeSource, drivers: facts.filterDrivers)
