@@ -9,8 +9,10 @@ import GlassboxGit
 /// `.gitattributes` and its glob matcher, through the public tree scan. Input: a pattern, NUL,
 /// more attribute lines, then NUL-separated paths, each `PATH` (a file) or `PATH 0x01 TARGET` (a
 /// symlink). The scan ends (a pattern cannot make it run for ever), reports only paths of the
-/// tree and every symlink to an absolute path, and a pattern from a simple class matches exactly the files it should: a literal
-/// name, `*SUFFIX`, `PREFIX*`, a literal path with a `/`.
+/// tree (or the attributes file, for a finding about one of its lines, whose `paths` are paths
+/// of the tree) and every symlink to an absolute path, and a pattern from a simple class
+/// matches exactly the files it should: a literal name, `*SUFFIX`, `PREFIX*`, a literal path
+/// with a `/`.
 func checkGitattributes(_ input: [UInt8]) throws -> FuzzTarget.Outcome {
     let fields = input.split(separator: 0, omittingEmptySubsequences: false).map(Array.init)
     let pattern = fields.first ?? [], extra = fields.count > 1 ? fields[1] : []
@@ -26,6 +28,7 @@ func checkGitattributes(_ input: [UInt8]) throws -> FuzzTarget.Outcome {
 
     facts.gitattributes[Array(".gitattributes".utf8)] = pattern + Array(" ident\n".utf8) + extra
     var known = Set(paths.map(Escaping.escape))
+    let attributesFile = Escaping.escape(Array(".gitattributes".utf8))
     for path in paths {
         var prefix = path[...]
         while let slash = prefix.lastIndex(of: UInt8(ascii: "/")) {
@@ -35,7 +38,10 @@ func checkGitattributes(_ input: [UInt8]) throws -> FuzzTarget.Outcome {
     }
     let findings = scanTree(entries, facts: facts)
     for finding in findings {
-        try require(known.contains(finding.path), "a finding names '\(finding.path)', which is not in the tree")
+        try require(known.contains(finding.path) || finding.path == attributesFile, "a finding names '\(finding.path)', which is not in the tree")
+        for path in finding.paths {
+            try require(known.contains(path), "a finding about '\(finding.path)' lists '\(path)', which is not in the tree")
+        }
     }
     for (path, target) in facts.linkTargets where target.first == UInt8(ascii: "/") {
         try require(findings.contains { $0.rule == "symlink-absolute" && $0.path == Escaping.escape(path) },
@@ -45,7 +51,8 @@ func checkGitattributes(_ input: [UInt8]) throws -> FuzzTarget.Outcome {
     // The pattern alone, with one attribute that is always reported.
     var probe = TreeFacts()
     probe.gitattributes[Array(".gitattributes".utf8)] = pattern + Array(" ident\n".utf8)
-    let matched = Set(scanTree(entries, facts: probe).filter { $0.rule == "gitattributes-filter" }.map(\.path))
+    // A tree read as files: every path the line names is listed, whatever its content.
+    let matched = Set(scanTree(entries, facts: probe).filter { $0.rule == "gitattributes-filter" }.flatMap(\.paths))
     for entry in entries where entry.kind == .file && pathProblem(entry.path) == nil {
         let path = entry.path
         guard let expected = simplePatternMatches(pattern, path) else { break }
