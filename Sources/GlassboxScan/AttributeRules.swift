@@ -1,3 +1,4 @@
+import CScanKernel
 import GlassboxGit
 
 // The git attributes rule: which lines of which `.gitattributes` files change the bytes a
@@ -71,8 +72,7 @@ public struct ConversionFacts: OptionSet, Sendable, Hashable {
 /// git's own tests (convert.c's `gather_stats` and `count_ident`, archive.c's `format_subst`).
 /// Keeps a few counters, whatever the file's size.
 struct ConversionProbe {
-    private var loneCR = 0, loneLF = 0, crlf = 0, nul = 0, printable = 0, nonPrintable = 0
-    private var afterCR = false
+    private var bytes = 0, lf = 0, cr = 0, crlf = 0, nul = 0, nonPrintable = 0
     private var last: UInt8?
     /// How much of `$Id` was just read (0…3), or 4 inside `$Id:` waiting for its `$`.
     private var identState = 0
@@ -83,51 +83,77 @@ struct ConversionProbe {
     private static let identText = Array("$Id".utf8)
     private static let formatText = Array("$Format:".utf8)
 
+    /// Every file of a git tree streams through here, so the counting is one pass in C that
+    /// vectorises; the markers, which need a `$`, are looked for only in a chunk that holds one
+    /// (or continues a marker begun in the chunk before).
     mutating func consume(_ chunk: UnsafeRawBufferPointer) {
+        guard let first = chunk.first else { return }
+        let bytes = chunk.assumingMemoryBound(to: UInt8.self)
+        var counts = gb_byte_counts()
+        gb_count_bytes(bytes.baseAddress, bytes.count, &counts)
+        if last == 0x0D && first == 0x0A { crlf += 1 }   // a pair split between chunks
+        self.bytes += bytes.count
+        lf += Int(counts.lf)
+        cr += Int(counts.cr)
+        crlf += Int(counts.crlf)
+        nul += Int(counts.nul)
+        nonPrintable += Int(counts.nonprintable)
+        last = bytes[bytes.count - 1]
+        let partial = (identState != 0 && identState != 4) || (formatState != 0 && formatState != 8)
+        if counts.dollar > 0 || partial {
+            markers(bytes)
+        } else if identState == 4 && counts.lf > 0 {
+            identState = 0   // `$Id:` ends with its line
+        }
+    }
+
+    /// `$Id$`, `$Id:…$` (on one line) and `$Format:…$`, across chunk boundaries. Between
+    /// markers only a `$` moves one on (and a newline ends `$Id:`), so the search skips ahead to
+    /// the next `$`.
+    private mutating func markers(_ chunk: UnsafeBufferPointer<UInt8>) {
         let dollar = UInt8(ascii: "$")
-        for byte in chunk {
-            // Most bytes are printable ASCII other than `$`, outside any marker: only counted.
-            if byte >= 0x20, byte < 0x7F, byte != dollar, !afterCR, identState == 0 || foundIdent, formatState == 0 || foundFormat {
-                printable += 1
-                continue
+        var index = 0
+        while index < chunk.count && !(foundIdent && foundFormat) {
+            let identIdle = foundIdent || identState == 0 || identState == 4
+            let formatIdle = foundFormat || formatState == 0 || formatState == 8
+            if identIdle && formatIdle {
+                var next = index
+                while next < chunk.count && chunk[next] != dollar { next += 1 }
+                if !foundIdent && identState == 4 && UnsafeBufferPointer(rebasing: chunk[index..<next]).contains(0x0A) { identState = 0 }
+                if next == chunk.count { return }
+                index = next
             }
-            if afterCR {
-                afterCR = false
-                if byte == 0x0A { crlf += 1; continue }
-                loneCR += 1
-            }
-            switch byte {
-            case 0x0D: afterCR = true
-            case 0x0A: loneLF += 1
-            case 0x7F: nonPrintable += 1
-            case 0x08, 0x09, 0x1B, 0x0C: printable += 1   // BS, HT, ESC, FF
-            case 0: nul += 1; nonPrintable += 1
-            case ..<0x20: nonPrintable += 1
-            default: printable += 1
-            }
-            if !foundIdent {
-                switch identState {
-                case 3: identState = byte == UInt8(ascii: ":") ? 4 : byte == dollar ? 1 : 0
-                    if byte == dollar { foundIdent = true }
-                case 4: if byte == dollar { foundIdent = true } else if byte == 0x0A { identState = 0 }
-                default: identState = byte == Self.identText[identState] ? identState + 1 : byte == dollar ? 1 : 0
-                }
-            }
-            if !foundFormat {
-                if formatState == 8 {
-                    if byte == dollar { foundFormat = true }
-                } else {
-                    formatState = byte == Self.formatText[formatState] ? formatState + 1 : byte == dollar ? 1 : 0
-                }
+            step(chunk[index])
+            index += 1
+        }
+    }
+
+    private mutating func step(_ byte: UInt8) {
+        let dollar = UInt8(ascii: "$")
+        if !foundIdent {
+            switch identState {
+            case 3: identState = byte == UInt8(ascii: ":") ? 4 : byte == dollar ? 1 : 0
+                if byte == dollar { foundIdent = true }
+            case 4: if byte == dollar { foundIdent = true } else if byte == 0x0A { identState = 0 }
+            default: identState = byte == Self.identText[identState] ? identState + 1 : byte == dollar ? 1 : 0
             }
         }
-        if let byte = chunk.last { last = byte }
+        if !foundFormat {
+            if formatState == 8 {
+                if byte == dollar { foundFormat = true }
+            } else {
+                formatState = byte == Self.formatText[formatState] ? formatState + 1 : byte == dollar ? 1 : 0
+            }
+        }
     }
 
     func finish() -> ConversionFacts {
-        let loneCR = loneCR + (afterCR ? 1 : 0)
-        // A trailing ^Z (an old DOS end-of-file mark) does not count against text.
+        let loneCR = cr - crlf
+        let loneLF = lf - crlf
+        // CR and LF are neither printable nor not; a trailing ^Z (an old DOS end-of-file mark)
+        // does not count against text.
         let nonPrintable = nonPrintable - (last == 0x1A ? 1 : 0)
+        let printable = bytes - self.nonPrintable - lf - cr
         var facts: ConversionFacts = []
         if loneLF > 0 { facts.insert(.loneLF) }
         if loneCR > 0 || crlf > 0 { facts.insert(.carriageReturn) }

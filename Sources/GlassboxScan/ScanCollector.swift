@@ -11,12 +11,15 @@ public final class ScanCollector: @unchecked Sendable {
     private var facts = TreeFacts()
     /// Bytes of attributes files promised to readers still streaming them, or kept.
     private var attributeBytes = 0
+    /// Set once, read by every worker without the lock.
+    private let attributeSource: AttributeSource
 
     /// `attributeSource`: `.gitObjects` when the content shown is a commit's stored blobs, so
     /// the attributes rule computes what a checkout makes of them; `filterDrivers`: then, the
     /// filter drivers the repository's config defines, which a checkout there runs.
     public init(options: ScanOptions, attributeSource: AttributeSource = .files, filterDrivers: Set<[UInt8]> = []) {
         self.options = options
+        self.attributeSource = attributeSource
         facts.attributeSource = attributeSource
         facts.filterDrivers = filterDrivers
     }
@@ -63,29 +66,33 @@ public final class ScanCollector: @unchecked Sendable {
     }
 
     fileprivate var scanOptions: ScanOptions { options }
+    fileprivate var readsGitObjects: Bool { attributeSource == .gitObjects }
 }
 
 /// One file on its way through the scan: every chunk goes to the content scanner (until it has
-/// seen enough, for a binary file) and to the attributes rule's probe (to the end: a few
-/// counters), and an attributes file is also kept, up to its bound.
+/// seen enough, for a binary file) and, for a tree of git objects, to the attributes rule's
+/// probe (to the end: a few counters), and an attributes file is also kept, up to its bound.
+/// A tree read as files needs no probe (its bytes are already the ones checked out), so a
+/// binary file there is read no further than the scanner needs.
 private final class FileScan: ContentSink {
     private let item: ContentVisit
     private let collector: ScanCollector
     private let scanner: ContentScanner
     private var scanning = true
     private var attributes: [UInt8]?
-    private var probe = ConversionProbe()
+    private var probe: ConversionProbe?
 
     init(_ item: ContentVisit, _ collector: ScanCollector, keepAttributes: Bool) {
         self.item = item
         self.collector = collector
         scanner = ContentScanner(path: item.path, size: item.size, options: collector.scanOptions)
         if keepAttributes { attributes = [] }
+        if collector.readsGitObjects { probe = ConversionProbe() }
     }
 
     func consume(_ chunk: UnsafeRawBufferPointer) -> Bool {
         if scanning { scanning = scanner.consume(chunk) }
-        probe.consume(chunk)
+        probe?.consume(chunk)
         if attributes != nil {
             // The size was checked before reading; a file that grows past it is not kept.
             if attributes!.count + chunk.count > min(Int(item.size), AttributeLimits.fileBytes) {
@@ -95,10 +102,10 @@ private final class FileScan: ContentSink {
                 attributes!.append(contentsOf: chunk)
             }
         }
-        return true
+        return scanning || attributes != nil || probe != nil
     }
 
-    func finish() { collector.finished(item, scanner.finish(), attributes: attributes, conversion: probe.finish()) }
+    func finish() { collector.finished(item, scanner.finish(), attributes: attributes, conversion: probe?.finish() ?? []) }
 }
 
 extension ScanCollector {
