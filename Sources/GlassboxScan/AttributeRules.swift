@@ -1,4 +1,5 @@
 import CScanKernel
+import Foundation
 import GlassboxGit
 
 // The git attributes rule: which lines of which `.gitattributes` files change the bytes a
@@ -100,7 +101,7 @@ struct ConversionProbe {
         nonPrintable += Int(counts.nonprintable)
         last = bytes[bytes.count - 1]
         let partial = (identState != 0 && identState != 4) || (formatState != 0 && formatState != 8)
-        if counts.dollar > 0 || partial {
+        if partial || memchr(chunk.baseAddress!, Int32(UInt8(ascii: "$")), chunk.count) != nil {
             markers(bytes)
         } else if identState == 4 && counts.lf > 0 {
             identState = 0   // `$Id:` ends with its line
@@ -117,8 +118,12 @@ struct ConversionProbe {
             let identIdle = foundIdent || identState == 0 || identState == 4
             let formatIdle = foundFormat || formatState == 0 || formatState == 8
             if identIdle && formatIdle {
-                var next = index
-                while next < chunk.count && chunk[next] != dollar { next += 1 }
+                // memchr: the C library's search, many bytes at a time.
+                let base = UnsafeRawPointer(chunk.baseAddress!)
+                var next = chunk.count
+                if let found = memchr(base + index, Int32(dollar), chunk.count - index) {
+                    next = UnsafeRawPointer(found) - base
+                }
                 if !foundIdent && identState == 4 && UnsafeBufferPointer(rebasing: chunk[index..<next]).contains(0x0A) { identState = 0 }
                 if next == chunk.count { return }
                 index = next

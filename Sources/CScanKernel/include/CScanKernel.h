@@ -12,7 +12,6 @@ typedef struct {
     uint64_t crlf;          // 0x0D followed by 0x0A, both in the bytes given
     uint64_t nul;           // 0x00
     uint64_t nonprintable;  // git's: controls other than BS, HT, LF, FF, CR and ESC, and DEL
-    uint64_t dollar;        // '$'
 } gb_byte_counts;
 
 // Adds the counts of `length` bytes at `bytes` to `counts`.
