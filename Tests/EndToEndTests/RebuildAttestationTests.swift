@@ -200,6 +200,35 @@ private struct RebuiltRelease {
         #expect(try release.verify([release.path("absent")]).status == 2)
     }
 
+    @Test func attestationsGoInTheReleaseLogBesideManifests() throws {
+        let checker = try #require(goChecker(), "building Tests/Interop/c2sp-check.go needs golang-go and golang-golang-x-mod-dev (Scripts/test installs them)")
+        let release = try RebuiltRelease()
+        #expect(try glassbox("keygen", "--name", "log.example/key", "-o", release.path("log")).status == 0)
+        let log = release.path("tlog")
+        #expect(try glassbox("log", "init", log, "--origin", "log.example/releases", "--key", release.path("log.key")).status == 0)
+        let attestation = try release.attest("r1").file
+        let added = try glassbox("log", "add", log, release.manifest, attestation)
+        #expect(added.status == 0, "\(added.stderr)")
+        #expect(added.stdout.contains("(rebuild of vendor.example/tool/1.0) added at index 1"), "\(added.stdout)")
+        #expect(try glassbox("log", "add", log, attestation).stdout.contains("already in the log at index 1"))
+        #expect(try glassbox("log", "verify", log).status == 0)
+        // The entry is the attestation's note text, proven under the signed checkpoint (Go's tlog checks it).
+        let proof = release.path("attestation.tlog-proof")
+        let proved = try glassbox("log", "prove", log, attestation, "-o", proof)
+        #expect(proved.status == 0, "\(proved.stderr)")
+        let text = try String(contentsOfFile: attestation, encoding: .utf8).components(separatedBy: "\n\n")[0] + "\n"
+        let entry = release.path("attestation.text")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: entry))
+        let checked = try run(checker, ["logproof", try release.vkey("log"), proof, entry])
+        #expect(checked.status == 0, "\(checked.stderr)")
+        #expect(checked.stdout == "included index 1 of 2\n")
+        // An unsigned attestation is refused, as an unsigned manifest is.
+        try Data(text.utf8).write(to: URL(fileURLWithPath: entry))
+        let unsigned = try glassbox("log", "add", log, entry)
+        #expect(unsigned.status == 2)
+        #expect(unsigned.stderr.contains("not a signed rebuild attestation"), "\(unsigned.stderr)")
+    }
+
     @Test func goOpensAnAttestationWithTheRebuildersKey() throws {
         let checker = try #require(goChecker(), "building Tests/Interop/c2sp-check.go needs golang-go and golang-golang-x-mod-dev (Scripts/test installs them)")
         let release = try RebuiltRelease()
