@@ -281,12 +281,18 @@ public func checkRebuilds(_ inputs: [AttestationInput], release: VerifiedRelease
     for input in inputs {
         let a = input.attestation
         let file = input.source
+        let outcomes = input.note.verify(with: policy.rebuilders.map(\.verifier))
+        guard !outcomes.isEmpty else {
+            findings.append(Finding(.note, .rebuild, .rebuildUntrusted, subject: file,
+                                    "not signed by a trusted rebuilder (the policy's 'rebuilder' keys); it does not count"))
+            continue
+        }
         var signers: [VerifierKey] = []
-        var badSignature = false
-        for outcome in input.note.verify(with: policy.rebuilders.map(\.verifier)) {
+        var forged = false
+        for outcome in outcomes {
             switch outcome {
             case let .invalid(key):
-                badSignature = true
+                forged = true
                 findings.append(Finding(.failure, .rebuild, .badSignature, subject: key.name,
                                         "in \(file), the signature by trusted rebuilder \(key.name)+\(hexID(key.keyID)) does not verify"))
             case let .valid(key):
@@ -302,13 +308,10 @@ public func checkRebuilds(_ inputs: [AttestationInput], release: VerifiedRelease
                 }
             }
         }
-        guard !signers.isEmpty else {
-            if !badSignature {
-                findings.append(Finding(.note, .rebuild, .rebuildUntrusted, subject: file,
-                                        "not signed by a trusted rebuilder (the policy's 'rebuilder' keys); it does not count"))
-            }
-            continue
-        }
+        // A note a known key's failing signature is on is rejected whole, as C2SP opens notes:
+        // its text says nothing, whoever else signed it. Each trusted key that signed and does
+        // not count was reported above.
+        guard !forged, !signers.isEmpty else { continue }
         let names = signers.map(\.name).joined(separator: ", ")
         guard a.origin.utf8.elementsEqual(origin.utf8), constantTimeEquals(a.root, release.root) else {
             findings.append(Finding(.note, .rebuild, .otherRelease, subject: file,

@@ -168,6 +168,21 @@ private func altered(_ number: Int, _ line: String?) throws -> [UInt8] {
         #expect(both.counted == [r1.verifier, r2.verifier] && both.findings.isEmpty && both.met)
     }
 
+    @Test func aFailingSignatureByATrustedRebuilderRejectsTheWholeAttestation() throws {
+        let (manifest, verified, policy) = try release()
+        let a = try RebuildAttestation.make(manifest: manifest, recipePath: bytes("r"), recipeSHA256: toolSHA, environment: [],
+                                            rebuilt: [bytes("tool"): toolSHA, bytes("doc/read me.txt"): manualSHA])
+        // r1's line is good; r2's signs other bytes.
+        let lines = [try r1.signatureLine(for: a.text), try r2.signatureLine(for: a.text + bytes("x\n"))]
+        let note = try SignedNote(text: a.text, signatureLines: lines, firstSignatureLine: 0)
+        let verdict = checkRebuilds([try AttestationInput(parsing: note.bytes, source: "f")], release: verified, policy: policy, day: "2026-01-01")
+        #expect(verdict.counted.isEmpty)
+        #expect(verdict.findings.map(\.code) == [.badSignature, .rebuildThresholdNotMet])
+        // A rebuilder outside its origins alone is named for that, not called untrusted.
+        let alone = checkRebuilds([try input(a, [r2])], release: verified, policy: policy, day: "2026-01-01")
+        #expect(alone.findings.map(\.code) == [.keyNotAllowedForOrigin, .rebuildThresholdNotMet])
+    }
+
     @Test func anAttestationNotCoveringTheSignedArtifactsDoesNotCount() throws {
         let (_, verified, policy) = try release()
         // Same origin and root, but a manifest that signs other bytes for `tool`.
