@@ -32,6 +32,8 @@ public enum ScanThresholdSource: String, Sendable {
 /// key NAME+KEYID+KEY [origins=PATTERN,...] [not-before=YYYY-MM-DD] [not-after=YYYY-MM-DD]
 /// scan-fail-on error            (optional: note, warning, error or none; default error)
 /// scan-exceptions FILE          (optional: reviewed scan exceptions, relative to the policy)
+/// rebuild-threshold 1           (optional: how many distinct rebuilders must attest; default 0)
+/// rebuilder NAME+KEYID+KEY [origins=…] [not-before=…] [not-after=…]
 /// ```
 /// `#` starts a comment line. A pattern is an exact origin or a prefix ending in `*`. Dates are
 /// UTC calendar days, both inclusive. See `Manifests/FORMAT.md`.
@@ -81,10 +83,18 @@ public struct TrustPolicy: Sendable, Equatable {
     /// command that read the policy reads it.
     public var scanExceptions: String?
     public var keys: [Key]
+    /// How many distinct trusted rebuilders must attest that every artifact reproduced
+    /// (`rebuild-threshold`); 0 when the policy does not ask for rebuilds.
+    public var rebuildThreshold = 0
+    /// Keys trusted to sign rebuild attestations (`rebuilder`), with the same limits as
+    /// release keys. A rebuilder key signs attestations, never releases, and the reverse.
+    public var rebuilders: [Key] = []
 
-    public init(threshold: Int, keys: [Key]) {
+    public init(threshold: Int, keys: [Key], rebuildThreshold: Int = 0, rebuilders: [Key] = []) {
         self.threshold = threshold
         self.keys = keys
+        self.rebuildThreshold = rebuildThreshold
+        self.rebuilders = rebuilders
     }
 
     /// Parses a policy file.
@@ -95,6 +105,8 @@ public struct TrustPolicy: Sendable, Equatable {
         var scanFailOn: ScanThreshold?
         var scanExceptions: String?
         var keys: [Key] = []
+        var rebuildThreshold: Int?
+        var rebuilders: [Key] = []
         var sawHeader = false
         // Lines and words are split on bytes: as characters, a space or LF followed by a combining
         // mark would not separate anything, and CR LF would be one character.
@@ -129,42 +141,27 @@ public struct TrustPolicy: Sendable, Equatable {
                 }
                 scanExceptions = words[1]
             case "key":
-                guard words.count >= 2 else { throw FormatError(line: number, "expected 'key NAME+KEYID+KEY …'") }
-                let verifier: VerifierKey
-                do { verifier = try VerifierKey(parsing: words[1]) } catch let error as NoteError {
-                    throw FormatError(line: number, error.description)
-                }
-                var key = Key(verifier: verifier)
-                for attribute in words.dropFirst(2) {
-                    let pair = attribute.utf8.split(separator: UInt8(ascii: "="), maxSplits: 1).map { String(decoding: $0, as: UTF8.self) }
-                    guard pair.count == 2, !pair[1].isEmpty else {
-                        throw FormatError(line: number, "expected NAME=VALUE, found '\(attribute)'")
-                    }
-                    switch pair[0] {
-                    case "origins" where key.origins.isEmpty:
-                        key.origins = pair[1].utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
-                            .map { String(decoding: $0, as: UTF8.self) }
-                        if key.origins.contains(where: { $0.isEmpty || $0.utf8.dropLast().contains(UInt8(ascii: "*")) }) {
-                            throw FormatError(line: number, "an origin pattern is an origin, or a prefix ending in '*'")
-                        }
-                    case "not-before" where key.notBefore == nil:
-                        key.notBefore = try TrustPolicy.day(pair[1], line: number)
-                    case "not-after" where key.notAfter == nil:
-                        key.notAfter = try TrustPolicy.day(pair[1], line: number)
-                    default:
-                        throw FormatError(line: number, "unknown or repeated attribute '\(pair[0])' (origins, not-before, not-after)")
-                    }
-                }
-                if let a = key.notBefore, let b = key.notAfter, a > b {
-                    throw FormatError(line: number, "not-before \(a) is after not-after \(b)")
-                }
-                if let other = keys.first(where: { $0.verifier.canonicalKey == verifier.canonicalKey }) {
-                    throw FormatError(line: number, "the key \(verifier.name)+\(hexID(verifier.keyID)) is the same public key as "
+                let key = try TrustPolicy.key(words, line: number)
+                if let other = keys.first(where: { $0.verifier.canonicalKey == key.verifier.canonicalKey }) {
+                    throw FormatError(line: number, "the key \(key.verifier.name)+\(hexID(key.verifier.keyID)) is the same public key as "
                                       + "\(other.verifier.name)+\(hexID(other.verifier.keyID)); one key is one signer, whatever its names")
                 }
                 keys.append(key)
+            case "rebuilder":
+                let key = try TrustPolicy.key(words, line: number)
+                if let other = rebuilders.first(where: { $0.verifier.canonicalKey == key.verifier.canonicalKey }) {
+                    throw FormatError(line: number, "the rebuilder \(key.verifier.name)+\(hexID(key.verifier.keyID)) is the same public key as "
+                                      + "\(other.verifier.name)+\(hexID(other.verifier.keyID)); one key is one rebuilder, whatever its names")
+                }
+                rebuilders.append(key)
+            case "rebuild-threshold":
+                guard rebuildThreshold == nil else { throw FormatError(line: number, "a second 'rebuild-threshold' line") }
+                guard words.count == 2, let k = Int(words[1]), k >= 0, String(k) == words[1] else {
+                    throw FormatError(line: number, "expected 'rebuild-threshold K' with K a whole number, 0 or more")
+                }
+                rebuildThreshold = k
             default:
-                throw FormatError(line: number, "unknown directive '\(words[0])' (threshold, key, scan-fail-on, scan-exceptions)")
+                throw FormatError(line: number, "unknown directive '\(words[0])' (threshold, key, scan-fail-on, scan-exceptions, rebuild-threshold, rebuilder)")
             }
         }
         guard sawHeader else { throw FormatError(line: nil, "the file is empty; a policy starts with '\(TrustPolicy.header)'") }
@@ -172,8 +169,13 @@ public struct TrustPolicy: Sendable, Equatable {
         guard threshold <= keys.count else {
             throw FormatError(line: nil, "the threshold \(threshold) is more than the \(keys.count) keys listed")
         }
+        guard (rebuildThreshold ?? 0) <= rebuilders.count else {
+            throw FormatError(line: nil, "the rebuild threshold \(rebuildThreshold ?? 0) is more than the \(rebuilders.count) rebuilders listed")
+        }
         self.threshold = threshold
         self.keys = keys
+        self.rebuildThreshold = rebuildThreshold ?? 0
+        self.rebuilders = rebuilders
         self.scanFailOn = scanFailOn
         self.scanExceptions = scanExceptions
     }
@@ -184,12 +186,15 @@ public struct TrustPolicy: Sendable, Equatable {
                      TrustPolicy.header, "threshold \(threshold)"]
         if let scanFailOn { lines.append("scan-fail-on \(scanFailOn.rawValue)") }
         if let scanExceptions { lines.append("scan-exceptions \(scanExceptions)") }
-        for key in keys {
-            var line = "key \(key.verifier)"
-            if !key.origins.isEmpty { line += " origins=" + key.origins.joined(separator: ",") }
-            if let d = key.notBefore { line += " not-before=\(d)" }
-            if let d = key.notAfter { line += " not-after=\(d)" }
-            lines.append(line)
+        if rebuildThreshold > 0 { lines.append("rebuild-threshold \(rebuildThreshold)") }
+        for (directive, list) in [("key", keys), ("rebuilder", rebuilders)] {
+            for key in list {
+                var line = "\(directive) \(key.verifier)"
+                if !key.origins.isEmpty { line += " origins=" + key.origins.joined(separator: ",") }
+                if let d = key.notBefore { line += " not-before=\(d)" }
+                if let d = key.notAfter { line += " not-after=\(d)" }
+                lines.append(line)
+            }
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -200,6 +205,40 @@ public struct TrustPolicy: Sendable, Equatable {
             if let earlier = keys[..<index].first(where: { $0.canonicalKey == key.canonicalKey }) { return (earlier, key) }
         }
         return nil
+    }
+
+    /// A `key` or `rebuilder` line's key and its attributes.
+    private static func key(_ words: [String], line number: Int) throws -> Key {
+        guard words.count >= 2 else { throw FormatError(line: number, "expected '\(words[0]) NAME+KEYID+KEY …'") }
+        let verifier: VerifierKey
+        do { verifier = try VerifierKey(parsing: words[1]) } catch let error as NoteError {
+            throw FormatError(line: number, error.description)
+        }
+        var key = Key(verifier: verifier)
+        for attribute in words.dropFirst(2) {
+            let pair = attribute.utf8.split(separator: UInt8(ascii: "="), maxSplits: 1).map { String(decoding: $0, as: UTF8.self) }
+            guard pair.count == 2, !pair[1].isEmpty else {
+                throw FormatError(line: number, "expected NAME=VALUE, found '\(attribute)'")
+            }
+            switch pair[0] {
+            case "origins" where key.origins.isEmpty:
+                key.origins = pair[1].utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
+                    .map { String(decoding: $0, as: UTF8.self) }
+                if key.origins.contains(where: { $0.isEmpty || $0.utf8.dropLast().contains(UInt8(ascii: "*")) }) {
+                    throw FormatError(line: number, "an origin pattern is an origin, or a prefix ending in '*'")
+                }
+            case "not-before" where key.notBefore == nil:
+                key.notBefore = try TrustPolicy.day(pair[1], line: number)
+            case "not-after" where key.notAfter == nil:
+                key.notAfter = try TrustPolicy.day(pair[1], line: number)
+            default:
+                throw FormatError(line: number, "unknown or repeated attribute '\(pair[0])' (origins, not-before, not-after)")
+            }
+        }
+        if let a = key.notBefore, let b = key.notAfter, a > b {
+            throw FormatError(line: number, "not-before \(a) is after not-after \(b)")
+        }
+        return key
     }
 
     /// A calendar day, exactly `YYYY-MM-DD` in ASCII digits, that exists.

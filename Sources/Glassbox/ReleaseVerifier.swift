@@ -109,12 +109,15 @@ public struct VerificationRequest: Sendable {
     /// Reviewed exceptions: the findings they cover do not count, and are reported as excepted.
     public var scanExceptions: ScanExceptions?
     public var log: LogCheck?
+    /// Rebuild attestations handed in, parsed but not yet checked.
+    public var rebuildAttestations: [AttestationInput]
     public var workers: Int
     public var progress: ProgressHandler?
 
     public init(policy: TrustPolicy, day: String, tree: TreeLocation, artifacts: [String]? = nil,
                 scanner: (any TreeScanner)? = nil, scanFailOn: ScanThreshold = .standard,
                 scanFailOnSource: ScanThresholdSource = .standard, scanExceptions: ScanExceptions? = nil, log: LogCheck? = nil,
+                rebuildAttestations: [AttestationInput] = [],
                 workers: Int = defaultWorkerCount, progress: ProgressHandler? = nil) {
         self.policy = policy
         self.day = day
@@ -125,6 +128,7 @@ public struct VerificationRequest: Sendable {
         self.scanFailOnSource = scanFailOnSource
         self.scanExceptions = scanExceptions
         self.log = log
+        self.rebuildAttestations = rebuildAttestations
         self.workers = workers
         self.progress = progress
     }
@@ -153,6 +157,10 @@ public struct VerificationOutcome: Sendable {
         public internal(set) var scanExcepted = 0
         /// The transparency-log check, in words, when one was asked for.
         public internal(set) var log: String?
+        /// Rebuild attestations: how many were given, the rebuilders that counted, and how many
+        /// the policy requires; nil when none were given and none are required.
+        public internal(set) var rebuild: RebuildVerdict?
+        public internal(set) var rebuildAttestationsGiven = 0
         /// With a per-file proof: the path the proof is for (escaped).
         public internal(set) var provenPath: String?
     }
@@ -174,7 +182,7 @@ public struct VerificationOutcome: Sendable {
 /// against the signed count and root — and stop there, before any tree is read, if they fail;
 /// 3. read the tree the signed note names (binding the signed commit and tree when reading
 /// git); 4. read the manifest again and compare entry by entry, failing if it changed;
-/// 5. scan, artifacts, log.
+/// 5. scan, artifacts, rebuild attestations, log.
 public enum ReleaseVerifier {
     /// Verifies a release tree. Throws only for bad input or I/O (unreadable manifest, policy
     /// or tree); every verification problem is a finding in the outcome.
@@ -242,6 +250,15 @@ public enum ReleaseVerifier {
         } else if !release.header.artifacts.isEmpty {
             findings.append(Finding(.note, .artifact, .notChecked,
                                     "the manifest lists \(release.header.artifacts.count) artifacts; none were given (--artifacts)"))
+        }
+
+        // Rebuilds are about the artifacts the signed note lists, so they are checked against
+        // the verified release, whatever tree or artifacts were given.
+        if request.policy.rebuildThreshold > 0 || !request.rebuildAttestations.isEmpty {
+            let verdict = checkRebuilds(request.rebuildAttestations, release: release, policy: request.policy, day: request.day)
+            findings += verdict.findings
+            checked.rebuild = verdict
+            checked.rebuildAttestationsGiven = request.rebuildAttestations.count
         }
 
         var logState: Checkpoint?

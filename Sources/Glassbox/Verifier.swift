@@ -7,7 +7,7 @@ public struct Finding: Sendable, Equatable {
     public enum Severity: String, Sendable { case failure, note }
     /// The group a report puts it in.
     public enum Category: String, Sendable, CaseIterable {
-        case signature, integrity, source, artifact, proof, log, scan
+        case signature, integrity, source, artifact, rebuild, proof, log, scan
     }
 
     /// What was found, as a stable identifier (the raw value is what reports and JSON show).
@@ -40,6 +40,13 @@ public struct Finding: Sendable, Equatable {
         case notAFile = "not-a-file"
         case sameName = "same-name"
         case notChecked = "not-checked"
+        // rebuild (also bad-signature, key-outside-validity, key-not-allowed-for-origin and
+        // same-key-again, about rebuilders' keys)
+        case rebuildThresholdNotMet = "rebuild-threshold-not-met"
+        case notReproduced = "not-reproduced"
+        case rebuildUntrusted = "rebuild-untrusted"
+        case otherRelease = "other-release"
+        case rebuildIncomplete = "rebuild-incomplete"
         // proof
         case badCheckpoint = "bad-checkpoint"
         case badEntry = "bad-entry"

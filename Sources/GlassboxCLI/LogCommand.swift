@@ -38,9 +38,9 @@ struct LogCommand: ParsableCommand {
     }
 
     struct Add: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Append signed manifests and publish a new checkpoint.")
+        static let configuration = CommandConfiguration(abstract: "Append signed manifests or rebuild attestations and publish a new checkpoint.")
         @Argument(help: "The log directory.") var dir: String
-        @Argument(help: "Signed manifests.") var manifests: [String]
+        @Argument(help: "Signed manifests, or signed rebuild attestations.") var manifests: [String]
 
         func run() throws {
             try runReporting {
@@ -52,22 +52,15 @@ struct LogCommand: ParsableCommand {
                     var leafHashes = entries.map { Merkle.leafHash($0) }
                     let oldSize = entries.count
                     for path in manifests {
-                        let manifest = try loadManifest(path)
-                        guard !manifest.signatureLines.isEmpty else {
-                            throw UserError("\(path) is not signed; the log takes only signed releases", hint: "sign it with `glassbox sign`")
-                        }
-                        do { try manifest.checkConsistency() } catch let error as FormatError {
-                            throw UserError("\(path):\(error.line ?? 0): \(error.message)")
-                        }
-                        let entry = manifest.noteText
+                        let (entry, label) = try logEntry(path)
                         guard entry.count <= 65_535 else { throw UserError("\(path): the note text is longer than a log entry may be") }
                         if let index = entries.firstIndex(of: entry) {
-                            say("glassbox: \(path) (\(Display.field(manifest.header.origin))) is already in the log at index \(index)\n")
+                            say("glassbox: \(path) (\(Display.field(label))) is already in the log at index \(index)\n")
                             continue
                         }
                         entries.append(entry)
                         leafHashes.append(Merkle.leafHash(entry))
-                        say("glassbox: \(path) (\(Display.field(manifest.header.origin))) added at index \(entries.count - 1)\n")
+                        say("glassbox: \(path) (\(Display.field(label))) added at index \(entries.count - 1)\n")
                     }
                     if entries.count == oldSize { return Exit.verified }
                     for file in TileLog.files(entries: entries, leafHashes: leafHashes, oldSize: oldSize) {
@@ -83,9 +76,9 @@ struct LogCommand: ParsableCommand {
     }
 
     struct Prove: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write an inclusion proof (tlog-proof@v1) for a manifest, with the checkpoint.")
+        static let configuration = CommandConfiguration(abstract: "Write an inclusion proof (tlog-proof@v1) for a manifest or rebuild attestation, with the checkpoint.")
         @Argument(help: "The log directory.") var dir: String
-        @Argument(help: "The manifest.") var manifest: String
+        @Argument(help: "The manifest, or rebuild attestation.") var manifest: String
         @Option(name: [.customShort("o"), .long], help: "Write here instead of stdout.") var output: String?
         @Option(name: .long, parsing: .upToNextOption, help: "Files of witness cosignature lines to add to the checkpoint.")
         var cosignatures: [String] = []
@@ -95,7 +88,7 @@ struct LogCommand: ParsableCommand {
                 let store = LogStore(dir)
                 let signer = try store.vkey()
                 let (_, entries) = try store.load(verifyingWith: signer)
-                let entry = try loadManifest(manifest).noteText
+                let entry = try logEntry(manifest).entry
                 guard let index = entries.firstIndex(of: entry) else {
                     throw UserError("\(manifest) is not in the log", hint: "add it with `glassbox log add`")
                 }
@@ -158,6 +151,36 @@ struct LogCommand: ParsableCommand {
     }
 }
 
+
+/// What a log entry is for a file given to `log add` or `log prove`: a signed manifest's note
+/// text or, for a file that starts as a rebuild attestation does, the attestation's note text;
+/// and how to name it. Only signed statements are logged.
+private func logEntry(_ path: String) throws -> (entry: [UInt8], label: String) {
+    let header = Array((RebuildAttestation.header + "\n").utf8)
+    // Only the first line is peeked at: a manifest may be far larger than an attestation.
+    let handle = FileHandle(forReadingAtPath: path)
+    let head = (try? handle?.read(upToCount: header.count)).flatMap { $0 }
+    try? handle?.close()
+    if let head, [UInt8](head) == header {
+        do {
+            let input = try AttestationInput(parsing: try readFile(path, limit: AttestationInput.maxSize), source: path)
+            return (input.note.text, "rebuild of \(input.attestation.origin)")
+        } catch let error as FormatError {
+            throw UserError("\(path)\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
+                            hint: "a rebuild attestation is described line by line in Manifests/FORMAT.md")
+        } catch let error as NoteError {
+            throw UserError("\(path): not a signed rebuild attestation: \(error)", hint: "sign it with `glassbox attest-rebuild --key`")
+        }
+    }
+    let manifest = try loadManifest(path)
+    guard !manifest.signatureLines.isEmpty else {
+        throw UserError("\(path) is not signed; the log takes only signed releases", hint: "sign it with `glassbox sign`")
+    }
+    do { try manifest.checkConsistency() } catch let error as FormatError {
+        throw UserError("\(path):\(error.line ?? 0): \(error.message)")
+    }
+    return (manifest.noteText, manifest.header.origin)
+}
 
 extension FileProof {
     /// tlog-proof@v1 with no extra line: the entry is the manifest the reviewer already holds.

@@ -11,6 +11,7 @@ public struct VerifyReleaseCommand: ParsableCommand {
         abstract: "Check, offline, that a source tree and artifacts are exactly what trusted keys signed.",
         discussion: """
             verify-release --manifest M --trust T (--repo R [--rev REV] | --dir D | --tarball T) [--artifacts PATH...]
+                           [--rebuild-attestation FILE...]
             verify-release --proof P --trust T FILE
             Exit 0 verified, 1 verification failed, 2 bad input, 64 usage.
             """)
@@ -34,6 +35,9 @@ public struct VerifyReleaseCommand: ParsableCommand {
 
     @Option(name: .long, parsing: .upToNextOption, help: "Shipped artifacts: files, or directories of files.")
     var artifacts: [String] = []
+
+    @Option(name: .long, help: "A signed rebuild attestation (repeatable), checked against the policy's rebuilder keys and rebuild-threshold.")
+    var rebuildAttestation: [String] = []
 
     @Option(name: .long, help: "A per-file proof (from `glassbox prove`); give the file to check as the argument.")
     var proof: String?
@@ -103,6 +107,7 @@ public struct VerifyReleaseCommand: ParsableCommand {
             if witnessThreshold != nil { refused.append("--witness-threshold") }
             if state != nil { refused.append("--state") }
             if logConsistency != nil { refused.append("--log-consistency") }
+            if !rebuildAttestation.isEmpty { refused.append("--rebuild-attestation") }
             guard refused.isEmpty else {
                 throw ValidationError("--proof checks one file; it does not take \(refused.joined(separator: ", "))")
             }
@@ -171,6 +176,7 @@ public struct VerifyReleaseCommand: ParsableCommand {
             scanFailOnSource: failOn != nil ? .option : policy.scanFailOn != nil ? .policy : .standard,
             scanExceptions: skipScanUnsafe ? nil : try loadPolicyExceptions(policy),
             log: try logProof.map { try loadLogCheck($0, logKey!) },
+            rebuildAttestations: try rebuildAttestation.map(loadAttestation),
             workers: workers ?? defaultWorkerCount, progress: progress)
         let outcome: VerificationOutcome
         do { outcome = try ReleaseVerifier.verify(manifest: .file(manifest!), request) } catch let error as FormatError {
@@ -205,6 +211,18 @@ extension VerifyReleaseCommand {
         let path = named.hasPrefix("/") ? named
             : URL(fileURLWithPath: trust).deletingLastPathComponent().appendingPathComponent(named).path
         return try loadScanExceptions(path)
+    }
+
+    /// Reads a rebuild attestation. One that cannot be read, is not a signed note, or whose
+    /// text is not a `glassbox-rebuild v1` attestation is bad input (exit 2), as a malformed
+    /// manifest is: what its signatures and statements come to is for the verdict.
+    func loadAttestation(_ path: String) throws -> AttestationInput {
+        do { return try AttestationInput(parsing: try readFile(path, limit: AttestationInput.maxSize), source: path) } catch let error as FormatError {
+            throw UserError("\(path)\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
+                            hint: "a rebuild attestation is described line by line in Manifests/FORMAT.md")
+        } catch let error as NoteError {
+            throw UserError("\(path): not a signed note: \(error)", hint: "a rebuild attestation is a C2SP signed note (`glassbox attest-rebuild` writes one)")
+        }
     }
 
     func loadLogCheck(_ proofPath: String, _ keyArgument: String) throws -> LogCheck {
@@ -279,6 +297,11 @@ struct VerificationReport: Encodable {
     var scanExcepted: Int
     /// The transparency-log check, when one was asked for.
     var log: String?
+    /// Rebuild attestations: the trusted rebuilders that counted, how many the policy
+    /// requires, and how many attestations were given; nil when none were given or required.
+    var rebuilders: [String]?
+    var rebuildThreshold: Int?
+    var rebuildAttestations: Int?
     var findings: [Item]
 
     init(_ outcome: VerificationOutcome) {
@@ -301,6 +324,11 @@ struct VerificationReport: Encodable {
         scanExceptions = c.scanExceptionsSource.map(Display.field)
         scanExcepted = c.scanExcepted
         log = c.log.map(Display.field)
+        if let rebuild = c.rebuild {
+            rebuilders = rebuild.counted.map { Display.field($0.description) }
+            rebuildThreshold = rebuild.threshold
+            rebuildAttestations = c.rebuildAttestationsGiven
+        }
         findings = outcome.findings.map {
             Item(severity: $0.severity.rawValue, category: $0.category.rawValue, code: $0.name,
                  subject: $0.subject.map(Display.field), message: Display.field($0.message))
@@ -345,6 +373,12 @@ struct VerificationReport: Encodable {
             lines.append("checked    nothing beyond the manifest: it is not trusted, so no tree was read")
         }
         if let log { lines.append("log        \(log)") }
+        if let rebuilders, let rebuildThreshold, let rebuildAttestations {
+            let names = rebuilders.map { String($0.split(separator: "+").first ?? "") }
+            lines.append("rebuilds   \(rebuilders.count) of \(rebuildThreshold) required trusted rebuilders attest every artifact reproduced"
+                         + (names.isEmpty ? "" : ": " + names.joined(separator: ", "))
+                         + " (\(rebuildAttestations) attestation\(rebuildAttestations == 1 ? "" : "s") given)")
+        }
         let scanned = findings.filter { $0.category == "scan" && $0.code != Finding.Code.scanSkipped.rawValue }
         if scanRan {
             let failing = scanned.filter { $0.severity == "failure" }.count
