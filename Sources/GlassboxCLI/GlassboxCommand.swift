@@ -8,7 +8,8 @@ public struct GlassboxCommand: ParsableCommand {
         abstract: "Merkle manifests of source releases, for source-code transparency centers.",
         subcommands: [ManifestCommand.self, InspectCommand.self, CheckCommand.self, KeygenCommand.self,
                       SignCommand.self, CheckpointCommand.self, TrustCommand.self, ProveCommand.self,
-                      VerifyReleaseCommand.self, DiffCommand.self, ScanCommand.self, LogCommand.self, WitnessCommand.self])
+                      VerifyReleaseCommand.self, DiffCommand.self, ScanCommand.self, LogCommand.self, WitnessCommand.self,
+                      RebuildCommand.self])
 
     public init() {}
 }
