@@ -290,7 +290,7 @@ extension Rebuild {
         }
 
         // The tree, written as the reader shows it; then read back and compared entry by entry.
-        let writer = TreeWriter(root: directory.source)
+        let writer = TreeWriter(root: directory.source, only: request.expected.map { Set($0.map(\.path)) })
         var read: [TreeEntry]
         var commit: String?
         switch request.tree {

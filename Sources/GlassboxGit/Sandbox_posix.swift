@@ -157,8 +157,14 @@ public final class TreeWriter: @unchecked Sendable {
     private var links: [(path: [UInt8], target: [UInt8])] = []
     private var failure: SandboxError?
 
+    private let only: Set<[UInt8]>?
+
+    /// With `only`, paths not in it are not written: a tree read may hold more than was verified.
     /// - Precondition: `root` is an empty directory this process made.
-    public init(root: String) { self.root = root }
+    public init(root: String, only: Set<[UInt8]>? = nil) {
+        self.root = root
+        self.only = only
+    }
 
     /// The inspector to give a tree reader.
     public var inspector: ContentInspector {
@@ -166,6 +172,7 @@ public final class TreeWriter: @unchecked Sendable {
     }
 
     private func sink(for visit: ContentVisit) -> (any ContentSink)? {
+        if let only, !only.contains(visit.path) { return nil }
         switch visit.kind {
         case .link:
             lock.locked { links.append((visit.path, visit.linkTarget)) }
