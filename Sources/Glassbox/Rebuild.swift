@@ -27,6 +27,9 @@ public struct RebuiltArtifact: Sendable, Encodable {
         case unsigned
         /// The build wrote it, but the recipe does not name it.
         case unlisted
+        /// The manifest signs it, but the recipe does not build it (a source tarball, say):
+        /// listed, not compared, and no failure.
+        case notRebuilt = "not-rebuilt"
     }
 
     /// The name, escaped as in a manifest.
@@ -43,7 +46,8 @@ public struct RebuiltArtifact: Sendable, Encodable {
     /// diffoscope's text report, when it was run.
     public var diffoscope: String?
 
-    public var reproduced: Bool { status == .reproduced }
+    /// Whether this artifact lets the rebuild pass: reproduced, or not the recipe's to build.
+    public var reproduced: Bool { status == .reproduced || status == .notRebuilt }
 }
 
 /// The rebuild's environment and comparison. The command line runs the steps; these decide.
@@ -82,6 +86,10 @@ public enum Rebuild {
             out.append(RebuiltArtifact(name: Escaping.escape(written.path), status: .unlisted,
                                        rebuiltSHA256: written.kind.isRegularFile ? hex(written.digest) : nil,
                                        rebuiltSize: written.size))
+        }
+        for artifact in signed where !recipe.artifacts.contains(artifact.name) {
+            out.append(RebuiltArtifact(name: Escaping.escape(artifact.name), status: .notRebuilt,
+                                       signedSHA256: hex(artifact.sha256), signedSize: artifact.size))
         }
         return out
     }

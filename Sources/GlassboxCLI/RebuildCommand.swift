@@ -229,15 +229,16 @@ struct RebuildReport: Encodable {
         sourceDateEpoch = result.sourceDateEpoch
         seconds = (result.seconds * 10).rounded() / 10
         self.artifacts = artifacts
-        reproduced = !artifacts.isEmpty && artifacts.allSatisfy(\.reproduced)
+        reproduced = artifacts.contains { $0.status == .reproduced } && artifacts.allSatisfy(\.reproduced)
         buildDirectory = kept
     }
 
     var text: String {
+        let built = artifacts.filter { $0.status != .notRebuilt }.count
         let bad = artifacts.filter { !$0.reproduced }.count
         var out = reproduced
-            ? "glassbox: rebuild: REPRODUCED \(release) (\(origin)): \(artifacts.count) artifact\(artifacts.count == 1 ? "" : "s") bit for bit\n"
-            : "glassbox: rebuild: NOT REPRODUCED \(release) (\(origin)): \(bad) of \(artifacts.count) artifact\(artifacts.count == 1 ? "" : "s")\n"
+            ? "glassbox: rebuild: REPRODUCED \(release) (\(origin)): \(built) artifact\(built == 1 ? "" : "s") bit for bit\n"
+            : "glassbox: rebuild: NOT REPRODUCED \(release) (\(origin)): \(bad) of \(built) artifact\(built == 1 ? "" : "s")\n"
         out += "recipe     \(recipe), SOURCE_DATE_EPOCH=\(sourceDateEpoch), built in \(String(format: "%.1f", seconds)) s\n"
         if let buildDirectory { out += "kept       \(buildDirectory)\n" }
         for item in artifacts {
@@ -263,6 +264,8 @@ struct RebuildReport: Encodable {
                 out += "✗ \(item.name): the recipe builds it, but the manifest signs no artifact of that name\n"
             case .unlisted:
                 out += "✗ \(item.name): written to $OUT, but the recipe names no such artifact\n"
+            case .notRebuilt:
+                out += "· \(item.name): signed, but the recipe does not build it: not compared\n"
             }
         }
         return out

@@ -119,6 +119,8 @@ private final class Listener {
         let built = try release.vendorBuild()
         #expect(built.status == 0, "\(built.stdout)\(built.stderr)")
         #expect(built.stdout.contains("built hello "), "\(built.stdout)")
+        // A signed artifact the recipe does not build is listed, not compared.
+        try Data("notes\n".utf8).write(to: release.built.appendingPathComponent("NOTES.txt"))
         try release.sign()
         let manifest = try String(contentsOfFile: release.manifest, encoding: .utf8)
         #expect(manifest.contains("\nrecipe recipe\nartifact "), "\(manifest)")
@@ -129,12 +131,13 @@ private final class Listener {
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.hasPrefix("glassbox: rebuild: REPRODUCED hello 1.0.0 (vendor.example/hello/1.0.0): 1 artifact bit for bit\n"), "\(result.stdout)")
         #expect(result.stdout.contains("✓ hello: reproduced"), "\(result.stdout)")
+        #expect(result.stdout.contains("· NOTES.txt: signed, but the recipe does not build it: not compared\n"), "\(result.stdout)")
 
         let json = try release.rebuild(["--json"])
         #expect(json.status == 0)
         let object = try JSONSerialization.jsonObject(with: json.stdoutBytes) as! [String: Any]
         #expect(object["reproduced"] as? Bool == true)
-        let artifact = (object["artifacts"] as! [[String: Any]])[0]
+        let artifact = (object["artifacts"] as! [[String: Any]]).first { $0["name"] as? String == "hello" }!
         #expect(artifact["status"] as? String == "reproduced")
         #expect(artifact["signedSHA256"] as? String == artifact["rebuiltSHA256"] as? String)
 
