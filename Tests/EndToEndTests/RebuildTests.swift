@@ -124,6 +124,9 @@ private final class Listener {
         try release.sign()
         let manifest = try String(contentsOfFile: release.manifest, encoding: .utf8)
         #expect(manifest.contains("\nrecipe recipe\nartifact "), "\(manifest)")
+        // The page of Python reads the recipe line too.
+        let reference = try run("python3", [repositoryRoot.appendingPathComponent("Scripts/reference-verify.py").path, "root", release.manifest])
+        #expect(reference.status == 0, "\(reference.stdout)\(reference.stderr)")
 
         let started = Date()
         let result = try release.rebuild()
