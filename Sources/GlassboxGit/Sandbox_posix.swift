@@ -45,6 +45,7 @@ public enum ProgramRunner {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
         posix_spawnattr_setpgroup(&attributes, 0)
 
+        closeOnExec()
         var pid: pid_t = 0
         let cArgs = argv.map { strdup($0) } + [nil]
         let cEnv = environment.map { strdup($0) } + [nil]
@@ -76,6 +77,21 @@ public enum ProgramRunner {
     /// The absolute path of `name` in `/usr/bin` or `/bin`, or nil.
     public static func find(_ name: String, in directories: [String] = ["/usr/bin", "/bin", "/usr/local/bin"]) -> String? {
         directories.map { $0 + "/" + name }.first { access($0, X_OK) == 0 }
+    }
+
+    /// Marks every descriptor above 2 close-on-exec: an inherited one (a manifest, a directory
+    /// of the review copy, a pipe of whoever started us) would reach into the sandbox, where
+    /// `/proc/self/fd` opens it again.
+    private static func closeOnExec() {
+        guard let directory = opendir("/proc/self/fd") else { return }
+        defer { closedir(directory) }
+        let own = dirfd(directory)
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            guard let fd = Int32(name), fd > 2, fd != own else { continue }
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+        }
     }
 
     private static func monotonicSeconds() -> Double {

@@ -242,6 +242,18 @@ private final class Listener {
         #expect(!FileManager.default.fileExists(atPath: "/usr/escape"))
     }
 
+    @Test func theBuildInheritsNoOpenDescriptor() throws {
+        // An open file of whoever runs glassbox (here the trust file, on descriptor 7) must not
+        // reach the build, where /proc/self/fd/7 would open it again.
+        let release = try RebuildRelease(recipe: "glassbox-recipe v1\nrun ls /proc/self/fd > \"$OUT/fds\"\nartifact fds\n")
+        let glassbox = productsDirectory.appendingPathComponent("glassbox").path
+        let result = try run("bash", ["-c", "exec 7<\"$1\"; exec \"$2\" rebuild --repo \"$3\" --rev v1.0.0 --recipe recipe --output \"$4\"",
+                                      "bash", release.trust, glassbox, release.repo.path, release.built.path])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        // 0, 1, 2, and the directory ls reads.
+        #expect(try String(contentsOf: release.built.appendingPathComponent("fds"), encoding: .utf8) == "0\n1\n2\n3\n")
+    }
+
     @Test func aWrongPackageVersionCannotBeRebuiltHere() throws {
         let installed = try installedVersion("gcc-12")
         let release = try RebuildRelease(recipe: """
