@@ -254,6 +254,23 @@ private final class Listener {
         #expect(try String(contentsOf: release.built.appendingPathComponent("fds"), encoding: .utf8) == "0\n1\n2\n3\n")
     }
 
+    @Test func theBuildIsBoundedInTimeAndSize() throws {
+        let slow = try RebuildRelease(recipe: "glassbox-recipe v1\nrun (sleep 30; touch \"$OUT/late\") & sleep 30\nartifact a\n")
+        let started = Date()
+        let stopped = try run(productsDirectory.appendingPathComponent("glassbox").path,
+                              ["rebuild", "--repo", slow.repo.path, "--recipe", "recipe", "--output", slow.built.path, "--timeout", "2"])
+        #expect(stopped.status == 2)
+        #expect(stopped.stderr.contains("recipe:2: the build ran past the time limit of 2 seconds and was stopped"), "\(stopped.stderr)")
+        #expect(Date().timeIntervalSince(started) < 20)
+
+        let big = try RebuildRelease(recipe: "glassbox-recipe v1\nrun head -c 3000000 /dev/zero > \"$OUT/a\"\nartifact a\n")
+        let refused = try run(productsDirectory.appendingPathComponent("glassbox").path,
+                              ["rebuild", "--repo", big.repo.path, "--recipe", "recipe", "--output", big.built.path, "--max-output", "1000000"])
+        #expect(refused.status == 2)
+        #expect(refused.stderr.contains("recipe:2: 'run head -c 3000000 /dev/zero > \"$OUT/a\"'"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: big.built.appendingPathComponent("a").path))
+    }
+
     @Test func aWrongPackageVersionCannotBeRebuiltHere() throws {
         let installed = try installedVersion("gcc-12")
         let release = try RebuildRelease(recipe: """
