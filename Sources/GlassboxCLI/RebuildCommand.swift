@@ -141,7 +141,16 @@ struct RebuildCommand: ParsableCommand {
     }
 
     /// The reviewer's side: verify as verify-release does, build from the verified tree, compare.
+    /// diffoscope on `PATH` (or in the usual places).
+    private var diffoscope: String? {
+        let path = ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":").map(String.init) ?? []
+        return ProgramRunner.find("diffoscope", in: path.filter { $0.hasPrefix("/") } + ["/usr/bin", "/usr/local/bin"])
+    }
+
     private func rebuildSigned() throws -> Int32 {
+        if diffoscopeHtml != nil && diffoscope == nil {
+            throw UserError("--diffoscope-html needs diffoscope, which is not on PATH", hint: "install it: apt-get install diffoscope")
+        }
         let policy = try loadPolicy(trust!)
         let verification = VerificationRequest(policy: policy, day: todayUTC(), tree: tree, artifacts: [artifacts!],
                                                scanner: nil, workers: workers ?? defaultWorkerCount)
@@ -197,7 +206,7 @@ struct RebuildCommand: ParsableCommand {
         }
         item.firstDifferingOffset = Rebuild.firstDifference(signed, rebuilt)
         item.likelyCauses = Rebuild.likelyCauses(signed: signed, rebuilt: rebuilt)
-        guard let diffoscope = ProgramRunner.find("diffoscope") else { return }
+        guard let diffoscope else { return }
         var argv = [diffoscope, "--text", "-", "--max-report-size", "0", "--max-diff-block-lines", "0"]
         if let html = diffoscopeHtml { argv += ["--html-dir", html + "/" + String(decoding: name, as: UTF8.self).replacingOccurrences(of: "/", with: "_")] }
         argv += [artifacts! + "/" + String(decoding: name, as: UTF8.self), rebuiltRoot + "/" + String(decoding: name, as: UTF8.self)]
