@@ -131,7 +131,12 @@ public final class BuildDirectory: @unchecked Sendable {
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw SandboxError("\(parent): cannot make a build directory: \(String(cString: strerror(errno)))")
         }
-        top = String(cString: made)
+        // Absolute, so bubblewrap binds what was made whatever the working directory.
+        guard let resolved = realpath(made, nil) else {
+            throw SandboxError("\(parent): the build directory cannot be resolved: \(String(cString: strerror(errno)))")
+        }
+        defer { free(resolved) }
+        top = String(cString: resolved)
         for name in ["build", "build/src", "build/out", "build/home", "build/tmp"] where mkdir(top + "/" + name, 0o755) != 0 {
             throw SandboxError("\(top)/\(name): cannot be made: \(String(cString: strerror(errno)))")
         }
@@ -286,8 +291,8 @@ private final class Mutex: @unchecked Sendable {
 }
 
 /// Runs build commands under bubblewrap: new user, network, PID, IPC, UTS and mount namespaces
-/// (no network at all, not even the host's loopback), the system read-only, only the build
-/// directory writable, a cleared environment.
+/// (no network at all, not even the host's loopback), no capabilities, the system read-only,
+/// only the build directory writable, a cleared environment.
 public enum Sandbox {
     /// bubblewrap's path, or nil when it is not installed.
     public static var bubblewrap: String? { ProgramRunner.find("bwrap") }
@@ -310,7 +315,8 @@ public enum Sandbox {
     public static func run(_ commandLine: String, in directory: BuildDirectory, environment: [(String, String)],
                            timeout: Int, fileSizeLimit: UInt64) throws -> ProgramResult {
         guard let bwrap = bubblewrap else { throw SandboxError("bubblewrap (bwrap) is not installed") }
-        var argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
+        // Run by root, bubblewrap would keep every capability inside its namespaces: drop them all.
+        var argv = [bwrap, "--unshare-all", "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--clearenv"]
         for (name, value) in environment { argv += ["--setenv", name, value] }
         argv += ["--ro-bind", "/usr", "/usr"]
         // Debian's merged /usr: /bin, /lib… are symlinks into /usr; elsewhere, directories.

@@ -230,6 +230,7 @@ private final class Listener {
             glassbox-recipe v1
             run echo escaped > /tmp/escape && cp /tmp/escape "$OUT/seen"
             run ! echo x > /etc/escape 2>/dev/null && ! echo x > /usr/escape 2>/dev/null
+            run grep -q "^CapEff:[[:space:]]*0000000000000000$" /proc/self/status
             artifact seen
 
             """)
