@@ -35,8 +35,8 @@ public struct Recipe: Sendable, Equatable {
     /// Parses a recipe strictly.
     /// - Throws: `FormatError` naming the line: a missing or wrong first line, an unknown
     ///   keyword, a bad package name or version, a duplicate artifact, an artifact name that is
-    ///   not a release path, a CR or another control character (TAB aside), text that is not
-    ///   UTF-8, a file over `maxSize` or without a final newline, no `run` or no `artifact` line.
+    ///   not a release path, a CR or another control character (TAB aside), a bidi control or
+    ///   invisible character, text that is not UTF-8, a file over `maxSize` or without a final newline, no `run` or no `artifact` line.
     public init(parsing bytes: [UInt8]) throws {
         guard bytes.count <= Recipe.maxSize else {
             throw FormatError(line: nil, "the recipe is \(bytes.count) bytes; at most \(Recipe.maxSize) are read")
@@ -56,6 +56,11 @@ public struct Recipe: Sendable, Equatable {
             // A TAB is ordinary in a shell line; every other control character is hidden text.
             if line.unicodeScalars.contains(where: { $0 != "\t" && isControl($0) }) {
                 throw FormatError(line: lineNumber, "the line contains a control character")
+            }
+            // A bidi control or an invisible character would make a run line read as another
+            // command than the shell runs.
+            if let hidden = line.unicodeScalars.first(where: { $0 != "\t" && Display.isUnsafe($0) }) {
+                throw FormatError(line: lineNumber, "the line contains U+\(String(hidden.value, radix: 16, uppercase: true)), a bidi control or invisible character")
             }
             if !sawFormat {
                 guard line == Recipe.formatLine else {

@@ -47,6 +47,8 @@ import Testing
             (head + "run true\nartifact /etc/passwd\n", 3, "not a relative release path"),
             (head + "run true\r\nartifact a\n", 2, "carriage return"),
             (head + "run echo \u{1B}[2J\nartifact a\n", 2, "control character"),
+            (head + "run true # \u{202E} ; rm -rf /\nartifact a\n", 2, "U+202E, a bidi control or invisible character"),
+            (head + "run tr\u{200B}ue\nartifact a\n", 2, "U+200B"),
             (head + "run true\nartifact a\nsource-date-epoch 01\n", 4, "decimal number"),
             (head + "run\nartifact a\n", 2, "needs a command"),
             (head + "artifact a\n", nil, "no 'run' line"),
