@@ -355,11 +355,13 @@ extension Rebuild {
         let deadline = Date().addingTimeInterval(Double(request.timeout))
         for command in recipe.commands {
             let remaining = Int(deadline.timeIntervalSinceNow.rounded(.up))
-            let result: ProgramResult
-            do {
-                result = try Sandbox.run(command.text, in: directory, environment: environment(sourceDateEpoch: epoch),
-                                         timeout: max(1, remaining), fileSizeLimit: request.maxOutput)
-            } catch let error as SandboxError { throw RebuildError(error.message) }
+            var result = ProgramResult(status: nil, timedOut: true, output: [])
+            if remaining > 0 {
+                do {
+                    result = try Sandbox.run(command.text, in: directory, environment: environment(sourceDateEpoch: epoch),
+                                             timeout: remaining, fileSizeLimit: request.maxOutput)
+                } catch let error as SandboxError { throw RebuildError(error.message) }
+            }
             let log = String(decoding: result.output.suffix(4096), as: UTF8.self)
             if result.timedOut {
                 throw RebuildError("\(shownRecipe):\(command.line): the build ran past the time limit of \(request.timeout) seconds and was stopped",

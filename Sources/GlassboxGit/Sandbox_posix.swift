@@ -16,6 +16,12 @@ public struct SandboxError: Error, CustomStringConvertible, Sendable {
 
 /// How a program ended.
 public struct ProgramResult: Sendable {
+    public init(status: Int32?, timedOut: Bool, output: [UInt8]) {
+        self.status = status
+        self.timedOut = timedOut
+        self.output = output
+    }
+
     /// The exit status, or nil when it was killed by a signal or the time limit.
     public var status: Int32?
     public var timedOut: Bool
