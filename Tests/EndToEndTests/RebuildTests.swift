@@ -189,6 +189,28 @@ private final class Listener {
         }
     }
 
+    @Test func diffoscopesReportIsIncludedWhenItIsOnPath() throws {
+        // A stand-in diffoscope that prints its arguments and exits 1, as diffoscope does when
+        // the files differ.
+        let release = try RebuildRelease(recipe: "glassbox-recipe v1\nrun echo rebuilt > \"$OUT/a\"\nartifact a\n")
+        let shipped = release.dir.appendingPathComponent("shipped")
+        try FileManager.default.createDirectory(at: shipped, withIntermediateDirectories: true)
+        try Data("shipped\n".utf8).write(to: shipped.appendingPathComponent("a"))
+        try release.sign(artifacts: shipped)
+        let tools = release.dir.appendingPathComponent("tools")
+        try FileManager.default.createDirectory(at: tools, withIntermediateDirectories: true)
+        let fake = tools.appendingPathComponent("diffoscope")
+        try Data("#!/bin/sh\necho \"--- fake diffoscope $*\"\necho '│ -shipped'\necho '│ +rebuilt'\nexit 1\n".utf8).write(to: fake)
+        #expect(chmod(fake.path, 0o755) == 0)
+        let result = try run("env", ["PATH=\(tools.path):/usr/bin:/bin", productsDirectory.appendingPathComponent("glassbox").path,
+                                     "rebuild", "--manifest", release.manifest, "--trust", release.trust, "--repo", release.repo.path,
+                                     "--artifacts", shipped.path])
+        #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("    diffoscope:\n      --- fake diffoscope --text - --max-report-size 0 --max-diff-block-lines 0 \(shipped.path)/a /"),
+                "\(result.stdout)")
+        #expect(result.stdout.contains("      │ -shipped\n      │ +rebuilt\n"), "\(result.stdout)")
+    }
+
     @Test func aDateInTheOutputIsExplainedAsATimestamp() throws {
         let release = try RebuildRelease(recipe: """
             glassbox-recipe v1
