@@ -35,6 +35,8 @@ public struct RebuiltArtifact: Sendable, Encodable {
     /// The name, escaped as in a manifest.
     public var name: String
     public var status: Status
+    /// The recipe's `artifact` line naming it, if one does.
+    public var recipeLine: Int?
     public var signedSHA256: String?
     public var signedSize: UInt64?
     public var rebuiltSHA256: String?
@@ -67,7 +69,7 @@ public enum Rebuild {
         var out: [RebuiltArtifact] = []
         for name in recipe.artifacts {
             let listed = signed.first { $0.name == name }
-            var item = RebuiltArtifact(name: Escaping.escape(name), status: .missing,
+            var item = RebuiltArtifact(name: Escaping.escape(name), status: .missing, recipeLine: recipe.artifactLines[name],
                                        signedSHA256: listed.map { hex($0.sha256) }, signedSize: listed?.size)
             if let written = outputs.first(where: { $0.path == name }), written.kind.isRegularFile {
                 item.rebuiltSHA256 = hex(written.digest)

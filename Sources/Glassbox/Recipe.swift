@@ -29,6 +29,8 @@ public struct Recipe: Sendable, Equatable {
     public var commands: [Command]
     /// The files the build writes to `$OUT`, each a release path, unique, in recipe order.
     public var artifacts: [[UInt8]]
+    /// The line of each artifact, for messages.
+    public var artifactLines: [[UInt8]: Int]
     /// `SOURCE_DATE_EPOCH` when the recipe fixes it; otherwise the signed commit's time is used.
     public var sourceDateEpoch: UInt64?
 
@@ -45,6 +47,7 @@ public struct Recipe: Sendable, Equatable {
         requires = []
         commands = []
         artifacts = []
+        artifactLines = [:]
         var lineNumber = 0
         var sawFormat = false
         for raw in bytes.dropLast().split(separator: 0x0A, omittingEmptySubsequences: false) {
@@ -102,6 +105,7 @@ public struct Recipe: Sendable, Equatable {
                     throw FormatError(line: lineNumber, "artifact '\(value)' is listed twice")
                 }
                 artifacts.append(name)
+                artifactLines[name] = lineNumber
             case "source-date-epoch":
                 guard sourceDateEpoch == nil else {
                     throw FormatError(line: lineNumber, "'source-date-epoch' is given twice")

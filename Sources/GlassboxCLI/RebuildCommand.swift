@@ -132,7 +132,7 @@ struct RebuildCommand: ParsableCommand {
                 say("✗ \(item.name): written to $OUT, but the recipe names no such artifact\n")
             default:
                 failed = true
-                say("✗ \(item.name): the recipe names it, but the build did not write it\n")
+                say("✗ \(item.name): the recipe names it (line \(item.recipeLine ?? 0)), but the build did not write it\n")
             }
         }
         say("glassbox: rebuild: \(failed ? "FAILED" : "built") in \(String(format: "%.1f", result.seconds)) s, SOURCE_DATE_EPOCH=\(result.sourceDateEpoch)"
@@ -268,9 +268,9 @@ struct RebuildReport: Encodable {
                     if lines.count > 40 { out += "      … \(lines.count - 40) more lines (the whole report is in --json)\n" }
                 }
             case .missing:
-                out += "✗ \(item.name): the recipe names it, but the build did not write it\n"
+                out += "✗ \(item.name): the recipe names it (line \(item.recipeLine ?? 0)), but the build did not write it\n"
             case .unsigned:
-                out += "✗ \(item.name): the recipe builds it, but the manifest signs no artifact of that name\n"
+                out += "✗ \(item.name): the recipe builds it (line \(item.recipeLine ?? 0)), but the manifest signs no artifact of that name\n"
             case .unlisted:
                 out += "✗ \(item.name): written to $OUT, but the recipe names no such artifact\n"
             case .notRebuilt:

@@ -331,7 +331,7 @@ private final class Listener {
         let unwritten = try RebuildRelease(recipe: "glassbox-recipe v1\nrun touch \"$OUT/other\"\nartifact a\n")
         let missing = try unwritten.vendorBuild()
         #expect(missing.status == 1)
-        #expect(missing.stdout.contains("✗ a: the recipe names it, but the build did not write it"), "\(missing.stdout)")
+        #expect(missing.stdout.contains("✗ a: the recipe names it (line 3), but the build did not write it"), "\(missing.stdout)")
         #expect(missing.stdout.contains("✗ other: written to $OUT, but the recipe names no such artifact"), "\(missing.stdout)")
     }
 
