@@ -160,6 +160,7 @@ def parse_header(note):
         take(b"tree ", lambda v: is_hex(v, 40, 64))
         if take(b"tag ", is_escaped, optional=True) is not None:
             take(b"tag-object ", lambda v: is_hex(v, 40, 64), optional=True)
+    take(b"recipe ", is_escaped, optional=True)
     names = []
     while (value := take(b"artifact ", is_artifact, optional=True)) is not None:
         names.append(unescape(value.split(b" ", 2)[2]))

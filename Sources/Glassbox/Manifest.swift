@@ -35,15 +35,18 @@ public struct ReleaseHeader: Sendable, Equatable {
     /// With a git source: the entries are the bytes `git archive` writes for the commit
     /// (`.gitattributes` applied), not the stored blobs (`source git-archive`).
     public var gitArchive: Bool
+    /// The path, in the tree, of the build recipe that rebuilds the artifacts (`recipe PATH`).
+    public var recipe: [UInt8]?
 
     public init(origin: String, name: String, version: String, source: ReleaseSource, artifacts: [Artifact] = [],
-                gitArchive: Bool = false) {
+                gitArchive: Bool = false, recipe: [UInt8]? = nil) {
         self.origin = origin
         self.name = name
         self.version = version
         self.source = source
         if case .git = source { self.gitArchive = gitArchive } else { self.gitArchive = false }
         self.artifacts = artifacts.sorted { $0.name.lexicographicallyPrecedes($1.name) }
+        self.recipe = recipe
     }
 }
 
@@ -150,6 +153,7 @@ public struct Manifest: Sendable {
             if let tagName { lines.append("tag " + Escaping.escape(tagName)) }
             if let tagObject { lines.append("tag-object " + tagObject) }
         }
+        if let recipe = header.recipe { lines.append("recipe " + Escaping.escape(recipe)) }
         for a in header.artifacts {
             lines.append("artifact \(a.size) \(hex(a.sha256)) \(Escaping.escape(a.name))")
         }

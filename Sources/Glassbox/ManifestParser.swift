@@ -183,6 +183,13 @@ extension Manifest {
         case let other:
             throw FormatError(line: lineNumber, "unknown source '\(other)' (expected git, git-archive or directory)")
         }
+        var recipe: [UInt8]?
+        if let value = try take("recipe", required: false) {
+            guard let path = Escaping.unescape(Array(value.utf8)), pathProblem(path) == nil else {
+                throw FormatError(line: lineNumber, "the recipe '\(value)' is not a canonically escaped release path")
+            }
+            recipe = path
+        }
         var artifacts: [Artifact] = []
         while let value = try take("artifact", required: false) {
             let fields = value.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
@@ -201,7 +208,7 @@ extension Manifest {
             throw FormatError(line: lineNumber, "unexpected line in the note text: '\(extra)'")
         }
         return ReleaseHeader(origin: origin, name: name, version: version, source: source, artifacts: artifacts,
-                             gitArchive: gitArchive)
+                             gitArchive: gitArchive, recipe: recipe)
     }
 
     /// Parses one entry line: `KIND SIZE DIGEST PATH`.

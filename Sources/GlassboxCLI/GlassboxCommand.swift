@@ -9,7 +9,7 @@ public struct GlassboxCommand: ParsableCommand {
         subcommands: [ManifestCommand.self, InspectCommand.self, CheckCommand.self, KeygenCommand.self,
                       SignCommand.self, CheckpointCommand.self, TrustCommand.self, ProveCommand.self,
                       VerifyReleaseCommand.self, DiffCommand.self, ScanCommand.self, LogCommand.self, WitnessCommand.self,
-                      AttestRebuildCommand.self])
+                      RebuildCommand.self, AttestRebuildCommand.self])
 
     public init() {}
 }

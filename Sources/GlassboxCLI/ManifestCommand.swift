@@ -23,12 +23,35 @@ struct ManifestCommand: ParsableCommand {
     @Option(name: .long, help: "A shipped binary or package to list (repeatable): a file, named by its base name, or a directory of files, named by relative path.")
     var artifact: [String] = []
 
+    @Option(name: .long, help: "The build recipe's path in the tree (see `glassbox rebuild`); checked, and named in the signed note.")
+    var recipe: String?
+
     @Option(name: [.customShort("o"), .long], help: "Write the manifest here (atomically) instead of stdout.")
     var output: String?
 
     func run() throws {
         try runReporting {
-            let snapshot = try source.read()
+            var recipePath: [UInt8]?
+            if let recipe {
+                guard let raw = Escaping.unescape(Array(recipe.utf8)), pathProblem(raw) == nil else {
+                    throw UserError("--recipe '\(recipe)' is not a relative path in the tree")
+                }
+                recipePath = raw
+            }
+            let gatherer = recipePath.map { RecipeGatherer(path: $0) }
+            var inspect: ContentInspector?
+            if let gatherer { inspect = { gatherer.sink(for: $0) } }
+            let snapshot = try source.read(inspect: inspect)
+            if let recipePath, let gatherer {
+                guard snapshot.entries.contains(where: { $0.path == recipePath && $0.kind.isRegularFile }) else {
+                    throw UserError("--recipe \(shown(recipePath)): no regular file of that name in the tree",
+                                    hint: "the recipe must be in the release tree, so the signed root covers it")
+                }
+                do { _ = try Recipe(parsing: gatherer.bytes ?? []) } catch let error as FormatError {
+                    throw UserError("\(shown(recipePath))\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
+                                    hint: "the recipe format is in Manifests/FORMAT.md § Build recipes")
+                }
+            }
             let name = self.name ?? snapshot.defaultName
             let version = self.version ?? snapshot.defaultVersion
             let origin = self.origin ?? Manifest.defaultOrigin(name: name, version: version)
@@ -46,7 +69,7 @@ struct ManifestCommand: ParsableCommand {
                 }
             }
             let header = ReleaseHeader(origin: origin, name: name, version: version, source: snapshot.source,
-                                       artifacts: artifacts, gitArchive: snapshot.gitArchive)
+                                       artifacts: artifacts, gitArchive: snapshot.gitArchive, recipe: recipePath)
             let manifest: Manifest
             do {
                 manifest = try Manifest(header: header, entries: snapshot.entries)
