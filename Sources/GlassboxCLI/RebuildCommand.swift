@@ -45,8 +45,17 @@ struct RebuildCommand: ParsableCommand {
     @Option(name: .long, help: "Without --manifest: the recipe's path in the tree.")
     var recipe: String?
 
-    @Option(name: [.customShort("o"), .long], help: "Without --manifest: the directory to write the built artifacts to.")
+    @Option(name: [.customShort("o"), .long], help: "Without --manifest: the directory to write the built artifacts to. With --manifest and --attest: the file to write the signed rebuild attestation to.")
     var output: String?
+
+    @Option(name: .long, help: "With --manifest: sign a rebuild attestation with this private key (PEM), for failures too; -o names its file.")
+    var attest: String?
+
+    @Option(name: .long, help: "With --attest: the key name (default: from PREFIX.pub beside the key).")
+    var name: String?
+
+    @Option(name: .long, help: "With --attest: the file holding the key's passphrase.")
+    var passphraseFile: String?
 
     @Option(name: .long, help: "Make the build directory here and keep it afterwards, to look at.")
     var keep: String?
@@ -77,13 +86,15 @@ struct RebuildCommand: ParsableCommand {
         if manifest != nil {
             guard trust != nil, artifacts != nil else { throw ValidationError("--manifest needs --trust and --artifacts") }
             if recipe != nil { throw ValidationError("--recipe goes without --manifest: the signed manifest names the recipe") }
-            if output != nil { throw ValidationError("--output goes without --manifest; keep the build directory with --keep") }
+            if output != nil && attest == nil { throw ValidationError("--output goes without --manifest (or names the attestation with --attest); keep the build directory with --keep") }
+            if attest != nil && output == nil { throw ValidationError("--attest needs -o FILE for the attestation") }
             if archive { throw ValidationError("--archive goes without --manifest: the manifest says how its tree was read") }
         } else {
             guard recipe != nil, output != nil else { throw ValidationError("give --manifest M --trust P --artifacts DIR, or --recipe PATH --output DIR") }
             if trust != nil || artifacts != nil { throw ValidationError("--trust and --artifacts go with --manifest") }
             if tarballOptions.tarball != nil { throw ValidationError("a vendor's build reads --repo or --dir") }
             if diffoscopeHtml != nil || json { throw ValidationError("--diffoscope-html and --json go with --manifest") }
+            if attest != nil || name != nil || passphraseFile != nil { throw ValidationError("--attest, --name and --passphrase-file go with --manifest") }
             if archive && repo == nil { throw ValidationError("--archive goes with --repo") }
         }
     }
@@ -151,6 +162,8 @@ struct RebuildCommand: ParsableCommand {
         if diffoscopeHtml != nil && diffoscope == nil {
             throw UserError("--diffoscope-html needs diffoscope, which is not on PATH", hint: "install it: apt-get install diffoscope")
         }
+        // The key is loaded before the build: a wrong key or passphrase stops here, not after.
+        let signer = try attest.map { try loadSigner(keyPath: $0, name: name, passphraseFile: passphraseFile) }
         let policy = try loadPolicy(trust!)
         let verification = VerificationRequest(policy: policy, day: todayUTC(), tree: tree, artifacts: [artifacts!],
                                                scanner: nil, workers: workers ?? defaultWorkerCount)
@@ -189,6 +202,19 @@ struct RebuildCommand: ParsableCommand {
         }
         let report = RebuildReport(release: release.header, result: result, artifacts: compared,
                                    kept: keep != nil ? result.directory.path : nil)
+        if let signer {
+            // What was rebuilt, signed whatever the outcome: a failed rebuild is news too.
+            let recipeDigest = expected.first { $0.path == recipePath }?.digest ?? []
+            var rebuilt: [[UInt8]: [UInt8]] = [:]
+            for output in result.outputs where output.kind.isRegularFile { rebuilt[output.path] = output.digest }
+            let attestation = try RebuildAttestation.make(
+                origin: release.header.origin, root: release.root, listed: release.header.artifacts, recipePath: recipePath,
+                recipeSHA256: recipeDigest,
+                environment: result.recipe.requires.map { RebuildAttestation.Requirement(package: $0.package, version: $0.version) },
+                rebuilt: rebuilt)
+            try writeOutput(try attestation.signedNote(signers: [signer]).bytes, to: output)
+            printError("glassbox: rebuild attestation written to \(output!) as \(signer.verifier.name)\n")
+        }
         if json { try writeOutput(renderJSON(report), to: nil) } else { say(report.text) }
         return report.reproduced ? Exit.verified : Exit.failed
     }

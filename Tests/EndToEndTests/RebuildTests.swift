@@ -189,6 +189,58 @@ private final class Listener {
         }
     }
 
+    @Test func theRebuildSignsAnAttestationThatVerifyReleaseCounts() throws {
+        let release = try RebuildRelease()
+        #expect(try release.vendorBuild().status == 0)
+        try release.sign()
+        for name in ["r1", "r2"] {
+            #expect(try glassbox("keygen", "--name", "\(name).example/key", "-o", release.dir.appendingPathComponent(name).path).status == 0)
+        }
+        // Two centers rebuild and attest; the policy needs both.
+        var attestations: [String] = []
+        for name in ["r1", "r2"] {
+            let file = release.dir.appendingPathComponent("\(name).rebuild").path
+            let result = try release.rebuild(artifacts: nil, ["--attest", release.dir.appendingPathComponent("\(name).key").path, "-o", file])
+            #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+            #expect(result.stderr.contains("rebuild attestation written to \(file) as \(name).example/key"), "\(result.stderr)")
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+            #expect(text.hasPrefix("glassbox-rebuild v1\norigin vendor.example/hello/1.0.0\n"), "\(text)")
+            #expect(text.contains("requires gcc-12 \(try installedVersion("gcc-12"))\n"), "\(text)")
+            #expect(text.contains(" reproduced hello\n"), "\(text)")
+            attestations.append(file)
+        }
+        var policy = try String(contentsOfFile: release.trust, encoding: .utf8)
+        for name in ["r1", "r2"] {
+            policy += "rebuilder " + (try String(contentsOfFile: release.dir.appendingPathComponent("\(name).pub").path, encoding: .utf8))
+        }
+        policy += "rebuild-threshold 2\n"
+        try Data(policy.utf8).write(to: URL(fileURLWithPath: release.trust))
+        func verify(_ files: [String]) throws -> Result {
+            try verifyRelease(["--manifest", release.manifest, "--trust", release.trust, "--repo", release.repo.path,
+                               "--artifacts", release.built.path] + files.flatMap { ["--rebuild-attestation", $0] })
+        }
+        let one = try verify([attestations[0]])
+        #expect(one.status == 1 && one.stdout.contains("rebuild-threshold-not-met"), "\(one.stdout)")
+        let both = try verify(attestations)
+        #expect(both.status == 0, "\(both.stdout)\(both.stderr)")
+    }
+
+    @Test func aFailedRebuildIsAttestedToo() throws {
+        let release = try RebuildRelease()
+        #expect(try release.vendorBuild().status == 0)
+        // The shipped binary is not what the source builds.
+        try Data("not the program".utf8).write(to: release.built.appendingPathComponent("hello"))
+        try release.sign()
+        #expect(try glassbox("keygen", "--name", "r1.example/key", "-o", release.dir.appendingPathComponent("r1").path).status == 0)
+        let file = release.dir.appendingPathComponent("r1.rebuild").path
+        let result = try release.rebuild(artifacts: nil, ["--attest", release.dir.appendingPathComponent("r1.key").path, "-o", file])
+        #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(text.contains(" differs hello\n"), "\(text)")
+        // -o without --attest is the vendor side's output directory: refused with --manifest.
+        #expect(try release.rebuild(artifacts: nil, ["-o", file]).status == 64)
+    }
+
     @Test func diffoscopesReportIsIncludedWhenItIsOnPath() throws {
         // A stand-in diffoscope that prints its arguments and exits 1, as diffoscope does when
         // the files differ.
