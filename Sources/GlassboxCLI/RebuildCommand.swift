@@ -289,9 +289,9 @@ struct RebuildReport: Encodable {
                     ? "    likely causes: none of the common ones (build path, timestamp, permissions, file order) matched: the source or the toolchain differs\n"
                     : item.likelyCauses.map { "    likely cause: \($0)\n" }.joined()
                 if let diffoscope = item.diffoscope {
+                    // The whole report, untruncated: the difference may be anywhere in it.
                     let lines = diffoscope.split(separator: "\n", omittingEmptySubsequences: false)
-                    out += "    diffoscope:\n" + lines.prefix(40).map { "      \($0)\n" }.joined()
-                    if lines.count > 40 { out += "      … \(lines.count - 40) more lines (the whole report is in --json)\n" }
+                    out += "    diffoscope:\n" + lines.map { "      \($0)\n" }.joined()
                 }
             case .missing:
                 out += "✗ \(item.name): the recipe names it (line \(item.recipeLine ?? 0)), but the build did not write it\n"
