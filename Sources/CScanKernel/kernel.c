@@ -15,7 +15,7 @@ void gb_count_bytes(const uint8_t *bytes, size_t length, gb_byte_counts *counts)
             nul += b == 0;
             nonprintable += ((b < 0x20) & (b != 0x08) & (b != 0x09) & (b != 0x0A) & (b != 0x0C) & (b != 0x0D) & (b != 0x1B)) | (b == 0x7F);
         }
-        for (size_t i = 0; i < pairs; i++) crlf += (bytes[i] == 0x0D) & (bytes[i + 1] == 0x0A);
+        if (cr) for (size_t i = 0; i < pairs; i++) crlf += (bytes[i] == 0x0D) & (bytes[i + 1] == 0x0A);
         counts->lf += lf;
         counts->cr += cr;
         counts->crlf += crlf;

@@ -90,6 +90,18 @@ struct ConversionProbe {
     mutating func consume(_ chunk: UnsafeRawBufferPointer) {
         guard let first = chunk.first else { return }
         let bytes = chunk.assumingMemoryBound(to: UInt8.self)
+        // Once a NUL, a CR and a lone LF have been seen, no count can change a fact (the file
+        // looks binary, has CRs and lone LFs for good): only the markers are left to find. A
+        // binary blob gets there in its first chunk.
+        if nul > 0 && cr > 0 && lf > crlf {
+            let partial = (identState != 0 && identState != 4) || (formatState != 0 && formatState != 8)
+            if partial || memchr(chunk.baseAddress!, Int32(UInt8(ascii: "$")), chunk.count) != nil {
+                markers(bytes)
+            } else if identState == 4 && memchr(chunk.baseAddress!, 0x0A, chunk.count) != nil {
+                identState = 0
+            }
+            return
+        }
         var counts = gb_byte_counts()
         gb_count_bytes(bytes.baseAddress, bytes.count, &counts)
         if last == 0x0D && first == 0x0A { crlf += 1 }   // a pair split between chunks

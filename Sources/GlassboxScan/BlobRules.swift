@@ -1,3 +1,4 @@
+import Foundation
 import GlassboxGit
 
 // Content a reader cannot review as text: executables, LFS pointers, large binary blobs.
@@ -32,7 +33,8 @@ func opaqueContent(path: [UInt8], size: UInt64, head: ArraySlice<UInt8>, binary:
 /// bytes read as bidi controls and invisible characters. The signature alone is not enough:
 /// `x^` starts a valid zlib header and a line of maths, so the bytes after it must not decode.
 func isBinary(_ head: ArraySlice<UInt8>) -> Bool {
-    if head.contains(0) { return true }
+    // memchr: the C library's search, many bytes at a time (this runs on every file).
+    if head.withUnsafeBytes({ $0.isEmpty ? false : memchr($0.baseAddress!, 0, $0.count) != nil }) { return true }
     guard compressedSignatures.contains(where: { head.starts(with: $0) }) || isZlibHeader(head) else { return false }
     return !isUTF8(head)
 }
