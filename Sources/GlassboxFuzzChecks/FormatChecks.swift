@@ -243,3 +243,39 @@ func checkWitness(_ input: [UInt8]) throws -> FuzzTarget.Outcome {
     }
     return .checked
 }
+
+/// Build recipes: a recipe that parses stays within its bounds, names each artifact once as a
+/// plain relative path, and has at least one `run` line, each line number inside the text.
+func checkRecipe(_ input: [UInt8]) throws -> FuzzTarget.Outcome {
+    guard let recipe = try? Recipe(parsing: input) else { return .rejected }
+    try require(input.count <= Recipe.maxSize, "a recipe of \(input.count) bytes parsed, over the bound")
+    try require(!recipe.commands.isEmpty && !recipe.artifacts.isEmpty, "a recipe without a run or an artifact parsed")
+    try require(Set(recipe.artifacts).count == recipe.artifacts.count, "an artifact is named twice")
+    let lines = input.split(separator: 0x0A, omittingEmptySubsequences: false).count
+    for name in recipe.artifacts {
+        let parts = name.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        try require(!name.isEmpty && name.first != UInt8(ascii: "/") && !parts.contains { $0.isEmpty || $0.elementsEqual([0x2E]) || $0.elementsEqual([0x2E, 0x2E]) },
+                    "the artifact '\(Escaping.escape(name))' is not a plain relative path")
+        try require((1...lines).contains(recipe.artifactLines[name] ?? 0), "an artifact's line is outside the text")
+    }
+    for command in recipe.commands { try require((1...lines).contains(command.line), "a run line's number is outside the text") }
+    return .checked
+}
+
+/// Rebuild attestations: one that parses is made again, byte for byte, from its parsed values
+/// (so every rule lives in the parser, and nothing parsed is dropped), and its status words
+/// agree with its digests.
+func checkRebuildAttestation(_ input: [UInt8]) throws -> FuzzTarget.Outcome {
+    guard let attestation = try? RebuildAttestation(parsing: input) else { return .rejected }
+    try require(attestation.text == input, "the attestation keeps other bytes than it read")
+    let listed = attestation.artifacts.map { Artifact(name: $0.name, size: 0, sha256: $0.signed) }
+    var rebuilt: [[UInt8]: [UInt8]] = [:]
+    for outcome in attestation.artifacts { rebuilt[outcome.name] = outcome.rebuilt }
+    guard let again = try? RebuildAttestation.make(origin: attestation.origin, root: attestation.root, listed: listed,
+                                                   recipePath: attestation.recipePath, recipeSHA256: attestation.recipeSHA256,
+                                                   environment: attestation.requires, rebuilt: rebuilt) else {
+        throw PropertyViolation("a parsed attestation cannot be made again from its values")
+    }
+    try require(again.text == input, "the attestation made again from its values differs from the one parsed")
+    return .checked
+}

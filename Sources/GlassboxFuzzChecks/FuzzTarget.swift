@@ -20,6 +20,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case escaping
     case treeComparison = "tree-comparison"
     case merkleProofs = "merkle-proofs"
+    case recipe
+    case rebuildAttestation = "rebuild-attestation"
 
     /// What became of one input.
     public enum Outcome: Sendable, Equatable {
@@ -47,6 +49,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .escaping: try checkEscaping(input)
         case .treeComparison: try checkTreeComparison(input)
         case .merkleProofs: try checkMerkleProofs(input)
+        case .recipe: try checkRecipe(input)
+        case .rebuildAttestation: try checkRebuildAttestation(input)
         }
     }
 
