@@ -1,9 +1,8 @@
 import Foundation
+import Glassbox
 import GlassboxGit
 import GlassboxScan
 
-/// The version code-scanning tools show for glassbox's results (`tool.driver.version`).
-let glassboxVersion = "0.1.0"
 /// Where a code-scanning tool sends a reader for more about the tool (`tool.driver.informationUri`).
 let glassboxInformationURI = "https://glassbox.example/"
 
@@ -27,7 +26,7 @@ struct SARIF: Encodable {
     struct Tool: Encodable { var driver: Driver }
     struct Driver: Encodable {
         var name = "glassbox"
-        var version = glassboxVersion
+        var version = GlassboxVersion.string
         var informationUri = glassboxInformationURI
         var rules: [Rule]
     }

@@ -14,7 +14,8 @@ public struct VerifyReleaseCommand: ParsableCommand {
                            [--rebuild-attestation FILE...]
             verify-release --proof P --trust T FILE
             Exit 0 verified, 1 verification failed, 2 bad input, 64 usage.
-            """)
+            """,
+        version: GlassboxVersion.string)
 
     @Option(name: .long, help: "The signed manifest.")
     var manifest: String?
