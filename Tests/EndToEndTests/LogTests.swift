@@ -35,19 +35,6 @@ private struct LogFixture {
     }
 }
 
-private func goChecker() -> String? {
-    let out = FileManager.default.temporaryDirectory.appendingPathComponent("c2sp-check-log-\(ProcessInfo.processInfo.processIdentifier)").path
-    if FileManager.default.fileExists(atPath: out) { return out }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["go", "build", "-o", out, repositoryRoot.appendingPathComponent("Tests/Interop/c2sp-check.go").path]
-    process.environment = ProcessInfo.processInfo.environment.merging(
-        ["GO111MODULE": "off", "GOPATH": "/usr/share/gocode", "GOCACHE": NSTemporaryDirectory() + "glassbox-gocache"]) { $1 }
-    guard (try? process.run()) != nil else { return nil }
-    process.waitUntilExit()
-    return process.terminationStatus == 0 ? out : nil
-}
-
 @Suite struct LogTests {
     @Test func tilesFollowTheTlogTilesLayout() throws {
         let f = try LogFixture()

@@ -244,17 +244,3 @@ private struct RebuiltRelease {
         #expect(try run(checker, ["note", try release.vkey("r1"), file]).status == 1)
     }
 }
-
-/// Builds Tests/Interop/c2sp-check.go once per test process, as the other interop tests do.
-private func goChecker() -> String? {
-    let out = FileManager.default.temporaryDirectory.appendingPathComponent("c2sp-check-rebuild-\(ProcessInfo.processInfo.processIdentifier)").path
-    if FileManager.default.fileExists(atPath: out) { return out }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["go", "build", "-o", out, repositoryRoot.appendingPathComponent("Tests/Interop/c2sp-check.go").path]
-    process.environment = ProcessInfo.processInfo.environment.merging(
-        ["GO111MODULE": "off", "GOPATH": "/usr/share/gocode", "GOCACHE": NSTemporaryDirectory() + "glassbox-gocache"]) { $1 }
-    guard (try? process.run()) != nil else { return nil }
-    process.waitUntilExit()
-    return process.terminationStatus == 0 ? out : nil
-}

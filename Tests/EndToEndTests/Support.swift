@@ -107,3 +107,19 @@ func git(_ args: [String], in dir: URL) throws {
                                  "-c", "core.autocrlf=false", "-c", "protocol.file.allow=always"] + args, in: dir)
     #expect(result.status == 0, "git \(args): \(result.stderr)")
 }
+
+/// Tests/Interop/c2sp-check.go (Go's sumdb/note and tlog), built once per test process for
+/// every interop test; nil when Go or golang.org/x/mod is missing.
+private let builtGoChecker: String? = {
+    let out = FileManager.default.temporaryDirectory.appendingPathComponent("c2sp-check-\(ProcessInfo.processInfo.processIdentifier)").path
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["go", "build", "-o", out, repositoryRoot.appendingPathComponent("Tests/Interop/c2sp-check.go").path]
+    process.environment = ProcessInfo.processInfo.environment.merging(
+        ["GO111MODULE": "off", "GOPATH": "/usr/share/gocode", "GOCACHE": NSTemporaryDirectory() + "glassbox-gocache"]) { $1 }
+    guard (try? process.run()) != nil else { return nil }
+    process.waitUntilExit()
+    return process.terminationStatus == 0 ? out : nil
+}()
+
+func goChecker() -> String? { builtGoChecker }
