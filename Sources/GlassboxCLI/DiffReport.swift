@@ -61,6 +61,8 @@ struct DiffReport: Encodable {
     }
 
     var mediaType = DiffReport.mediaType
+    /// The version of the tools that wrote it, as `--version` prints it.
+    var toolVersion = GlassboxVersion.string
     var identical: Bool
     var old: SideInfo
     var new: SideInfo
@@ -76,7 +78,7 @@ struct DiffReport: Encodable {
     var excerpts: [String: [Int: String]] = [:]
 
     private enum CodingKeys: String, CodingKey {
-        case mediaType, identical, old, new, summary, directories, changes, scanFindings, scanNote
+        case mediaType, toolVersion, identical, old, new, summary, directories, changes, scanFindings, scanNote
     }
 
     init(old: DiffCommand.Side, new: DiffCommand.Side, changes: [Change], contents: [[UInt8]: ContentItem],

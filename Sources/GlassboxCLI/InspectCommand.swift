@@ -51,6 +51,8 @@ struct InspectReport: Encodable {
     }
 
     var mediaType = InspectReport.mediaType
+    /// The version of the tools that wrote it, as `--version` prints it.
+    var toolVersion = GlassboxVersion.string
     var origin: String
     var name: String
     var version: String

@@ -69,7 +69,7 @@ struct RebuildCommand: ParsableCommand {
     @Option(name: .long, help: "With diffoscope installed: also write its HTML report to this directory.")
     var diffoscopeHtml: String?
 
-    @Flag(name: .long, help: "Print JSON.")
+    @Flag(name: .long, help: "Print JSON (media type \(RebuildReport.mediaType)).")
     var json = false
 
     @Option(name: .long, help: "Worker threads for reading (default: one per core).")
@@ -248,6 +248,11 @@ struct RebuildCommand: ParsableCommand {
 
 /// The rebuild report, as text or JSON.
 struct RebuildReport: Encodable {
+    static let mediaType = "application/vnd.glassbox.rebuild.v1+json"
+
+    var mediaType = RebuildReport.mediaType
+    /// The version of the tools that wrote it, as `--version` prints it.
+    var toolVersion = GlassboxVersion.string
     var release: String
     var origin: String
     var recipe: String

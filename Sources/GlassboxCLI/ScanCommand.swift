@@ -117,6 +117,8 @@ struct ScanReport: Encodable {
     static let mediaType = "application/vnd.glassbox.scan.v1+json"
 
     var mediaType = ScanReport.mediaType
+    /// The version of the tools that wrote it, as `--version` prints it.
+    var toolVersion = GlassboxVersion.string
     var counts: [String: Int]
     var findings: [Item]
 

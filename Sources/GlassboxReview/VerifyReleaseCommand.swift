@@ -279,6 +279,8 @@ struct VerificationReport: Encodable {
     }
 
     var mediaType = VerificationReport.mediaType
+    /// The version of the tools that wrote it, as `--version` prints it.
+    var toolVersion = GlassboxVersion.string
     var verified: Bool
     var origin: String?
     var name: String?

@@ -140,6 +140,9 @@ private final class Listener {
         #expect(json.status == 0)
         let object = try JSONSerialization.jsonObject(with: json.stdoutBytes) as! [String: Any]
         #expect(object["reproduced"] as? Bool == true)
+        let schema = repositoryRoot.appendingPathComponent("Manifests/schemas/rebuild.v1.schema.json")
+        let errors = try jsonSchemaErrors(json.stdoutBytes, schema: schema)
+        #expect(errors.isEmpty, "\(errors)")
         let artifact = (object["artifacts"] as! [[String: Any]]).first { $0["name"] as? String == "hello" }!
         #expect(artifact["status"] as? String == "reproduced")
         #expect(artifact["signedSHA256"] as? String == artifact["rebuiltSHA256"] as? String)

@@ -4,21 +4,9 @@ import Testing
 /// The OASIS SARIF 2.1.0 (Errata 01) schema, kept beside its terms in Tests/Schemata.
 private let schema = repositoryRoot.appendingPathComponent("Tests/Schemata/sarif-schema-2.1.0.json")
 
-/// Validates `sarif` against the schema with python3's `jsonschema` (Draft 4, as the schema
-/// declares). Returns the validator's complaints, empty when the document is valid.
+/// Validates `sarif` against the schema; returns the validator's complaints, empty when valid.
 private func schemaErrors(_ sarif: Data, name: String = #function) throws -> String {
-    let file = try temporaryDirectory(name).appendingPathComponent("out.sarif")
-    try sarif.write(to: file)
-    let script = """
-        import json, sys, jsonschema
-        schema = json.load(open(sys.argv[1]))
-        document = json.load(open(sys.argv[2]))
-        errors = sorted(jsonschema.Draft4Validator(schema).iter_errors(document), key=str)
-        for e in errors: print(list(e.absolute_path), e.message)
-        """
-    let result = try run("python3", ["-c", script, schema.path, file.path])
-    #expect(!result.stderr.contains("No module named 'jsonschema'"), "jsonschema (PyPI) is needed; Scripts/test installs it")
-    return result.stdout + (result.status == 0 ? "" : result.stderr)
+    try jsonSchemaErrors(sarif, schema: schema, name: name)
 }
 
 private func sarif(_ arguments: [String]) throws -> (data: Data, object: [String: Any]) {

@@ -123,3 +123,23 @@ private let builtGoChecker: String? = {
 }()
 
 func goChecker() -> String? { builtGoChecker }
+
+/// Validates a JSON document against a JSON Schema with python3's `jsonschema`, using the draft
+/// the schema declares (OASIS SARIF: Draft 4; ours: 2020-12). Returns the validator's
+/// complaints, one a line, empty when the document is valid.
+func jsonSchemaErrors(_ document: Data, schema: URL, name: String = #function) throws -> String {
+    let file = try temporaryDirectory(name).appendingPathComponent("document.json")
+    try document.write(to: file)
+    let script = """
+        import json, sys, jsonschema
+        schema = json.load(open(sys.argv[1]))
+        document = json.load(open(sys.argv[2]))
+        validator = jsonschema.validators.validator_for(schema)
+        validator.check_schema(schema)
+        errors = sorted(validator(schema).iter_errors(document), key=str)
+        for e in errors: print(list(e.absolute_path), e.message)
+        """
+    let result = try run("python3", ["-c", script, schema.path, file.path])
+    #expect(!result.stderr.contains("No module named 'jsonschema'"), "jsonschema (PyPI) is needed; Scripts/test installs it")
+    return result.stdout + (result.status == 0 ? "" : result.stderr)
+}
