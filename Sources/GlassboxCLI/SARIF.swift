@@ -3,9 +3,6 @@ import Glassbox
 import GlassboxGit
 import GlassboxScan
 
-/// Where a code-scanning tool sends a reader for more about the tool (`tool.driver.informationUri`).
-let glassboxInformationURI = "https://glassbox.example/"
-
 /// The parts of SARIF 2.1.0 that scan results use, as code-scanning tools read them: rules with
 /// help text and a `security-severity`, results with a fingerprint that survives line moves,
 /// columns counted in code points, and the commit scanned.
@@ -26,8 +23,9 @@ struct SARIF: Encodable {
     struct Tool: Encodable { var driver: Driver }
     struct Driver: Encodable {
         var name = "glassbox"
+        // No `informationUri`: it is optional, and the tool has no public page to name. Its
+        // manual is `man glassbox`; each rule's help text says what the finding means.
         var version = GlassboxVersion.string
-        var informationUri = glassboxInformationURI
         var rules: [Rule]
     }
     struct Text: Encodable { var text: String }

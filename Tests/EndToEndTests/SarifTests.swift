@@ -33,7 +33,7 @@ private func sarif(_ arguments: [String]) throws -> (data: Data, object: [String
         let driver = try #require((run["tool"] as? [String: Any])?["driver"] as? [String: Any])
         #expect(driver["name"] as? String == "glassbox")
         #expect((driver["version"] as? String)?.isEmpty == false)
-        #expect((driver["informationUri"] as? String)?.hasPrefix("https://") == true)
+        #expect(driver["informationUri"] == nil, "no page to name, so none is made up")
         let rules = try #require(driver["rules"] as? [[String: Any]])
         for rule in rules {
             #expect(((rule["help"] as? [String: Any])?["text"] as? String)?.isEmpty == false, "\(rule["id"]!)")
