@@ -64,6 +64,8 @@ struct InspectReport: Encodable {
     var rootHex: String
     var signatureLines: Int
     var artifacts: [ArtifactItem]
+    /// The build recipe's path in the tree, when the release names one (see `glassbox rebuild`).
+    var recipe: String?
 
     init(_ m: Manifest, _ stats: EntryStatistics) {
         origin = m.header.origin
@@ -82,6 +84,7 @@ struct InspectReport: Encodable {
         rootHex = hex(m.root)
         signatureLines = m.signatureLines.count
         artifacts = m.header.artifacts.map { ArtifactItem(name: shown($0.name), size: $0.size, sha256: hex($0.sha256)) }
+        recipe = m.header.recipe.map(shown)
     }
 
     var text: String {
@@ -104,6 +107,7 @@ struct InspectReport: Encodable {
         lines.append("signatures  \(signatureLines) (not verified here; see verify-release)")
         lines.append("artifacts   \(artifacts.count)")
         for a in artifacts { lines.append("            \(a.name) \(a.size) \(a.sha256)") }
+        if let recipe { lines.append("recipe      \(recipe) (glassbox rebuild builds the artifacts from it)") }
         return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -124,6 +124,12 @@ private final class Listener {
         try release.sign()
         let manifest = try String(contentsOfFile: release.manifest, encoding: .utf8)
         #expect(manifest.contains("\nrecipe recipe\nartifact "), "\(manifest)")
+        // inspect names the recipe, as text and JSON.
+        let inspected = try glassbox("inspect", release.manifest)
+        #expect(inspected.stdout.contains("\nrecipe      recipe (glassbox rebuild builds the artifacts from it)\n"), "\(inspected.stdout)")
+        let inspectedJSON = try glassbox("inspect", "--json", release.manifest)
+        #expect(try jsonSchemaErrors(inspectedJSON.stdoutBytes, schema: repositoryRoot.appendingPathComponent("Manifests/schemas/inspect.v1.schema.json")).isEmpty)
+        #expect((try JSONSerialization.jsonObject(with: inspectedJSON.stdoutBytes) as? [String: Any])?["recipe"] as? String == "recipe")
         // The page of Python reads the recipe line too.
         let reference = try run("python3", [repositoryRoot.appendingPathComponent("Scripts/reference-verify.py").path, "root", release.manifest])
         #expect(reference.status == 0, "\(reference.stdout)\(reference.stderr)")
