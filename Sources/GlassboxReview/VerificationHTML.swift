@@ -44,9 +44,10 @@ extension VerificationReport {
             row("source", "not read: the manifest is not trusted")
         }
         if checked.artifactsListed > 0 || checked.artifactsChecked > 0 {
-            var cell = page(artifactsSummary.components(separatedBy: ": ").first ?? "")
-            if let notChecked = checked.artifactsNotChecked, !notChecked.isEmpty {
-                cell += "<br><span class=\"not\">NOT checked:</span> " + notChecked.map { "<code>\(page($0))</code>" }.joined(separator: ", ")
+            var cell = page("\(checked.artifactsListed) listed, \(counting(checked.artifactsChecked, "file")) given")
+            if let notChecked = checked.artifactsNotChecked {
+                cell += " (--artifact); " + (notChecked.isEmpty ? "every listed artifact checked"
+                    : "<span class=\"not\">\(notChecked.count) NOT checked:</span> " + notChecked.map { "<code>\(page($0))</code>" }.joined(separator: ", "))
             }
             row("artifacts", cell)
         }

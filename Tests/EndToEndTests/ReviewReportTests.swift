@@ -299,9 +299,15 @@ private let chromium = ["chromium", "chromium-browser"].first { (try? run("which
                          "<th>trust policy</th><td><code>\(release.trust)</code>", "findings at error or above fail: default"] {
             #expect(page.contains(expected), "\(expected)")
         }
+        let partial = release.dir.appendingPathComponent("partial.html")
+        #expect(try release.verify(["--artifact", release.path("dist/tool"), "--html", partial.path]).status == 0)
+        let selection = try String(contentsOf: partial, encoding: .utf8)
+        #expect(selection.contains("<h1 class=\"ok\">verify-release: VERIFIED (only 1 of 4 listed artifacts checked) tool 1.0 "))
+        #expect(selection.contains("4 listed, 1 file given (--artifact); <span class=\"not\">3 NOT checked:</span> "
+                                   + "<code>linux/tool</code>, <code>manual.pdf</code>, <code>tool-arm</code>"))
         // Written whole, by rename: nothing else is left beside it.
         let left = try FileManager.default.contentsOfDirectory(atPath: html.deletingLastPathComponent().path)
-        #expect(left.filter { $0.hasPrefix("report.html") } == ["report.html"], "\(left)")
+        #expect(left.filter { $0.hasSuffix(".html") || $0.contains(".html.") }.sorted() == ["partial.html", "report.html"], "\(left)")
     }
 
     /// Rendered by headless Chromium: no console errors, the hostile name stays text.
