@@ -212,7 +212,7 @@ public struct Manifest: Sendable {
     /// Throws unless the stated count and root match the entry lines.
     public func checkConsistency() throws {
         if count != entryCount {
-            throw FormatError(line: 2, "the count says \(count) entries but there are \(entryCount)")
+            throw FormatError(line: 2, "the count says \(counting(count, "entry", "entries")) but there are \(entryCount)")
         }
         if !constantTimeEquals(root, computedRoot) {
             throw FormatError(line: 3, "the root \(base64(root)) does not match the entries, which hash to \(base64(computedRoot))")

@@ -167,10 +167,10 @@ public struct TrustPolicy: Sendable, Equatable {
         guard sawHeader else { throw FormatError(line: nil, "the file is empty; a policy starts with '\(TrustPolicy.header)'") }
         guard let threshold else { throw FormatError(line: nil, "no 'threshold K' line") }
         guard threshold <= keys.count else {
-            throw FormatError(line: nil, "the threshold \(threshold) is more than the \(keys.count) keys listed")
+            throw FormatError(line: nil, "the threshold \(threshold) is more than the \(counting(keys.count, "key")) listed")
         }
         guard (rebuildThreshold ?? 0) <= rebuilders.count else {
-            throw FormatError(line: nil, "the rebuild threshold \(rebuildThreshold ?? 0) is more than the \(rebuilders.count) rebuilders listed")
+            throw FormatError(line: nil, "the rebuild threshold \(rebuildThreshold ?? 0) is more than the \(counting(rebuilders.count, "rebuilder")) listed")
         }
         self.threshold = threshold
         self.keys = keys

@@ -337,7 +337,7 @@ public func checkRebuilds(_ inputs: [AttestationInput], release: VerifiedRelease
         guard covered == listed.count, mismatched.isEmpty else {
             let shown = mismatched.prefix(3).joined(separator: ", ") + (mismatched.count > 3 ? ", …" : "")
             findings.append(Finding(.note, .rebuild, .rebuildIncomplete, subject: file,
-                                    "attests \(covered) of the \(listed.count) artifacts the manifest lists, as signed"
+                                    "attests \(covered) of the \(counting(listed.count, "artifact")) the manifest lists, as signed"
                                     + (mismatched.isEmpty ? "" : "; not listed with that SHA-256: \(shown)") + "; it does not count"))
             continue
         }

@@ -101,6 +101,9 @@ public struct VerificationRequest: Sendable {
     public var tree: TreeLocation
     /// Artifact paths given (files, or directories of files); nil when none were.
     public var artifacts: [String]?
+    /// Whether those are only some of the listed artifacts, and which unlisted files may sit
+    /// beside them.
+    public var artifactScope: ArtifactScope
     /// The hidden-content scan, or nil when the reviewer turned it off.
     public var scanner: (any TreeScanner)?
     /// Which scan findings fail the verdict, and who said so.
@@ -115,6 +118,7 @@ public struct VerificationRequest: Sendable {
     public var progress: ProgressHandler?
 
     public init(policy: TrustPolicy, day: String, tree: TreeLocation, artifacts: [String]? = nil,
+                artifactScope: ArtifactScope = ArtifactScope(),
                 scanner: (any TreeScanner)? = nil, scanFailOn: ScanThreshold = .standard,
                 scanFailOnSource: ScanThresholdSource = .standard, scanExceptions: ScanExceptions? = nil, log: LogCheck? = nil,
                 rebuildAttestations: [AttestationInput] = [],
@@ -123,6 +127,7 @@ public struct VerificationRequest: Sendable {
         self.day = day
         self.tree = tree
         self.artifacts = artifacts
+        self.artifactScope = artifactScope
         self.scanner = scanner
         self.scanFailOn = scanFailOn
         self.scanFailOnSource = scanFailOnSource
@@ -146,6 +151,12 @@ public struct VerificationOutcome: Sendable {
         public internal(set) var entriesFound: Int = 0
         public internal(set) var artifactsListed: Int = 0
         public internal(set) var artifactsChecked: Int = 0
+        /// Whether the artifacts given were a selection (`--artifact`), and the listed ones
+        /// not checked then (escaped names).
+        public internal(set) var artifactSelection = false
+        public internal(set) var artifactsNotChecked: [String] = []
+        /// Each `--ignore-unlisted` glob and the unlisted files it covered (escaped names).
+        public internal(set) var artifactsIgnored: [(glob: String, files: [String])] = []
         public internal(set) var scanRan = false
         /// The scan threshold that applied, and where it came from.
         public internal(set) var scanFailOn: ScanThreshold?
@@ -245,11 +256,15 @@ public enum ReleaseVerifier {
 
         if let paths = request.artifacts, !paths.isEmpty {
             let observed = try observeArtifacts(paths, workers: request.workers)
-            findings += artifactFindings(listed: release.header.artifacts, observed: observed)
+            let check = checkArtifacts(listed: release.header.artifacts, observed: observed, scope: request.artifactScope)
+            findings += check.findings
             checked.artifactsChecked = observed.fileCount
+            checked.artifactSelection = request.artifactScope.selection
+            checked.artifactsNotChecked = check.notChecked
+            checked.artifactsIgnored = check.ignored
         } else if !release.header.artifacts.isEmpty {
             findings.append(Finding(.note, .artifact, .notChecked,
-                                    "the manifest lists \(release.header.artifacts.count) artifacts; none were given (--artifacts)"))
+                                    "the manifest lists \(counting(release.header.artifacts.count, "artifact")); none were given (--artifacts)"))
         }
 
         // Rebuilds are about the artifacts the signed note lists, so they are checked against

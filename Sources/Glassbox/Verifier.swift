@@ -40,6 +40,7 @@ public struct Finding: Sendable, Equatable {
         case notAFile = "not-a-file"
         case sameName = "same-name"
         case notChecked = "not-checked"
+        case ignoredUnlisted = "ignored-unlisted"
         // rebuild (also bad-signature, key-outside-validity, key-not-allowed-for-origin and
         // same-key-again, about rebuilders' keys)
         case rebuildThresholdNotMet = "rebuild-threshold-not-met"
@@ -174,15 +175,15 @@ public func sourceFindings(_ differences: [Difference], extrasAreGenerated: Bool
             message = "listed as \(listed.kind.rawValue) but absent"
         case let .extra(found) where extrasAreGenerated:
             code = .generated
-            message = "generated (not in the source tree): only in the tarball (\(found.kind.rawValue), \(found.size) bytes); not signed"
+            message = "generated (not in the source tree): only in the tarball (\(found.kind.rawValue), \(counting(found.size, "byte"))); not signed"
         case let .extra(found):
             code = .extra
-            message = "present (\(found.kind.rawValue), \(found.size) bytes) but not listed in the manifest"
+            message = "present (\(found.kind.rawValue), \(counting(found.size, "byte"))) but not listed in the manifest"
         case let .changed(kind, listed, found):
             switch kind {
             case .modified:
                 code = .modified
-                message = "content differs: \(listed.size) bytes sha256 \(hex(listed.digest)) listed, \(found.size) bytes sha256 \(hex(found.digest)) found"
+                message = "content differs: \(counting(listed.size, "byte")) sha256 \(hex(listed.digest)) listed, \(counting(found.size, "byte")) sha256 \(hex(found.digest)) found"
             case .kindChanged:
                 code = .kindChanged
                 message = "listed as \(listed.kind.rawValue), found \(found.kind.rawValue)"
@@ -230,47 +231,140 @@ public struct ObservedArtifacts: Sendable {
     public var fileCount: Int { given.reduce(0) { $0 + $1.items.count } }
 }
 
+/// Unlisted artifact files a reviewer said may sit among the artifacts (`--ignore-unlisted`),
+/// as gitattributes patterns: without a slash a glob matches a file's name, with one its path
+/// relative to the artifact directory.
+public struct UnlistedGlob: Sendable {
+    /// The glob as given.
+    public let glob: String
+    let pattern: AttributePattern
+
+    /// - Throws: `FormatError` for a glob that could match no file: `!…` (git refuses a negated
+    ///   attributes pattern) or `…/` (directories only).
+    public init(_ glob: String) throws {
+        let bytes = Array(glob.utf8)
+        guard !bytes.isEmpty, bytes.last != UInt8(ascii: "/"), let pattern = AttributePattern(bytes) else {
+            throw FormatError(line: nil, "--ignore-unlisted '\(glob)' would match no file: a glob must not be empty, "
+                              + "start with '!' or end with '/'")
+        }
+        self.glob = glob
+        self.pattern = pattern
+    }
+
+    func matches(_ path: [UInt8]) -> Bool {
+        // A reviewer's glob against one artifact path: bounded by their two lengths.
+        var steps = Int.max
+        return pattern.matches(path[...], steps: &steps)
+    }
+}
+
+/// Which of the listed artifacts are checked and what may sit beside them unlisted.
+public struct ArtifactScope: Sendable {
+    /// True when the files given are only some of those listed (`--artifact`): each must be
+    /// listed, and a listed artifact not given is reported as not checked rather than missing.
+    public var selection = false
+    /// Unlisted files matching one of these are reported as ignored instead of failing.
+    public var ignoreUnlisted: [UnlistedGlob] = []
+    public init(selection: Bool = false, ignoreUnlisted: [UnlistedGlob] = []) {
+        self.selection = selection
+        self.ignoreUnlisted = ignoreUnlisted
+    }
+}
+
+/// What an artifact check came to besides its findings, for the report.
+public struct ArtifactCheck: Sendable {
+    /// Every finding (failures and notes).
+    public var findings: [Finding] = []
+    /// The listed artifacts compared with a file given (escaped names).
+    public var checked: [String] = []
+    /// With a selection: the listed artifacts no file was given for (escaped names).
+    public var notChecked: [String] = []
+    /// Each `--ignore-unlisted` glob and the unlisted files it covered (escaped names), in the
+    /// order the globs were given; a file is counted under the first glob that matches it.
+    public var ignored: [(glob: String, files: [String])] = []
+}
+
+/// The listed name a file given on its own stands for: its path, if listed, or the longest
+/// listed name it ends with after a `/` (so `dist/linux/tool` is the listed `linux/tool`),
+/// or else its base name.
+func selectedName(_ given: String, listed: [[UInt8]: Artifact]) -> [UInt8]? {
+    let path = Array(given.utf8)
+    if listed[path] != nil { return path }
+    var best: [UInt8]?
+    for name in listed.keys where path.count > name.count && path.suffix(name.count).elementsEqual(name)
+        && path[path.count - name.count - 1] == UInt8(ascii: "/") {
+        if name.count > best?.count ?? -1 { best = name }
+    }
+    return best
+}
+
 /// Compares observed artifacts with those the manifest lists: every file found is compared
 /// (none can hide behind another of the same name), files under one name from two places are
 /// a failure naming both, and so are missing, modified and unlisted files.
 public func artifactFindings(listed: [Artifact], observed: ObservedArtifacts) -> [Finding] {
-    var findings: [Finding] = []
+    checkArtifacts(listed: listed, observed: observed).findings
+}
+
+/// As `artifactFindings`, within `scope`: with a selection, a listed artifact not given is a
+/// note naming it (never a silent pass); an unlisted file matching an `ignoreUnlisted` glob is
+/// a note naming the glob. Symlinks, `.git` entries and two files under one name fail whatever
+/// the globs say.
+public func checkArtifacts(listed: [Artifact], observed: ObservedArtifacts, scope: ArtifactScope = ArtifactScope()) -> ArtifactCheck {
+    var out = ArtifactCheck()
     var listedByName: [[UInt8]: Artifact] = [:]
     for artifact in listed { listedByName[artifact.name] = artifact }
+    var ignored = scope.ignoreUnlisted.map { (glob: $0.glob, files: [String]()) }
     var seen: [[UInt8]: String] = [:]
     for given in observed.given {
         for git in given.gitEntries {
-            findings.append(Finding(.failure, .artifact, .unlisted, subject: Escaping.escape(git),
-                                    "a .git entry in the artifact directory \(given.path); nothing unlisted may sit among the artifacts"))
+            out.findings.append(Finding(.failure, .artifact, .unlisted, subject: Escaping.escape(git),
+                                        "a .git entry in the artifact directory \(given.path); nothing unlisted may sit among the artifacts"))
         }
-        for item in given.items {
+        for var item in given.items {
+            if scope.selection && !given.isDirectory, let name = selectedName(given.path, listed: listedByName) { item.path = name }
             let name = Escaping.escape(item.path)
             let place = given.isDirectory ? "in the artifact directory \(given.path)" : "given as \(given.path)"
             if let earlier = seen[item.path] {
-                findings.append(Finding(.failure, .artifact, .sameName, subject: name,
-                                        "two artifact files have this name: one \(earlier), one \(place)"))
+                out.findings.append(Finding(.failure, .artifact, .sameName, subject: name,
+                                            "two artifact files have this name: one \(earlier), one \(place)"))
             } else {
                 seen[item.path] = place
             }
             if item.kind == .link {
-                findings.append(Finding(.failure, .artifact, .notAFile, subject: name, "is a symlink \(place); artifacts are regular files"))
+                out.findings.append(Finding(.failure, .artifact, .notAFile, subject: name, "is a symlink \(place); artifacts are regular files"))
                 continue
             }
             guard let artifact = listedByName[item.path] else {
-                findings.append(Finding(.failure, .artifact, .unlisted, subject: name, "\(place) but not listed in the manifest"))
+                if let glob = scope.ignoreUnlisted.firstIndex(where: { $0.matches(item.path) }) {
+                    ignored[glob].files.append(name)
+                    out.findings.append(Finding(.note, .artifact, .ignoredUnlisted, subject: name,
+                                                "\(place), not listed in the manifest; ignored (--ignore-unlisted '\(ignored[glob].glob)')"))
+                } else {
+                    out.findings.append(Finding(.failure, .artifact, .unlisted, subject: name, "\(place) but not listed in the manifest"))
+                }
                 continue
             }
+            out.checked.append(name)
             if item.size != artifact.size || !constantTimeEquals(item.digest, artifact.sha256) {
-                findings.append(Finding(.failure, .artifact, .modified, subject: name,
-                                        "\(artifact.size) bytes sha256 \(hex(artifact.sha256)) listed, \(item.size) bytes sha256 \(hex(item.digest)) found \(place)"))
+                out.findings.append(Finding(.failure, .artifact, .modified, subject: name,
+                                            "\(counting(artifact.size, "byte")) sha256 \(hex(artifact.sha256)) listed, "
+                                            + "\(counting(item.size, "byte")) sha256 \(hex(item.digest)) found \(place)"))
             }
         }
     }
     for artifact in listed where seen[artifact.name] == nil {
-        findings.append(Finding(.failure, .artifact, .missing, subject: Escaping.escape(artifact.name),
-                                "listed in the manifest but not among the artifacts given"))
+        let name = Escaping.escape(artifact.name)
+        if scope.selection {
+            out.notChecked.append(name)
+            out.findings.append(Finding(.note, .artifact, .notChecked, subject: name,
+                                        "listed in the manifest; not checked: no --artifact file was given for it"))
+        } else {
+            out.findings.append(Finding(.failure, .artifact, .missing, subject: name,
+                                        "listed in the manifest but not among the artifacts given"))
+        }
     }
-    return findings
+    out.ignored = ignored
+    return out
 }
 
 /// Scan findings as verification findings: failures when `failOn` fails them, notes

@@ -85,7 +85,7 @@ struct AttestRebuildCommand: ParsableCommand {
             let listed = attestation.artifacts.count
             let attested = Set(attestation.artifacts.map(\.name))
             let unlisted = digests.keys.filter { !attested.contains($0) }.count
-            printError("glassbox: \(reproduced) of \(listed) artifacts reproduced; attested as \(signer.verifier.name)"
+            printError("glassbox: \(reproduced) of \(counting(listed, "artifact")) reproduced; attested as \(signer.verifier.name)"
                        + (unlisted > 0 ? " (\(unlisted) rebuilt file\(unlisted == 1 ? " is" : "s are") not listed in the manifest and not attested)" : "") + "\n")
             return reproduced == listed ? Exit.verified : Exit.failed
         }

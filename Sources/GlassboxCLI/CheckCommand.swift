@@ -14,6 +14,8 @@ struct CheckCommand: ParsableCommand {
 
     @OptionGroup var source: SourceOptions
 
+    @OptionGroup var colorOptions: ColorOptions
+
     func run() throws {
         try runReporting {
             var fallback = "HEAD"
@@ -30,10 +32,12 @@ struct CheckCommand: ParsableCommand {
             }
             let release = Display.field("\(manifest.header.name) \(manifest.header.version) (\(manifest.header.origin))")
             if differences.isEmpty {
-                say("glassbox: check: the tree matches \(release): \(manifest.entryCount) entries\n")
+                sayReport("glassbox: check: the tree matches \(release): \(counting(manifest.entryCount, "entry", "entries"))\n",
+                          passed: true, colorOptions.painter)
                 return Exit.verified
             }
-            say("glassbox: check: the tree differs from \(release): \(differences.count) difference\(differences.count == 1 ? "" : "s")\n")
+            sayReport("glassbox: check: the tree differs from \(release): \(counting(differences.count, "difference"))\n",
+                      passed: false, colorOptions.painter)
             say(renderDifferences(differences))
             return Exit.failed
         }
@@ -51,11 +55,11 @@ func renderDifferences(_ differences: [Difference]) -> String {
             out += "  \(shown(d.path))"
             switch d {
             case .missing: break
-            case let .extra(found): out += "  [\(found.kind.rawValue), \(found.size) bytes]"
+            case let .extra(found): out += "  [\(found.kind.rawValue), \(counting(found.size, "byte"))]"
             case let .changed(kind, listed, found):
                 switch kind {
                 case .kindChanged, .modeChanged: out += "  [\(listed.kind.rawValue) → \(found.kind.rawValue)]"
-                case .modified: out += "  [\(listed.size) → \(found.size) bytes, sha256 \(hex(listed.digest).prefix(12))… → \(hex(found.digest).prefix(12))…]"
+                case .modified: out += "  [\(listed.size) → \(counting(found.size, "byte")), sha256 \(hex(listed.digest).prefix(12))… → \(hex(found.digest).prefix(12))…]"
                 case .retargeted: out += "  [target sha256 \(hex(listed.digest).prefix(12))… → \(hex(found.digest).prefix(12))…]"
                 case .submoduleMoved: out += "  [\(hex(listed.digest)) → \(hex(found.digest))]"
                 case .missing, .extra: break

@@ -47,6 +47,8 @@ struct DiffCommand: ParsableCommand {
     @Option(name: .long, help: "Worker threads (default: one per core).")
     var workers: Int?
 
+    @OptionGroup var colorOptions: ColorOptions
+
     func validate() throws {
         if requireTrusted && trust == nil { throw ValidationError("--require-trusted needs --trust") }
         if let maxBytes {
@@ -72,7 +74,7 @@ struct DiffCommand: ParsableCommand {
             if json {
                 try writeOutput(renderJSON(report), to: nil)
             } else {
-                FileHandle.standardOutput.write(Data(report.text(colour: isatty(1) == 1).utf8))   // made safe piece by piece
+                FileHandle.standardOutput.write(Data(report.text(colour: colorOptions.painter.enabled).utf8))   // made safe piece by piece
             }
             return changes.isEmpty ? 0 : 1
         }

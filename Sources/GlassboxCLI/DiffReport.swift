@@ -385,38 +385,8 @@ struct DiffReport: Encodable {
     }
 }
 
-/// Text for HTML: every character that could open markup or an attribute is an entity.
-func escapeHTML(_ text: String) -> String {
-    var out = ""
-    out.reserveCapacity(text.utf8.count)
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "&": out += "&amp;"
-        case "<": out += "&lt;"
-        case ">": out += "&gt;"
-        case "\"": out += "&quot;"
-        case "'": out += "&#39;"
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out
-}
-
 /// The new side's first line number in a hunk header `@@ -a,b +c,d @@`.
 private func hunkNewStart(_ header: Substring) -> Int? {
     guard let plus = header.range(of: " +") else { return nil }
     return Int(header[plus.upperBound...].prefix { $0.isASCII && $0.isNumber })
-}
-
-/// Text for HTML with every hidden character (bidi control, invisible, control character,
-/// look-alike letter in an ASCII identifier) a highlighted `⟨U+XXXX⟩` whose title names it:
-/// the page never carries the character itself, so it cannot reorder or hide what is around it.
-func visibleHTML<S: StringProtocol>(_ text: S) -> String {
-    VisibleText.pieces(Substring(text)).map { piece in
-        switch piece {
-        case let .text(text): return escapeHTML(text)
-        case let .hidden(scalar, reason):
-            return "<mark class=\"hid \(reason.rawValue)\" title=\"\(escapeHTML(VisibleText.describe(scalar, reason)))\">\(VisibleText.escape(scalar))</mark>"
-        }
-    }.joined()
 }

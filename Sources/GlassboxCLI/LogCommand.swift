@@ -130,6 +130,7 @@ struct LogCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Recompute every tile and the root from the entries; check the checkpoint signature.")
         @Argument(help: "The log directory.") var dir: String
         @Option(name: .long, help: "The log's verifier key (default: the one the log was created with).") var logKey: String?
+        @OptionGroup var colorOptions: ColorOptions
 
         func run() throws {
             try runReporting {
@@ -141,10 +142,10 @@ struct LogCommand: ParsableCommand {
                     problems.append(refusal.description)
                 }
                 if problems.isEmpty {
-                    say("glassbox: log verified: \(checkpoint.summary), signed by \(vkey.name)\n")
+                    sayReport("glassbox: log verified: \(checkpoint.summary), signed by \(vkey.name)\n", passed: true, colorOptions.painter)
                     return Exit.verified
                 }
-                say("glassbox: log FAILED: " + problems.joined(separator: "\n  ") + "\n")
+                sayReport("glassbox: log FAILED: " + problems.joined(separator: "\n  ") + "\n", passed: false, colorOptions.painter)
                 return Exit.failed
             }
         }

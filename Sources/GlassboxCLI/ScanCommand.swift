@@ -48,6 +48,8 @@ struct ScanCommand: ParsableCommand {
     @Option(name: .long, help: "Worker threads (default: one per core).")
     var workers: Int?
 
+    @OptionGroup var colorOptions: ColorOptions
+
     func validate() throws {
         guard [repo, dir, tarballOptions.tarball].compactMap({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --repo, --dir or --tarball")
@@ -78,6 +80,7 @@ struct ScanCommand: ParsableCommand {
                 findings = collector.findings(entries: read.entries)
                 provenance = SARIF.VersionControl(repositoryUri: fileURI(repo), revisionId: read.revision.commit)
             } else {
+                if let dir { try checkDirectoryArgument(dir) }
                 findings = try scanSource(tarballOptions.location ?? .directory(dir!), options: options,
                                           workers: workers ?? defaultWorkerCount)
             }
@@ -97,11 +100,11 @@ struct ScanCommand: ParsableCommand {
                 try writeOutput(renderJSON(report), to: nil)
             } else if sarif {
                 try writeOutput(renderJSON(report.sarif(provenance: provenance)), to: nil)
-            } else {
-                say(report.text)
             }
             let threshold = ScanThreshold(rawValue: failOn)!
-            return report.findings.contains { threshold.fails(ScanFinding.Severity(rawValue: $0.severity)!) } ? Exit.failed : Exit.verified
+            let failed = report.findings.contains { threshold.fails(ScanFinding.Severity(rawValue: $0.severity)!) }
+            if !json && !sarif { sayReport(report.text, passed: !failed, colorOptions.painter, severityHeadings: true) }
+            return failed ? Exit.failed : Exit.verified
         }
     }
 
@@ -190,7 +193,7 @@ struct ScanReport: Encodable {
             let points = f.codePoints.isEmpty ? "" : " [\(f.codePoints.joined(separator: ", "))]"
             return "\(f.path)\(place): \(f.rule): \(f.message)\(points)"
         }
-        var lines = ["glassbox: scan: \(counts["error"]!) errors, \(counts["warning"]!) warnings, \(counts["note"]!) notes"
+        var lines = ["glassbox: scan: \(counting(counts["error"]!, "error")), \(counting(counts["warning"]!, "warning")), \(counting(counts["note"]!, "note"))"
                      + (baseline == nil ? "" : " not in the baseline")]
         if let baseline {
             lines.append("baseline \(baseline.file): \(baseline.known) finding\(baseline.known == 1 ? "" : "s") already there, not shown; "

@@ -131,6 +131,7 @@ struct SourceOptions: ParsableArguments {
                             defaultName: r.repositoryName, defaultVersion: version, gitArchive: asArchive)
         }
         let path = dir!
+        try checkDirectoryArgument(path)
         let tree = try DirectoryReader.readTree(root: path, workers: workerCount, progress: progress, inspect: inspect)
         if let nested = tree.nestedGit.first {
             throw UserError("\(path): \(shown(nested)) is git's data below the tree's root; no release tree can hold it",

@@ -314,7 +314,7 @@ final class TarArchive {
                 throw TarballError(path: path, entry: name, message: failure("archive_read_next_header",
                                    "header is malformed or its name cannot be read unchanged"))
             }
-            let what = headersRead == 0 ? notTar : "is truncated or damaged after \(headersRead) entries"
+            let what = headersRead == 0 ? notTar : "is truncated or damaged after \(headersRead) \(headersRead == 1 ? "entry" : "entries")"
             throw TarballError(path: path, entry: "", message: failure("archive_read_next_header", what))
         }
         headersRead += 1

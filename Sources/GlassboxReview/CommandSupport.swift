@@ -134,7 +134,7 @@ package func writeStreaming(to path: String?, mode: Int = 0o644, _ produce: (([U
 package enum Progress {
     package static func handler() -> ProgressHandler? {
         guard isatty(2) == 1 else { return nil }
-        return { done, total in printError("\rglassbox: hashed \(done) of \(total) files") }
+        return { done, total in printError("\rglassbox: hashed \(done) of \(counting(total, "file"))") }
     }
 
     /// For a tarball: bytes of the archive read, of its size.
@@ -214,4 +214,119 @@ package struct TarballOptions: ParsableArguments {
 
     /// The tarball as a tree to read, when one was given.
     package var location: TreeLocation? { tarball.map { .tarball($0, stripComponents: stripComponents) } }
+}
+
+/// `--color auto|always|never`, the same in every command that prints a report.
+package enum ColorChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case auto, always, never
+
+    /// Whether output goes in colour: `always` and `never` say so; `auto` colours only a
+    /// terminal, and not when `NO_COLOR` is set to anything but the empty string
+    /// (https://no-color.org: "when present and not an empty string"). `always` overrides it.
+    package func enabled(isTerminal: Bool, environment: [String: String]) -> Bool {
+        switch self {
+        case .always: return true
+        case .never: return false
+        case .auto: return isTerminal && (environment["NO_COLOR"] ?? "").isEmpty
+        }
+    }
+}
+
+/// The `--color` option: a group, so each command adds it in one line.
+package struct ColorOptions: ParsableArguments {
+    @Option(name: .long, help: "Colour the verdict and severities: auto (only on a terminal, and not when NO_COLOR is set), always, never.")
+    package var color: ColorChoice = .auto
+
+    package init() {}
+
+    /// Whether standard output gets colour.
+    package var painter: Painter {
+        Painter(enabled: color.enabled(isTerminal: isatty(1) == 1, environment: ProcessInfo.processInfo.environment))
+    }
+}
+
+/// Puts SGR colour codes of our own around text that is already safe for a terminal
+/// (`Display.text`), or leaves it as it is. Text from input is made safe first, so no escape
+/// from input ever reaches the terminal, coloured or not.
+package struct Painter: Sendable {
+    package let enabled: Bool
+    package init(enabled: Bool) { self.enabled = enabled }
+
+    package static let green = "32", red = "31", yellow = "33", bold = "1"
+
+    package func paint(_ safe: String, _ code: String) -> String {
+        enabled ? "\u{1B}[\(code)m\(safe)\u{1B}[0m" : safe
+    }
+
+    /// A verdict: green when it passed, red when it did not.
+    package func verdict(_ safe: String, passed: Bool) -> String { paint(safe, passed ? Painter.green : Painter.red) }
+
+    /// A scan severity: error red, warning yellow, note as it is.
+    package func severity(_ safe: String, _ severity: String) -> String {
+        switch severity {
+        case "error", "failure": return paint(safe, Painter.red)
+        case "warning": return paint(safe, Painter.yellow)
+        default: return safe
+        }
+    }
+}
+
+/// Writes a report whose first line is its verdict to standard output: the whole text made
+/// safe for a terminal, then the verdict line coloured when `painter` says so, and with
+/// `severityHeadings` the report's own unindented `error (N):` and `warning (N):` lines (a
+/// line from input is always indented, so it cannot pass for one).
+package func sayReport(_ text: String, passed: Bool, _ painter: Painter, severityHeadings: Bool = false) {
+    var lines = Display.text(text).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    guard painter.enabled, !lines.isEmpty else {
+        FileHandle.standardOutput.write(Data(lines.joined(separator: "\n").utf8))
+        return
+    }
+    lines[0] = painter.verdict(lines[0], passed: passed)
+    if severityHeadings {
+        for i in lines.indices.dropFirst() {
+            for severity in ["error", "warning"] where lines[i].hasPrefix(severity + " (") {
+                lines[i] = painter.severity(lines[i], severity)
+            }
+        }
+    }
+    FileHandle.standardOutput.write(Data(lines.joined(separator: "\n").utf8))
+}
+
+/// A `--dir` argument that names a regular file is refused with the option meant for it: a
+/// tarball is read as it is with `--tarball`, never unpacked.
+package func checkDirectoryArgument(_ path: String) throws {
+    var st = stat()
+    guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return }
+    throw UserError("\(path): is a file, not a directory",
+                    hint: "to check a release tarball as it is, give --tarball \(path) instead of --dir")
+}
+
+/// Text for HTML: every character that could open markup or an attribute is an entity.
+package func escapeHTML(_ text: String) -> String {
+    var out = ""
+    out.reserveCapacity(text.utf8.count)
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "&": out += "&amp;"
+        case "<": out += "&lt;"
+        case ">": out += "&gt;"
+        case "\"": out += "&quot;"
+        case "'": out += "&#39;"
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
+}
+
+/// Text for HTML with every hidden character (bidi control, invisible, control character,
+/// look-alike letter in an ASCII identifier) a highlighted `⟨U+XXXX⟩` whose title names it:
+/// the page never carries the character itself, so it cannot reorder or hide what is around it.
+package func visibleHTML<S: StringProtocol>(_ text: S) -> String {
+    VisibleText.pieces(Substring(text)).map { piece in
+        switch piece {
+        case let .text(text): return escapeHTML(text)
+        case let .hidden(scalar, reason):
+            return "<mark class=\"hid \(reason.rawValue)\" title=\"\(escapeHTML(VisibleText.describe(scalar, reason)))\">\(VisibleText.escape(scalar))</mark>"
+        }
+    }.joined()
 }

@@ -10,8 +10,9 @@ public struct VerifyReleaseCommand: ParsableCommand {
         commandName: "verify-release",
         abstract: "Check, offline, that a source tree and artifacts are exactly what trusted keys signed.",
         discussion: """
-            verify-release --manifest M --trust T (--repo R [--rev REV] | --dir D | --tarball T) [--artifacts PATH...]
-                           [--rebuild-attestation FILE...]
+            verify-release --manifest M --trust T (--repo R [--rev REV] | --dir D | --tarball T)
+                           [--artifacts PATH... [--ignore-unlisted GLOB...] | --artifact FILE...]
+                           [--rebuild-attestation FILE...] [--html FILE] [--color auto|always|never]
             verify-release --proof P --trust T FILE
             Exit 0 verified, 1 verification failed, 2 bad input, 64 usage.
             """,
@@ -37,6 +38,12 @@ public struct VerifyReleaseCommand: ParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: "Shipped artifacts: files, or directories of files.")
     var artifacts: [String] = []
 
+    @Option(name: .long, help: "One shipped artifact file to check (repeatable): only these are checked, each must be listed, and the report names every listed artifact not checked.")
+    var artifact: [String] = []
+
+    @Option(name: .long, help: "With --artifacts: unlisted files matching this glob (gitattributes syntax, e.g. '*.sig'; repeatable) do not fail; the report names each glob and every file it ignored.")
+    var ignoreUnlisted: [String] = []
+
     @Option(name: .long, help: "A signed rebuild attestation (repeatable), checked against the policy's rebuilder keys and rebuild-threshold.")
     var rebuildAttestation: [String] = []
 
@@ -54,6 +61,11 @@ public struct VerifyReleaseCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Print only the verdict line; no progress.")
     var quiet = false
+
+    @Option(name: .long, help: "Also write a self-contained offline HTML report to this file.")
+    var html: String?
+
+    @OptionGroup var colorOptions: ColorOptions
 
     @Option(name: .long, help: "Worker threads (default: one per core).")
     var workers: Int?
@@ -98,6 +110,8 @@ public struct VerifyReleaseCommand: ParsableCommand {
             if tarballOptions.tarball != nil { refused.append("--tarball") }
             if tarballOptions.stripComponents != nil { refused.append("--strip-components") }
             if !artifacts.isEmpty { refused.append("--artifacts") }
+            if !artifact.isEmpty { refused.append("--artifact") }
+            if !ignoreUnlisted.isEmpty { refused.append("--ignore-unlisted") }
             if workers != nil { refused.append("--workers") }
             if failOn != nil { refused.append("--fail-on") }
             if skipScanUnsafe { refused.append("--skip-scan-unsafe") }
@@ -123,6 +137,15 @@ public struct VerifyReleaseCommand: ParsableCommand {
         if file != nil { throw ValidationError("a FILE argument goes with --proof") }
         if path != nil { throw ValidationError("--path goes with --proof") }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
+        if !artifact.isEmpty && !artifacts.isEmpty {
+            throw ValidationError("give --artifacts for every listed artifact, or --artifact FILE for only some, not both")
+        }
+        if !ignoreUnlisted.isEmpty && artifacts.isEmpty {
+            throw ValidationError("--ignore-unlisted goes with --artifacts (an --artifact file that is not listed always fails)")
+        }
+        for glob in ignoreUnlisted {
+            do { _ = try UnlistedGlob(glob) } catch let error as FormatError { throw ValidationError(error.message) }
+        }
         if let failOn, ScanThreshold(rawValue: failOn) == nil { throw ValidationError("--fail-on takes note, warning, error or none") }
         if skipScanUnsafe && (failOn != nil || strictScan) {
             throw ValidationError("--fail-on and --strict-scan set how the scan runs; they do nothing with --skip-scan-unsafe")
@@ -146,10 +169,13 @@ public struct VerifyReleaseCommand: ParsableCommand {
             let policy = try loadPolicy(trust)
             let outcome = try proof != nil ? verifyFile(policy) : verifyTree(policy)
             let report = VerificationReport(outcome)
+            if let html {
+                try writeOutput(Array(report.html(manifest: manifest, proof: proof, trust: trust).utf8), to: html)
+            }
             if json {
                 try writeOutput(renderJSON(report), to: nil)
             } else {
-                say(quiet ? report.verdictLine + "\n" : report.text)
+                sayReport(quiet ? report.verdictLine + "\n" : report.text, passed: report.verified, colorOptions.painter)
             }
             return outcome.verified ? Exit.verified : Exit.failed
         }
@@ -163,6 +189,14 @@ public struct VerifyReleaseCommand: ParsableCommand {
     }
 
     private func verifyTreeHoldingState(_ policy: TrustPolicy) throws -> VerificationOutcome {
+        if let dir { try checkDirectoryArgument(dir) }
+        for file in artifact {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw UserError("\(file): --artifact names one file, and this is a directory",
+                                hint: "to check every listed artifact in a directory, give --artifacts \(file)")
+            }
+        }
         var options = ScanOptions()
         options.strict = strictScan
         let progress = quiet ? nil : tarballOptions.tarball != nil ? Progress.byteHandler() : Progress.handler()
@@ -171,7 +205,8 @@ public struct VerifyReleaseCommand: ParsableCommand {
             policy: policy, day: todayUTC(),
             tree: repo.map { .git(repository: $0, revision: rev) }
                 ?? tarballOptions.location ?? .directory(dir!),
-            artifacts: artifacts.isEmpty ? nil : artifacts,
+            artifacts: !artifact.isEmpty ? artifact : artifacts.isEmpty ? nil : artifacts,
+            artifactScope: ArtifactScope(selection: !artifact.isEmpty, ignoreUnlisted: try ignoreUnlisted.map(UnlistedGlob.init)),
             scanner: skipScanUnsafe ? nil : ScanCollector(options: options),
             scanFailOn: failOn.flatMap(ScanThreshold.init) ?? policy.scanFailOn ?? .standard,
             scanFailOnSource: failOn != nil ? .option : policy.scanFailOn != nil ? .policy : .standard,
@@ -267,7 +302,17 @@ struct VerificationReport: Encodable {
         var entriesFound: Int
         var artifactsListed: Int
         var artifactsChecked: Int
+        /// With `--artifact`: true, and the listed artifacts not checked (absent otherwise).
+        var artifactSelection: Bool?
+        var artifactsNotChecked: [String]?
+        /// With `--ignore-unlisted`: each glob and the unlisted files it covered.
+        var ignoredUnlisted: [Ignored]?
         var provenPath: String?
+    }
+
+    struct Ignored: Encodable {
+        var glob: String
+        var files: [String]
     }
 
     struct Item: Encodable {
@@ -319,6 +364,10 @@ struct VerificationReport: Encodable {
         let c = outcome.checked
         checked = Checked(source: c.source.map(Display.field), entriesListed: c.entriesListed, entriesFound: c.entriesFound,
                           artifactsListed: c.artifactsListed, artifactsChecked: c.artifactsChecked,
+                          artifactSelection: c.artifactSelection ? true : nil,
+                          artifactsNotChecked: c.artifactSelection ? c.artifactsNotChecked.map(Display.field) : nil,
+                          ignoredUnlisted: c.artifactsIgnored.isEmpty ? nil
+                              : c.artifactsIgnored.map { Ignored(glob: Display.field($0.glob), files: $0.files.map(Display.field)) },
                           provenPath: c.provenPath.map(Display.field))
         scanRan = c.scanRan
         scanFailOn = c.scanFailOn?.rawValue
@@ -340,25 +389,34 @@ struct VerificationReport: Encodable {
 
     private var failures: Int { findings.filter { $0.severity == "failure" }.count }
 
+    /// How many unlisted artifact files an `--ignore-unlisted` glob covered.
+    private var ignoredCount: Int { checked.ignoredUnlisted?.reduce(0) { $0 + $1.files.count } ?? 0 }
+
     var verdictLine: String {
         let release = "\(name ?? "?") \(version ?? "?") (\(origin ?? "?"))"
         let file = checked.provenPath.map { " file \($0)" } ?? ""
         return verified ? "verify-release: VERIFIED\(qualification)\(release)\(file)"
-            : "verify-release: FAILED \(release)\(file): \(failures) problem\(failures == 1 ? "" : "s")"
+            : "verify-release: FAILED \(release)\(file): \(counting(failures, "problem"))"
     }
 
-    /// What a VERIFIED line must say besides: findings the scan made that did not count,
-    /// because the threshold is `none` or an exception covered them. The line never reads a
-    /// bare VERIFIED while errors are listed below it.
+    /// What a VERIFIED line must say besides: listed artifacts not checked (`--artifact`),
+    /// unlisted artifact files ignored, findings the scan made that did not count, because the
+    /// threshold is `none` or an exception covered them. The line never reads a bare VERIFIED
+    /// while errors are listed below it or only some of the artifacts were checked.
     private var qualification: String {
         var parts: [String] = []
+        if let notChecked = checked.artifactsNotChecked, !notChecked.isEmpty {
+            let compared = checked.artifactsListed - notChecked.count
+            parts.append("only \(compared) of \(counting(checked.artifactsListed, "listed artifact")) checked")
+        }
+        if ignoredCount > 0 { parts.append("\(counting(ignoredCount, "unlisted artifact file")) ignored") }
         if scanRan && scanFailOn == ScanThreshold.none.rawValue {
             let found = ScanFinding.Severity.allCases.reversed().compactMap { severity in
-                scanCounts[severity.rawValue].map { "\($0) \(severity.rawValue)\($0 == 1 ? "" : "s")" }
+                scanCounts[severity.rawValue].map { counting($0, severity.rawValue) }
             }
             if !found.isEmpty { parts.append("scan not counted: " + found.joined(separator: ", ")) }
         }
-        if scanExcepted > 0 { parts.append("\(scanExcepted) scan finding\(scanExcepted == 1 ? "" : "s") excepted") }
+        if scanExcepted > 0 { parts.append("\(counting(scanExcepted, "scan finding")) excepted") }
         return parts.isEmpty ? " " : " (\(parts.joined(separator: "; "))) "
     }
 
@@ -371,7 +429,7 @@ struct VerificationReport: Encodable {
         lines.append("signers    \(signers.count) of \(threshold ?? 0) required\(names.isEmpty ? "" : ": " + names.joined(separator: ", "))")
         if let provenPath = checked.provenPath { lines.append("proves     \(provenPath)") }
         if let source = checked.source {
-            lines.append("checked    \(source): \(checked.entriesListed) entries listed, \(checked.entriesFound) found")
+            lines.append("checked    \(source): \(counting(checked.entriesListed, "entry", "entries")) listed, \(checked.entriesFound) found")
         } else {
             lines.append("checked    nothing beyond the manifest: it is not trusted, so no tree was read")
         }
@@ -380,7 +438,7 @@ struct VerificationReport: Encodable {
             let names = rebuilders.map { String($0.split(separator: "+").first ?? "") }
             lines.append("rebuilds   \(rebuilders.count) of \(rebuildThreshold) required trusted rebuilders attest every artifact reproduced"
                          + (names.isEmpty ? "" : ": " + names.joined(separator: ", "))
-                         + " (\(rebuildAttestations) attestation\(rebuildAttestations == 1 ? "" : "s") given)")
+                         + " (\(counting(rebuildAttestations, "attestation")) given)")
         }
         let scanned = findings.filter { $0.category == "scan" && $0.code != Finding.Code.scanSkipped.rawValue }
         if scanRan {
@@ -388,16 +446,20 @@ struct VerificationReport: Encodable {
             let counted = scanCounts.values.reduce(0, +)
             let threshold = scanFailOn == nil || scanFailOn == ScanThreshold.none.rawValue ? "the scan does not count"
                 : "findings at \(scanFailOn!) or above fail"
-            lines.append("scan       \(counted) finding\(counted == 1 ? "" : "s")\(failing > 0 ? ", \(failing) failing" : "") "
+            lines.append("scan       \(counting(counted, "finding"))\(failing > 0 ? ", \(failing) failing" : "") "
                          + "(\(threshold): \(scanFailOnSource ?? ScanThresholdSource.standard.rawValue))")
             if let scanExceptions {
                 let unused = scanned.filter { $0.code == Finding.Code.scanExceptionUnused.rawValue }.count
-                lines.append("exceptions \(scanExcepted) finding\(scanExcepted == 1 ? "" : "s") excepted by \(scanExceptions), "
-                             + "\(unused) exception\(unused == 1 ? "" : "s") unused")
+                lines.append("exceptions \(counting(scanExcepted, "finding")) excepted by \(scanExceptions), "
+                             + "\(counting(unused, "exception")) unused")
             }
         }
         if checked.artifactsListed > 0 || checked.artifactsChecked > 0 {
-            lines.append("artifacts  \(checked.artifactsListed) listed, \(checked.artifactsChecked) files given")
+            lines.append("artifacts  " + artifactsSummary)
+        }
+        for ignored in checked.ignoredUnlisted ?? [] {
+            lines.append("ignored    --ignore-unlisted '\(ignored.glob)': "
+                         + (ignored.files.isEmpty ? "matched no file" : ignored.files.joined(separator: ", ")))
         }
         if !findings.isEmpty { lines.append("") }
         for category in Finding.Category.allCases {
@@ -411,5 +473,15 @@ struct VerificationReport: Encodable {
         }
         return lines.joined(separator: "\n") + "\n"
     }
-}
 
+    /// The artifacts line: how many are listed and given, and with `--artifact` how many
+    /// listed ones were NOT checked, by name.
+    var artifactsSummary: String {
+        var line = "\(checked.artifactsListed) listed, \(counting(checked.artifactsChecked, "file")) given"
+        if let notChecked = checked.artifactsNotChecked {
+            line += " (--artifact); " + (notChecked.isEmpty ? "every listed artifact checked"
+                : "\(notChecked.count) NOT checked: \(notChecked.joined(separator: ", "))")
+        }
+        return line
+    }
+}

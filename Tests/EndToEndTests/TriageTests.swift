@@ -105,7 +105,7 @@ private let trojan = "int admin = 0;\n/*\u{202E} } \u{2066}if (admin)\u{2069} \u
             """.utf8).write(to: exceptions)
         let result = try glassbox(["scan", "--dir", root.path, "--exceptions", exceptions.path])
         #expect(result.status == 1)   // u.c's bidi finding is not excepted
-        #expect(result.stdout.hasPrefix("glassbox: scan: 1 errors, 1 warnings, 0 notes\n"), "\(result.stdout)")   // "e " ends in a space: a warning
+        #expect(result.stdout.hasPrefix("glassbox: scan: 1 error, 1 warning, 0 notes\n"), "\(result.stdout)")   // "e " ends in a space: a warning
         #expect(result.stdout.contains("excepted (3) by \(exceptions.path):\n"), "\(result.stdout)")
         #expect(result.stdout.contains("— line 6: a name ending in a space"), "\(result.stdout)")
         #expect(result.stdout.contains("abs: symlink-absolute: points to the absolute path '/etc/x', outside the release — line 3: the installer creates /etc/x on purpose"),
