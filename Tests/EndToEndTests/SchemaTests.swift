@@ -66,6 +66,15 @@ private var glassboxVersion: String {
         try Data("x\n".utf8).write(to: release.artifacts.appendingPathComponent("unlisted.sig"))
         let bad = try expectValid(release.verifyDirectory(tree, extra: ["--json"]), "verification", exits: [1])
         #expect((bad["findings"] as? [Any])?.isEmpty == false)
+        // A scope: one artifact named, and unlisted signatures ignored by a glob.
+        let named = try expectValid(verifyRelease(["--manifest", release.manifest, "--trust", release.trust, "--repo", release.repo.path,
+                                                   "--rev", "v2.0.0", "--artifact", release.artifacts.appendingPathComponent("plain-linux-amd64").path, "--json"]),
+                                    "verification", exits: [0])
+        #expect((named["checked"] as? [String: Any])?["artifactsNotChecked"] as? [String] == ["plain-2.0.0.tar.gz"])
+        let ignored = try expectValid(verifyRelease(["--manifest", release.manifest, "--trust", release.trust, "--repo", release.repo.path,
+                                                     "--rev", "v2.0.0", "--artifacts", release.artifacts.path, "--ignore-unlisted", "*.sig", "--json"]),
+                                      "verification", exits: [0])
+        #expect(((ignored["checked"] as? [String: Any])?["ignoredUnlisted"] as? [[String: Any]])?.first?["files"] as? [String] == ["unlisted.sig"])
 
         // Scan findings, counted and not counted, from git.
         let trojan = try SignedTrojanRelease()
