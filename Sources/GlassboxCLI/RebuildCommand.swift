@@ -75,6 +75,8 @@ struct RebuildCommand: ParsableCommand {
     @Option(name: .long, help: "Worker threads for reading (default: one per core).")
     var workers: Int?
 
+    @OptionGroup var colorOptions: ColorOptions
+
     func validate() throws {
         guard [repo, dir, tarballOptions.tarball].compactMap({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --repo, --dir or --tarball")
@@ -146,8 +148,8 @@ struct RebuildCommand: ParsableCommand {
                 say("✗ \(item.name): the recipe names it (line \(item.recipeLine ?? 0)), but the build did not write it\n")
             }
         }
-        say("glassbox: rebuild: \(failed ? "FAILED" : "built") in \(String(format: "%.1f", result.seconds)) s, SOURCE_DATE_EPOCH=\(result.sourceDateEpoch)"
-            + (keep != nil ? ", build directory \(result.directory.path)" : "") + "\n")
+        sayReport("glassbox: rebuild: \(failed ? "FAILED" : "built") in \(String(format: "%.1f", result.seconds)) s, SOURCE_DATE_EPOCH=\(result.sourceDateEpoch)"
+                  + (keep != nil ? ", build directory \(result.directory.path)" : "") + "\n", passed: !failed, colorOptions.painter)
         return failed ? Exit.failed : Exit.verified
     }
 
@@ -215,7 +217,7 @@ struct RebuildCommand: ParsableCommand {
             try writeOutput(try attestation.signedNote(signers: [signer]).bytes, to: output)
             printError("glassbox: rebuild attestation written to \(output!) as \(signer.verifier.name)\n")
         }
-        if json { try writeOutput(renderJSON(report), to: nil) } else { say(report.text) }
+        if json { try writeOutput(renderJSON(report), to: nil) } else { sayReport(report.text, passed: report.reproduced, colorOptions.painter) }
         return report.reproduced ? Exit.verified : Exit.failed
     }
 
@@ -277,8 +279,8 @@ struct RebuildReport: Encodable {
         let built = artifacts.filter { $0.status != .notRebuilt }.count
         let bad = artifacts.filter { !$0.reproduced }.count
         var out = reproduced
-            ? "glassbox: rebuild: REPRODUCED \(release) (\(origin)): \(built) artifact\(built == 1 ? "" : "s") bit for bit\n"
-            : "glassbox: rebuild: NOT REPRODUCED \(release) (\(origin)): \(bad) of \(built) artifact\(built == 1 ? "" : "s")\n"
+            ? "glassbox: rebuild: REPRODUCED \(release) (\(origin)): \(counting(built, "artifact")) bit for bit\n"
+            : "glassbox: rebuild: NOT REPRODUCED \(release) (\(origin)): \(bad) of \(counting(built, "artifact"))\n"
         out += "recipe     \(recipe), SOURCE_DATE_EPOCH=\(sourceDateEpoch), built in \(String(format: "%.1f", seconds)) s\n"
         if let buildDirectory { out += "kept       \(buildDirectory)\n" }
         for item in artifacts {
