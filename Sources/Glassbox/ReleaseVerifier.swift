@@ -86,13 +86,6 @@ public enum TreeLocation: Sendable {
     case tarball(String, stripComponents: Int?)
 }
 
-/// A scan that rides along with the tree read: it sees every path's content through
-/// `inspector`, then gives its findings for the whole tree.
-public protocol TreeScanner: Sendable {
-    var inspector: ContentInspector { get }
-    func findings(entries: [TreeEntry]) -> [ScanFinding]
-}
-
 /// Everything a release verification needs besides the manifest.
 public struct VerificationRequest: Sendable {
     public var policy: TrustPolicy
@@ -104,8 +97,9 @@ public struct VerificationRequest: Sendable {
     /// Whether those are only some of the listed artifacts, and which unlisted files may sit
     /// beside them.
     public var artifactScope: ArtifactScope
-    /// The hidden-content scan, or nil when the reviewer turned it off.
-    public var scanner: (any TreeScanner)?
+    /// The hidden-content scan's options, or nil when the reviewer turned it off. The scan
+    /// rides along with the tree read.
+    public var scan: ScanOptions?
     /// Which scan findings fail the verdict, and who said so.
     public var scanFailOn: ScanThreshold
     public var scanFailOnSource: ScanThresholdSource
@@ -119,7 +113,7 @@ public struct VerificationRequest: Sendable {
 
     public init(policy: TrustPolicy, day: String, tree: TreeLocation, artifacts: [String]? = nil,
                 artifactScope: ArtifactScope = ArtifactScope(),
-                scanner: (any TreeScanner)? = nil, scanFailOn: ScanThreshold = .standard,
+                scan: ScanOptions? = nil, scanFailOn: ScanThreshold = .standard,
                 scanFailOnSource: ScanThresholdSource = .standard, scanExceptions: ScanExceptions? = nil, log: LogCheck? = nil,
                 rebuildAttestations: [AttestationInput] = [],
                 workers: Int = defaultWorkerCount, progress: ProgressHandler? = nil) {
@@ -128,7 +122,7 @@ public struct VerificationRequest: Sendable {
         self.tree = tree
         self.artifacts = artifacts
         self.artifactScope = artifactScope
-        self.scanner = scanner
+        self.scan = scan
         self.scanFailOn = scanFailOn
         self.scanFailOnSource = scanFailOnSource
         self.scanExceptions = scanExceptions
@@ -213,7 +207,8 @@ public enum ReleaseVerifier {
         }
 
         // The tree the signed note names.
-        let tree = try readTree(request, release: release, submodules: submodules)
+        let scanner = try request.scan.map { try makeScanner($0, tree: request.tree, archive: release.header.gitArchive) }
+        let tree = try readTree(request, release: release, submodules: submodules, inspect: scanner?.inspector)
         let entries = tree.entries
         findings += tree.findings
         checked.source = tree.source
@@ -240,7 +235,7 @@ public enum ReleaseVerifier {
         findings += sourceFindings(differences, extrasAreGenerated: tree.fromTarball, explanations: explanations)
         if let hint = subdirectoryHint(differences, tree: request.tree) { findings.append(hint) }
 
-        if let scanner = request.scanner {
+        if let scanner {
             let scanned = scanner.findings(entries: entries)
             let split = request.scanExceptions?.apply(to: scanned)
             findings += scanVerificationFindings(scanned, failOn: request.scanFailOn, exceptions: request.scanExceptions)
@@ -289,6 +284,16 @@ public enum ReleaseVerifier {
                                    checked: checked, logState: failed ? nil : logState)
     }
 
+    /// The scan for the bytes the tree read gives it. From git, those are the stored objects a
+    /// checkout converts, so attribute findings are computed as `glassbox scan --repo` computes
+    /// them, with the repository's own filter drivers; unless the manifest lists what git archive
+    /// writes, which the read has already converted, as a directory or tarball has been.
+    private static func makeScanner(_ options: ScanOptions, tree: TreeLocation, archive: Bool) throws -> ScanCollector {
+        guard case let .git(repository, _) = tree, !archive else { return ScanCollector(options: options) }
+        return ScanCollector(options: options, attributeSource: .gitObjects,
+                             filterDrivers: try GitReader.filterDrivers(repositoryPath: repository))
+    }
+
     /// A tree as read for verification.
     private struct TreeRead {
         var entries: [TreeEntry] = []
@@ -304,9 +309,8 @@ public enum ReleaseVerifier {
     /// Reads the tree the request names: for git, the commit the signed note names (or the
     /// revision asked), read as the manifest was made, with the signed commit and tree bound.
     private static func readTree(_ request: VerificationRequest, release: VerifiedRelease,
-                                 submodules: Set<[UInt8]>) throws -> TreeRead {
+                                 submodules: Set<[UInt8]>, inspect: ContentInspector?) throws -> TreeRead {
         var out = TreeRead()
-        let inspect = request.scanner?.inspector
         var signed: (commit: String, tree: String)?
         if case let .git(commit, tree, _, _) = release.header.source { signed = (commit, tree) }
         switch request.tree {

@@ -24,6 +24,3 @@ public func scanSource(_ tree: TreeLocation, options: ScanOptions, workers: Int)
     }
     return collector.findings(entries: entries)
 }
-
-/// The scan rides along with verify-release's read of the tree.
-extension ScanCollector: TreeScanner {}

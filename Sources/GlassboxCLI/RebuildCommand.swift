@@ -168,7 +168,7 @@ struct RebuildCommand: ParsableCommand {
         let signer = try attest.map { try loadSigner(keyPath: $0, name: name, passphraseFile: passphraseFile) }
         let policy = try loadPolicy(trust!)
         let verification = VerificationRequest(policy: policy, day: todayUTC(), tree: tree, artifacts: [artifacts!],
-                                               scanner: nil, workers: workers ?? defaultWorkerCount)
+                                               scan: nil, workers: workers ?? defaultWorkerCount)
         let outcome: VerificationOutcome
         do { outcome = try ReleaseVerifier.verify(manifest: .file(manifest!), verification) } catch let error as FormatError {
             throw UserError("\(manifest!)\(error.line.map { ":\($0)" } ?? ""): \(error.message)",

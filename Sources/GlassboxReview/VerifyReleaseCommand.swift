@@ -207,7 +207,7 @@ public struct VerifyReleaseCommand: ParsableCommand {
                 ?? tarballOptions.location ?? .directory(dir!),
             artifacts: !artifact.isEmpty ? artifact : artifacts.isEmpty ? nil : artifacts,
             artifactScope: ArtifactScope(selection: !artifact.isEmpty, ignoreUnlisted: try ignoreUnlisted.map(UnlistedGlob.init)),
-            scanner: skipScanUnsafe ? nil : ScanCollector(options: options),
+            scan: skipScanUnsafe ? nil : options,
             scanFailOn: failOn.flatMap(ScanThreshold.init) ?? policy.scanFailOn ?? .standard,
             scanFailOnSource: failOn != nil ? .option : policy.scanFailOn != nil ? .policy : .standard,
             scanExceptions: skipScanUnsafe ? nil : try loadPolicyExceptions(policy),

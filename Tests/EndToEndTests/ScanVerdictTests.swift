@@ -140,3 +140,42 @@ struct SignedTrojanRelease {
         #expect(result.stderr.contains("--fail-on takes note, warning, error or none"), "\(result.stderr)")
     }
 }
+
+@Suite struct ScanOfGitTreesTests {
+    /// From git, verify-release scans the stored objects as `glassbox scan --repo` does: a
+    /// `filter=` whose driver the repository's own config defines is an error (a checkout here
+    /// runs it), and the findings are the same in both.
+    @Test func verifyReleaseFindsWhatScanRepoFinds() throws {
+        let dir = try temporaryDirectory()
+        let repo = dir.appendingPathComponent("vendor")
+        try FileManager.default.createDirectory(at: repo, withIntermediateDirectories: true)
+        try Data("*.txt filter=upper\n*.c eol=crlf\n".utf8).write(to: repo.appendingPathComponent(".gitattributes"))
+        try Data("hello\n".utf8).write(to: repo.appendingPathComponent("a.txt"))
+        try Data("int main(void) { return 0; }\n".utf8).write(to: repo.appendingPathComponent("m.c"))
+        try git(["init", "-q"], in: repo)
+        try git(["config", "filter.upper.smudge", "tr a-z A-Z"], in: repo)
+        try git(["add", "-A"], in: repo)
+        try git(["commit", "-q", "-m", "release"], in: repo)
+        #expect(try glassbox("keygen", "--name", "vendor.example/a", "-o", dir.appendingPathComponent("a").path).status == 0)
+        let manifest = dir.appendingPathComponent("m").path
+        #expect(try glassbox("manifest", "--repo", repo.path, "--rev", "HEAD", "--origin", "vendor.example/f/1", "-o", manifest).status == 0)
+        #expect(try glassbox("sign", "--key", dir.appendingPathComponent("a.key").path, manifest).status == 0)
+        let vkey = try String(contentsOfFile: dir.appendingPathComponent("a.pub").path, encoding: .utf8)
+        let trust = dir.appendingPathComponent("trust")
+        try Data("glassbox-trust v1\nthreshold 1\nkey \(vkey.trimmingCharacters(in: .newlines))\n".utf8).write(to: trust)
+
+        let scanned = try glassbox("scan", "--repo", repo.path, "--json")
+        let scanFindings = try #require((try JSONSerialization.jsonObject(with: scanned.stdoutBytes) as? [String: Any])?["findings"] as? [[String: Any]])
+        let expected = Set(scanFindings.map { "\($0["rule"]!) \($0["path"]!):\($0["line"] ?? "")" })
+        #expect(expected.contains("gitattributes-filter .gitattributes:1"), "\(expected)")
+
+        let verified = try verifyRelease(["--manifest", manifest, "--trust", trust.path, "--repo", repo.path, "--json"])
+        #expect(verified.status == 1, "the filter a checkout here would run is an error: \(verified.stdout)")
+        let findings = try #require((try JSONSerialization.jsonObject(with: verified.stdoutBytes) as? [String: Any])?["findings"] as? [[String: Any]])
+        let got = Set(findings.filter { $0["category"] as? String == "scan" }.compactMap { f -> String? in
+            guard let subject = f["subject"] as? String else { return nil }
+            return "\(f["code"]!) \(subject)"
+        })
+        #expect(got == expected, "verify-release: \(got)\nscan --repo: \(expected)")
+    }
+}
