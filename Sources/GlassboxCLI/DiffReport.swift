@@ -189,38 +189,26 @@ struct DiffReport: Encodable {
 
     // MARK: HTML
 
-    /// One self-contained page: inline style, no script, no external resource, and a
-    /// Content-Security-Policy that forbids any, so even a mistake in escaping cannot run code.
+    /// One self-contained page (see `htmlPageStart`).
     func html() -> String {
-        var out = """
-        <!doctype html>
-        <html lang="en"><head><meta charset="utf-8">
-        <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src 'none'">
-        <title>Glassbox diff</title>
-        <style>
-        body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#1b1f24;max-width:1200px}
-        h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
-        table{border-collapse:collapse}td,th{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}
-        code,pre{font-family:ui-monospace,monospace;font-size:13px}
-        pre{background:#f6f8fa;padding:.8em;overflow-x:auto}
-        details{margin-left:1.2em}summary{cursor:pointer}
-        .changed>summary{font-weight:600;color:#8a4600}
-        .count{color:#57606a;font-weight:normal}
-        .k{display:inline-block;min-width:10.5em;font-family:ui-monospace,monospace}
-        .added{color:#116329}.removed{color:#a40e26}.modified,.renamed,.kind-changed,.mode-changed,.retargeted,.submodule-moved{color:#8a4600}
-        .ins{color:#116329}.del{color:#a40e26}.hunk{color:#0550ae}
-        .trusted{color:#116329}.untrusted{color:#a40e26;font-weight:600}
-        ul{list-style:none;padding-left:1.2em;margin:.2em 0}
-        .hid{background:#ffd33d;color:#1b1f24;border:1px solid #9a6700;border-radius:3px;padding:0 2px;font-weight:600}
-        .hid.bidi{background:#ff8182;border-color:#a40e26}
-        .flagged{background:#fff1c2;outline:2px solid #d4a72c}
-        .flag{color:#a40e26;font-weight:600;text-decoration:none}
-        .findings li{margin:.2em 0}.sev{display:inline-block;min-width:4.5em;font-weight:600}
-        .sev.error{color:#a40e26}.sev.warning{color:#8a4600}.sev.note{color:#57606a}
-        :target{scroll-margin-top:2em}li:target{background:#fff1c2}
-        </style></head><body>
-
-        """
+        var out = htmlPageStart(title: "Glassbox diff", style: """
+            h1{font-size:1.4em}td,th{padding:.2em .8em}
+            pre{background:#f6f8fa;padding:.8em;overflow-x:auto}
+            details{margin-left:1.2em}summary{cursor:pointer}
+            .changed>summary{font-weight:600;color:#8a4600}
+            .count{color:#57606a;font-weight:normal}
+            .k{display:inline-block;min-width:10.5em;font-family:ui-monospace,monospace}
+            .added{color:#116329}.removed{color:#a40e26}.modified,.renamed,.kind-changed,.mode-changed,.retargeted,.submodule-moved{color:#8a4600}
+            .ins{color:#116329}.del{color:#a40e26}.hunk{color:#0550ae}
+            .trusted{color:#116329}.untrusted{color:#a40e26;font-weight:600}
+            ul{list-style:none;padding-left:1.2em;margin:.2em 0}
+            .hid.bidi{background:#ff8182;border-color:#a40e26}
+            .flagged{background:#fff1c2;outline:2px solid #d4a72c}
+            .flag{color:#a40e26;font-weight:600;text-decoration:none}
+            .findings li{margin:.2em 0}.sev{display:inline-block;min-width:4.5em;font-weight:600}
+            .sev.error{color:#a40e26}.sev.warning{color:#8a4600}.sev.note{color:#57606a}
+            :target{scroll-margin-top:2em}li:target{background:#fff1c2}
+            """)
         out += "<h1>Glassbox diff: \(identical ? "identical" : "\(changes.count) change\(changes.count == 1 ? "" : "s")")</h1>\n"
         out += "<table>\n"
         for (name, side) in [("old", old), ("new", new)] {

@@ -301,6 +301,28 @@ package func checkDirectoryArgument(_ path: String) throws {
                     hint: "to check a release tarball as it is, give --tarball \(path) instead of --dir")
 }
 
+/// The start of every offline page the tools write, up to `<body>`: one inline style sheet
+/// (the rules all pages share, then `style`), no script, no external resource, and a
+/// Content-Security-Policy that forbids both, so even a mistake in escaping could not run code
+/// or reach the network.
+package func htmlPageStart(title: String, style: String) -> String {
+    """
+    <!doctype html>
+    <html lang="en"><head><meta charset="utf-8">
+    <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+    <title>\(escapeHTML(title))</title>
+    <style>
+    body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#1b1f24;max-width:1200px}
+    h2{font-size:1.15em;margin-top:1.6em}
+    table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;text-align:left}
+    code,pre{font-family:ui-monospace,monospace;font-size:13px}
+    .hid{background:#ffd33d;color:#1b1f24;border:1px solid #9a6700;border-radius:3px;padding:0 2px;font-weight:600}
+    \(style)
+    </style></head><body>
+
+    """
+}
+
 /// Text for HTML: every character that could open markup or an attribute is an entity.
 package func escapeHTML(_ text: String) -> String {
     var out = ""

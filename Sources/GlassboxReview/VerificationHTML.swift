@@ -1,31 +1,19 @@
 import Glassbox
 
 extension VerificationReport {
-    /// One self-contained page for the record: the verdict, what was checked and every finding.
-    /// Inline style, no script, no external resource, and a Content-Security-Policy that
-    /// forbids any, so even a mistake in escaping could not run code or reach the network.
-    /// Every string from input was made safe for a terminal as the report was built (hidden
+    /// One self-contained page for the record (see `htmlPageStart`): the verdict, what was
+    /// checked and every finding. Every string from input was made safe for a terminal as the report was built (hidden
     /// characters are `⟨U+XXXX⟩` text); here it is HTML-escaped and those escapes are marked.
     func html(manifest: String?, proof: String?, trust: String) -> String {
-        var out = """
-        <!doctype html>
-        <html lang="en"><head><meta charset="utf-8">
-        <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-        <title>Glassbox verification</title>
-        <style>
-        body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#1b1f24;max-width:1200px}
-        h1{font-size:1.35em;padding:.5em .7em;border-radius:4px}
-        h1.ok{background:#dafbe1;color:#116329}h1.fail{background:#ffebe9;color:#a40e26}
-        h2{font-size:1.15em;margin-top:1.6em}
-        table{border-collapse:collapse}td,th{padding:.25em .8em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
-        code{font-family:ui-monospace,monospace;font-size:13px;overflow-wrap:anywhere}
-        table.findings{width:100%}.findings td:nth-child(-n+2){white-space:nowrap}.findings td:nth-child(3){min-width:12em;max-width:28em}
-        .sev{font-weight:600}.failure{color:#a40e26}.note{color:#57606a}
-        .not{color:#a40e26;font-weight:600}
-        .hid{white-space:nowrap;background:#ffd33d;color:#1b1f24;border:1px solid #9a6700;border-radius:3px;padding:0 2px;font-weight:600}
-        </style></head><body>
-
-        """
+        var out = htmlPageStart(title: "Glassbox verification", style: """
+            h1{font-size:1.35em;padding:.5em .7em;border-radius:4px}
+            h1.ok{background:#dafbe1;color:#116329}h1.fail{background:#ffebe9;color:#a40e26}
+            td,th{padding:.25em .8em;vertical-align:top}code{overflow-wrap:anywhere}
+            table.findings{width:100%}.findings td:nth-child(-n+2){white-space:nowrap}.findings td:nth-child(3){min-width:12em;max-width:28em}
+            .sev{font-weight:600}.failure{color:#a40e26}.note{color:#57606a}
+            .not{color:#a40e26;font-weight:600}
+            .hid{white-space:nowrap}
+            """)
         out += "<h1 class=\"\(verified ? "ok" : "fail")\">\(page(verdictLine))</h1>\n"
         out += "<h2>What was checked</h2>\n<table>\n"
         func row(_ name: String, _ value: String) { out += "<tr><th>\(name)</th><td>\(value)</td></tr>\n" }

@@ -107,6 +107,7 @@ private let fixtureChanges = [
         #expect(made.status == 1)
         let page = try String(contentsOf: html, encoding: .utf8)
         #expect(!page.contains("<script") && !page.contains("http://") && !page.contains("https://"))
+        #expect(page.contains("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"))
         #expect(page.contains("&lt;img src=x onerror=alert(1)&gt;.txt"))
 
         let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(dir.path)/profile"]
