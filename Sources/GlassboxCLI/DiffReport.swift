@@ -44,17 +44,6 @@ struct DiffReport: Encodable {
         var content: ContentItem?
     }
 
-    /// A scan finding in the new side that the old side did not have.
-    struct FindingInfo: Encodable {
-        var rule: String
-        var severity: String
-        var path: String
-        var line: Int?
-        var column: Int?
-        var codePoints: [String]
-        var message: String
-    }
-
     struct DirectoryCount: Encodable {
         var directory: String
         var changes: Int
@@ -70,7 +59,7 @@ struct DiffReport: Encodable {
     var directories: [DirectoryCount]
     var changes: [Item]
     /// Scan findings the new side brings, in change order.
-    var scanFindings: [FindingInfo]
+    var scanFindings: [ScanReport.Item]
     /// Why the scan did not run, or what limits it.
     var scanNote: String?
     /// The new side's text of lines with a finding, by path and line, for the HTML page to show
@@ -97,10 +86,7 @@ struct DiffReport: Encodable {
                  old: c.old.map(EntryInfo.init), new: c.new.map(EntryInfo.init),
                  content: c.kind == .modified ? contents[c.path] : nil)
         }
-        scanFindings = findings.map {
-            FindingInfo(rule: $0.rule, severity: $0.severity.rawValue, path: $0.path, line: $0.line, column: $0.column,
-                        codePoints: $0.codePoints, message: $0.message)
-        }
+        scanFindings = findings.map(ScanReport.Item.init)
         self.scanNote = scanNote
         for (path, lines) in excerpts { self.excerpts[shown(path)] = lines }
     }
@@ -257,7 +243,7 @@ struct DiffReport: Encodable {
 
     /// One file's block: its new findings, each linking to its line in the diff, then the diff,
     /// its lines with a finding marked and linking back, every hidden character a marked escape.
-    private func renderFile(_ c: Item, anchor: String, findings: [FindingInfo], excerpts: [Int: String]) -> String {
+    private func renderFile(_ c: Item, anchor: String, findings: [ScanReport.Item], excerpts: [Int: String]) -> String {
         var out = "<details open id=\"\(anchor)\"><summary><code>\(visibleHTML(c.path))</code></summary>\n"
         // The new-side line numbers the diff shows, so a finding links only to a line that is there.
         var shownLines = Set<Int>()
