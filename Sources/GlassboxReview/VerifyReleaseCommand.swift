@@ -85,6 +85,11 @@ public struct VerifyReleaseCommand: ParsableCommand {
     @Option(name: .long, help: "A consistency proof from the state's checkpoint to the proof's (from `glassbox log consistency`).")
     var logConsistency: String?
 
+    /// Read before parsing, by `HelpTopic.answerHelpTopicOption`; declared here so that help,
+    /// the manual page and shell completion show it.
+    @Option(name: .long, help: "Print a reference topic offline and exit: \(HelpTopic.names).", completion: .list(HelpTopic.allCases.map(\.rawValue)))
+    var helpTopic: String?
+
     public init() {}
 
     /// Every option is honoured in the mode given, or refused: none is silently ignored.
