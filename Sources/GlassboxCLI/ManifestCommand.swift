@@ -49,7 +49,7 @@ struct ManifestCommand: ParsableCommand {
                 }
                 do { _ = try Recipe(parsing: gatherer.bytes ?? []) } catch let error as FormatError {
                     throw UserError("\(shown(recipePath))\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
-                                    hint: "the recipe format is in Manifests/FORMAT.md § Build recipes")
+                                    hint: "the recipe format: `glassbox help format` (in full: Manifests/FORMAT.md § Build recipes)")
                 }
             }
             let name = self.name ?? snapshot.defaultName

@@ -170,7 +170,7 @@ struct RebuildCommand: ParsableCommand {
         let outcome: VerificationOutcome
         do { outcome = try ReleaseVerifier.verify(manifest: .file(manifest!), verification) } catch let error as FormatError {
             throw UserError("\(manifest!)\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
-                            hint: "a manifest is described byte by byte in Manifests/FORMAT.md")
+                            hint: "a manifest is described in `glassbox help format` (byte by byte in Manifests/FORMAT.md)")
         }
         guard outcome.verified, let release = outcome.release else {
             printError("glassbox: error: the release does not verify; nothing was rebuilt\n")

@@ -42,7 +42,7 @@ struct ScanCommand: ParsableCommand {
     @Option(name: .long, help: "An earlier `glassbox scan --json` or `--sarif` result: report only findings not in it.")
     var baseline: String?
 
-    @Option(name: .long, help: "Reviewed exceptions (format in Manifests/FORMAT.md): findings they cover are listed apart and do not count.")
+    @Option(name: .long, help: "Reviewed exceptions (format: `glassbox help policy`): findings they cover are listed apart and do not count.")
     var exceptions: String?
 
     @Option(name: .long, help: "Worker threads (default: one per core).")

@@ -25,7 +25,7 @@ func loadManifest(_ path: String, onEntry: ((TreeEntry) throws -> Void)? = nil) 
     } catch let error as FormatError {
         let location = error.line.map { "\(path):\($0)" } ?? path
         throw UserError("\(location): \(error.message)",
-                        hint: "a manifest is described byte by byte in Manifests/FORMAT.md")
+                        hint: "a manifest is described in `glassbox help format` (byte by byte in Manifests/FORMAT.md)")
     }
 }
 
@@ -44,7 +44,7 @@ func loadManifestHeader(_ path: String) throws -> ReleaseHeader {
         return try Manifest.parseNoteText(text).header
     } catch let error as FormatError {
         throw UserError("\(path)\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
-                        hint: "a manifest is described byte by byte in Manifests/FORMAT.md")
+                        hint: "a manifest is described in `glassbox help format` (byte by byte in Manifests/FORMAT.md)")
     }
 }
 

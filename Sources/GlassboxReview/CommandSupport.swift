@@ -176,7 +176,7 @@ package func loadPolicy(_ path: String) throws -> TrustPolicy {
         return try TrustPolicy(parsing: text)
     } catch let error as FormatError {
         throw UserError("\(path)\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
-                        hint: "the policy format is in Manifests/FORMAT.md; `glassbox trust init` writes one")
+                        hint: "the policy format: `glassbox help policy` or `verify-release --help-topic policy`; `glassbox trust init` writes one")
     }
 }
 
@@ -186,7 +186,7 @@ package func loadScanExceptions(_ path: String) throws -> ScanExceptions {
         return try ScanExceptions(parsing: try readFile(path, limit: ScanExceptions.maxSize), source: path)
     } catch let error as TriageError {
         throw UserError("\(path)\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
-                        hint: "the exceptions format is in Manifests/FORMAT.md; `glassbox scan --json` prints each finding's fingerprint")
+                        hint: "the exceptions format: `glassbox help policy`; `glassbox scan --json` prints each finding's fingerprint")
     }
 }
 

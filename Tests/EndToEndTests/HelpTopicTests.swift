@@ -95,6 +95,22 @@ import Testing
         #expect(try glassbox("help").stdout.contains("glassbox help exit-codes"))
     }
 
+    /// A malformed file's hint names the reference that is there in the review room.
+    @Test func hintsNameTheOfflineReference() throws {
+        let dir = try temporaryDirectory()
+        let policy = dir.appendingPathComponent("trust")
+        try Data("glassbox-trust v1\nthreshold one\n".utf8).write(to: policy)
+        let refused = try verifyRelease("--manifest", policy.path, "--trust", policy.path, "--dir", dir.path)
+        #expect(refused.status == 2)
+        #expect(refused.stderr.contains("glassbox: hint: the policy format: `glassbox help policy` or `verify-release --help-topic policy`"),
+                "\(refused.stderr)")
+        let manifest = dir.appendingPathComponent("release.manifest")
+        try Data("example.com/a/1\n1\nnot base64\n".utf8).write(to: manifest)
+        let inspected = try glassbox("inspect", manifest.path)
+        #expect(inspected.status == 2)
+        #expect(inspected.stderr.contains("glassbox: hint: a manifest is described in `glassbox help format`"), "\(inspected.stderr)")
+    }
+
     @Test func anUnknownOrMissingTopicIsAUsageError() throws {
         let unknown = try verifyRelease("--help-topic", "formats")
         #expect(unknown.status == 64)
