@@ -199,7 +199,7 @@ package func parseVKey(_ text: String, _ file: String) throws -> VerifierKey {
 /// `--tarball T [--strip-components N]`: the same two options, checked the same way, in every
 /// command that reads a tree.
 package struct TarballOptions: ParsableArguments {
-    @Option(name: .long, help: "A release tarball (.tar, .tar.gz, .tar.xz, .tar.bz2, .tar.zst), read as it is, never unpacked.")
+    @Option(name: .long, help: "A release tarball (.tar, .tar.gz, .tar.xz, .tar.bz2, .tar.zst), read as it is, never unpacked.", completion: .file(extensions: ["tar", "gz", "tgz", "xz", "bz2", "zst"]))
     package var tarball: String?
 
     @Option(name: .long, help: "With --tarball: leading path components to strip (default: a single top-level directory).")
