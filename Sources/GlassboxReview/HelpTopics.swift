@@ -252,10 +252,14 @@ extension HelpTopic {
           scan               1: findings at or above --fail-on (default error)
           diff               0 identical, 1 different, 2 trouble, as diff(1)
           check              1: the tree differs from the manifest
-          rebuild            1: an artifact did not reproduce
+          rebuild            1: an artifact differs or is missing, or the build
+                             wrote one not listed; 2: cannot rebuild here (a
+                             recipe, a package version, no sandbox, a failing
+                             run line)
           attest-rebuild     1: an artifact did not reproduce; the attestation
                              is written all the same
-          log verify         1: a tile, the root or the checkpoint is wrong
+          log verify         1: the tiles or the root do not match the entries,
+                             or the checkpoint was rolled back or replaced
           witness cosign     1: refused to cosign because the log is
                              inconsistent (a rollback or a fork); 2: bad input
         """#
