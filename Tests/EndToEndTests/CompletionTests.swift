@@ -56,6 +56,36 @@ import Testing
         #expect(try offered("glassbox", "glassbox manifest --repo ", in: room) == ["dist", "review-room"])
     }
 
+    /// Every option and argument of every command completes its values, unless it takes no
+    /// name of a file here: a revision, a count, a name, a path inside the release.
+    @Test func everyOptionThatTakesAFileCompletesIt() throws {
+        let noFileHere: Set<String> = [
+            "rev", "strip-components", "workers", "name", "version", "origin", "threshold", "origins",
+            "witness-threshold", "max-bytes", "from", "timeout", "max-output", "requires", "recipe-path",
+            "subcommands",   // argument-parser's own `help SUBCOMMAND`
+        ]
+        // Paths inside the release tree, not on this machine.
+        let pathsInTheRelease: Set<String> = ["glassbox manifest --recipe", "glassbox rebuild --recipe", "glassbox prove path",
+                                              "glassbox verify-release --path", "verify-release --path"]
+        var missing: [String] = []
+        func walk(_ command: [String: Any], _ names: [String]) {
+            for argument in command["arguments"] as? [[String: Any]] ?? [] where argument["kind"] as? String != "flag" {
+                let value = argument["valueName"] as? String ?? "?"
+                let shown = names.joined(separator: " ") + (argument["kind"] as? String == "positional" ? " \(value)" : " --\(value)")
+                if argument["completionKind"] == nil && !noFileHere.contains(value) && !pathsInTheRelease.contains(shown) {
+                    missing.append(shown)
+                }
+            }
+            for sub in command["subcommands"] as? [[String: Any]] ?? [] { walk(sub, names + [sub["commandName"] as? String ?? "?"]) }
+        }
+        for program in ["glassbox", "verify-release"] {
+            let dump = try run(productsDirectory.appendingPathComponent(program).path, ["--experimental-dump-help"])
+            let tool = try #require(try JSONSerialization.jsonObject(with: dump.stdoutBytes) as? [String: Any])
+            walk(try #require(tool["command"] as? [String: Any]), [program])
+        }
+        #expect(missing.isEmpty, "give these `completion:` (.file(), .directory or .list), or name them here if they take no file: \(missing)")
+    }
+
     @Test func fileOptionsOfferFiles() throws {
         let room = try reviewRoom()
         let all = ["dist", "review-room", "router.manifest", "trust", "verify-release.bash"]
