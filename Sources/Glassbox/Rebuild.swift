@@ -339,7 +339,7 @@ extension Rebuild {
                                                                  limit: Recipe.maxSize + 1))
         } catch let error as FormatError {
             throw RebuildError("\(shownRecipe)\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
-                               hint: "the recipe format is in Manifests/FORMAT.md § Build recipes")
+                               hint: "the recipe format: `glassbox help format` (in full: Manifests/FORMAT.md § Build recipes)")
         }
 
         try checkRequirements(recipe, shownRecipe, logDirectory: directory.logDirectory)

@@ -16,10 +16,10 @@ struct AttestRebuildCommand: ParsableCommand {
             written all the same: it says which differ), 2 bad input.
             """)
 
-    @Option(name: .long, help: "The release manifest whose artifacts were rebuilt.")
+    @Option(name: .long, help: "The release manifest whose artifacts were rebuilt.", completion: .file())
     var manifest: String
 
-    @Option(name: .long, help: "The recipe the rebuild followed; its SHA-256 is attested.")
+    @Option(name: .long, help: "The recipe the rebuild followed; its SHA-256 is attested.", completion: .file())
     var recipe: String
 
     @Option(name: .long, help: "The recipe's path as the attestation names it (default: as given to --recipe).")
@@ -28,19 +28,19 @@ struct AttestRebuildCommand: ParsableCommand {
     @Option(name: .long, help: "A package the recipe requires and the version the rebuild environment had, PACKAGE=VERSION (repeatable).")
     var requires: [String] = []
 
-    @Option(name: .long, parsing: .upToNextOption, help: "The rebuilt files: files, named by base name, or directories of files, named by relative path (as `manifest --artifact` names them).")
+    @Option(name: .long, parsing: .upToNextOption, help: "The rebuilt files: files, named by base name, or directories of files, named by relative path (as `manifest --artifact` names them).", completion: .file())
     var rebuilt: [String] = []
 
-    @Option(name: .long, help: "The rebuilder's private key (PEM).")
+    @Option(name: .long, help: "The rebuilder's private key (PEM).", completion: .file())
     var key: String
 
     @Option(name: .long, help: "The key name (default: from PREFIX.pub beside the key).")
     var name: String?
 
-    @Option(name: .long, help: "The file holding the key's passphrase.")
+    @Option(name: .long, help: "The file holding the key's passphrase.", completion: .file())
     var passphraseFile: String?
 
-    @Option(name: [.customShort("o"), .long], help: "Write the attestation here (atomically) instead of stdout.")
+    @Option(name: [.customShort("o"), .long], help: "Write the attestation here (atomically) instead of stdout.", completion: .file())
     var output: String?
 
     func run() throws {

@@ -9,7 +9,7 @@ struct CheckCommand: ParsableCommand {
         abstract: "Compare a git revision or a directory with a manifest, naming every difference.",
         discussion: "Exit 0 when the tree matches, 1 when it differs, 2 on bad input. Signatures are not checked here: use verify-release.")
 
-    @Argument(help: "The manifest file.")
+    @Argument(help: "The manifest file.", completion: .file())
     var file: String
 
     @OptionGroup var source: SourceOptions

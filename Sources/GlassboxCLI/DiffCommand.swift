@@ -17,16 +17,16 @@ struct DiffCommand: ParsableCommand {
             Exit 0 identical, 1 different, 2 trouble, as diff(1).
             """)
 
-    @Argument(help: "The old side: a manifest file or a directory (a revision with --repo).")
+    @Argument(help: "The old side: a manifest file or a directory (a revision with --repo).", completion: .file())
     var old: String
 
-    @Argument(help: "The new side.")
+    @Argument(help: "The new side.", completion: .file())
     var new: String
 
-    @Option(name: .long, help: "Read both sides as revisions of this git repository.")
+    @Option(name: .long, help: "Read both sides as revisions of this git repository.", completion: .directory)
     var repo: String?
 
-    @Option(name: .long, help: "Verify manifest sides' signatures with this trust policy and say which are trusted.")
+    @Option(name: .long, help: "Verify manifest sides' signatures with this trust policy and say which are trusted.", completion: .file())
     var trust: String?
 
     @Flag(name: .long, help: "Fail (exit 2) unless every manifest side is signed as the --trust policy requires.")
@@ -41,7 +41,7 @@ struct DiffCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON (media type \(DiffReport.mediaType)).")
     var json = false
 
-    @Option(name: .long, help: "Also write a self-contained offline HTML report to this file.")
+    @Option(name: .long, help: "Also write a self-contained offline HTML report to this file.", completion: .file())
     var html: String?
 
     @Option(name: .long, help: "Worker threads (default: one per core).")

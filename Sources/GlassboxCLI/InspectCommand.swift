@@ -9,7 +9,7 @@ struct InspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "Show a manifest's release identity, source, counts, bytes and root.")
 
-    @Argument(help: "The manifest file.")
+    @Argument(help: "The manifest file.", completion: .file())
     var file: String
 
     @Flag(name: .long, help: "Print JSON (media type \(InspectReport.mediaType)).")

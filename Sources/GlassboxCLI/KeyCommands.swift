@@ -14,13 +14,13 @@ struct KeygenCommand: ParsableCommand {
     @Option(name: .long, help: "The key name, ideally a schema-less URL such as vendor.example/release-2026.")
     var name: String
 
-    @Option(name: [.customShort("o"), .long], help: "The output prefix.")
+    @Option(name: [.customShort("o"), .long], help: "The output prefix.", completion: .file())
     var output: String
 
-    @Option(name: .long, help: "ed25519 (default) or ecdsa-p256.")
+    @Option(name: .long, help: "ed25519 (default) or ecdsa-p256.", completion: .list(SignatureAlgorithm.allCases.map(\.rawValue)))
     var algorithm: String = SignatureAlgorithm.ed25519.rawValue
 
-    @Option(name: .long, help: "Encrypt the private key with the first line of this file.")
+    @Option(name: .long, help: "Encrypt the private key with the first line of this file.", completion: .file())
     var passphraseFile: String?
 
     @Flag(name: .long, help: "Replace existing key files.")
@@ -80,16 +80,16 @@ struct SignCommand: ParsableCommand {
         commandName: "sign",
         abstract: "Add a C2SP signed-note signature over a manifest's note text (rewrites the file atomically).")
 
-    @Option(name: .long, help: "The private key (PEM).")
+    @Option(name: .long, help: "The private key (PEM).", completion: .file())
     var key: String
 
     @Option(name: .long, help: "The key name (default: from PREFIX.pub beside the key).")
     var name: String?
 
-    @Option(name: .long, help: "The file holding the key's passphrase.")
+    @Option(name: .long, help: "The file holding the key's passphrase.", completion: .file())
     var passphraseFile: String?
 
-    @Argument(help: "The manifest to sign.")
+    @Argument(help: "The manifest to sign.", completion: .file())
     var file: String
 
     func run() throws {
@@ -127,7 +127,7 @@ struct CheckpointCommand: ParsableCommand {
         commandName: "checkpoint",
         abstract: "Print a signed manifest's C2SP signed note (note text, empty line, signatures).")
 
-    @Argument(help: "The manifest.")
+    @Argument(help: "The manifest.", completion: .file())
     var file: String
 
     func run() throws {
@@ -155,13 +155,13 @@ struct TrustCommand: ParsableCommand {
         @Option(name: .long, help: "How many distinct keys must sign.")
         var threshold: Int
 
-        @Option(name: [.customShort("o"), .long], help: "The policy file to write.")
+        @Option(name: [.customShort("o"), .long], help: "The policy file to write.", completion: .file())
         var output: String
 
         @Option(name: .long, help: "Origin patterns every key may sign (exact, or a prefix ending in '*'), comma-separated.")
         var origins: String?
 
-        @Argument(help: "Verifier keys: PREFIX.pub files or NAME+KEYID+KEY strings.")
+        @Argument(help: "Verifier keys: PREFIX.pub files or NAME+KEYID+KEY strings.", completion: .file())
         var keys: [String]
 
         func run() throws {

@@ -13,9 +13,9 @@ struct LogCommand: ParsableCommand {
 
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an empty log signed by the log key.")
-        @Argument(help: "The log directory.") var dir: String
+        @Argument(help: "The log directory.", completion: .directory) var dir: String
         @Option(name: .long, help: "The log's origin, e.g. transparency.example/releases.") var origin: String
-        @Option(name: .long, help: "The log's signing key (its name comes from the .pub beside it).") var key: String
+        @Option(name: .long, help: "The log's signing key (its name comes from the .pub beside it).", completion: .file()) var key: String
 
         func run() throws {
             try runReporting {
@@ -39,8 +39,8 @@ struct LogCommand: ParsableCommand {
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Append signed manifests or rebuild attestations and publish a new checkpoint.")
-        @Argument(help: "The log directory.") var dir: String
-        @Argument(help: "Signed manifests, or signed rebuild attestations.") var manifests: [String]
+        @Argument(help: "The log directory.", completion: .directory) var dir: String
+        @Argument(help: "Signed manifests, or signed rebuild attestations.", completion: .file()) var manifests: [String]
 
         func run() throws {
             try runReporting {
@@ -77,10 +77,10 @@ struct LogCommand: ParsableCommand {
 
     struct Prove: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Write an inclusion proof (tlog-proof@v1) for a manifest or rebuild attestation, with the checkpoint.")
-        @Argument(help: "The log directory.") var dir: String
-        @Argument(help: "The manifest, or rebuild attestation.") var manifest: String
-        @Option(name: [.customShort("o"), .long], help: "Write here instead of stdout.") var output: String?
-        @Option(name: .long, parsing: .upToNextOption, help: "Files of witness cosignature lines to add to the checkpoint.")
+        @Argument(help: "The log directory.", completion: .directory) var dir: String
+        @Argument(help: "The manifest, or rebuild attestation.", completion: .file()) var manifest: String
+        @Option(name: [.customShort("o"), .long], help: "Write here instead of stdout.", completion: .file()) var output: String?
+        @Option(name: .long, parsing: .upToNextOption, help: "Files of witness cosignature lines to add to the checkpoint.", completion: .file())
         var cosignatures: [String] = []
 
         func run() throws {
@@ -108,9 +108,9 @@ struct LogCommand: ParsableCommand {
 
     struct Consistency: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Write a consistency proof from an older size to the current checkpoint.")
-        @Argument(help: "The log directory.") var dir: String
+        @Argument(help: "The log directory.", completion: .directory) var dir: String
         @Option(name: .long, help: "The older tree size.") var from: UInt64
-        @Option(name: [.customShort("o"), .long], help: "Write here instead of stdout.") var output: String?
+        @Option(name: [.customShort("o"), .long], help: "Write here instead of stdout.", completion: .file()) var output: String?
 
         func run() throws {
             try runReporting {
@@ -128,8 +128,8 @@ struct LogCommand: ParsableCommand {
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Recompute every tile and the root from the entries; check the checkpoint signature.")
-        @Argument(help: "The log directory.") var dir: String
-        @Option(name: .long, help: "The log's verifier key (default: the one the log was created with).") var logKey: String?
+        @Argument(help: "The log directory.", completion: .directory) var dir: String
+        @Option(name: .long, help: "The log's verifier key (default: the one the log was created with).", completion: .file()) var logKey: String?
         @OptionGroup var colorOptions: ColorOptions
 
         func run() throws {

@@ -20,13 +20,13 @@ struct ManifestCommand: ParsableCommand {
     @Option(name: .long, help: "The checkpoint origin identifying the release, e.g. example.com/curl/8.21.0 (default: NAME/VERSION).")
     var origin: String?
 
-    @Option(name: .long, help: "A shipped binary or package to list (repeatable): a file, named by its base name, or a directory of files, named by relative path.")
+    @Option(name: .long, help: "A shipped binary or package to list (repeatable): a file, named by its base name, or a directory of files, named by relative path.", completion: .file())
     var artifact: [String] = []
 
     @Option(name: .long, help: "The build recipe's path in the tree (see `glassbox rebuild`); checked, and named in the signed note.")
     var recipe: String?
 
-    @Option(name: [.customShort("o"), .long], help: "Write the manifest here (atomically) instead of stdout.")
+    @Option(name: [.customShort("o"), .long], help: "Write the manifest here (atomically) instead of stdout.", completion: .file())
     var output: String?
 
     func run() throws {
@@ -49,7 +49,7 @@ struct ManifestCommand: ParsableCommand {
                 }
                 do { _ = try Recipe(parsing: gatherer.bytes ?? []) } catch let error as FormatError {
                     throw UserError("\(shown(recipePath))\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
-                                    hint: "the recipe format is in Manifests/FORMAT.md § Build recipes")
+                                    hint: "the recipe format: `glassbox help format` (in full: Manifests/FORMAT.md § Build recipes)")
                 }
             }
             let name = self.name ?? snapshot.defaultName

@@ -9,13 +9,13 @@ struct ProveCommand: ParsableCommand {
         commandName: "prove",
         abstract: "Write a self-contained proof (C2SP tlog-proof@v1 shape) that one path is in a signed release.")
 
-    @Argument(help: "The signed manifest.")
+    @Argument(help: "The signed manifest.", completion: .file())
     var manifest: String
 
     @Argument(help: "The path in the release, as the manifest lists it (escaped form).")
     var path: String
 
-    @Option(name: [.customShort("o"), .long], help: "Write the proof here (atomically) instead of stdout.")
+    @Option(name: [.customShort("o"), .long], help: "Write the proof here (atomically) instead of stdout.", completion: .file())
     var output: String?
 
     func run() throws {

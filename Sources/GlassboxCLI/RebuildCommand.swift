@@ -19,19 +19,19 @@ struct RebuildCommand: ParsableCommand {
             2 cannot rebuild here (malformed recipe, package version, no sandbox, a failing run line), 64 usage.
             """)
 
-    @Option(name: .long, help: "The signed manifest: its recipe line names the recipe, its artifacts are compared.")
+    @Option(name: .long, help: "The signed manifest: its recipe line names the recipe, its artifacts are compared.", completion: .file())
     var manifest: String?
 
-    @Option(name: .long, help: "The trust policy (with --manifest).")
+    @Option(name: .long, help: "The trust policy (with --manifest).", completion: .file())
     var trust: String?
 
-    @Option(name: .long, help: "A git repository holding the release (read from its objects).")
+    @Option(name: .long, help: "A git repository holding the release (read from its objects).", completion: .directory)
     var repo: String?
 
     @Option(name: .long, help: "The revision (default: the commit the manifest names, else HEAD).")
     var rev: String?
 
-    @Option(name: .long, help: "A directory holding the release.")
+    @Option(name: .long, help: "A directory holding the release.", completion: .directory)
     var dir: String?
 
     @OptionGroup var tarballOptions: TarballOptions
@@ -39,25 +39,25 @@ struct RebuildCommand: ParsableCommand {
     @Flag(name: .long, help: "With --repo and no manifest: build from the bytes `git archive` writes.")
     var archive = false
 
-    @Option(name: .long, help: "With --manifest: the directory holding the shipped artifacts, compared with the signed ones and with the rebuilt ones.")
+    @Option(name: .long, help: "With --manifest: the directory holding the shipped artifacts, compared with the signed ones and with the rebuilt ones.", completion: .directory)
     var artifacts: String?
 
     @Option(name: .long, help: "Without --manifest: the recipe's path in the tree.")
     var recipe: String?
 
-    @Option(name: [.customShort("o"), .long], help: "Without --manifest: the directory to write the built artifacts to. With --manifest and --attest: the file to write the signed rebuild attestation to.")
+    @Option(name: [.customShort("o"), .long], help: "Without --manifest: the directory to write the built artifacts to. With --manifest and --attest: the file to write the signed rebuild attestation to.", completion: .file())
     var output: String?
 
-    @Option(name: .long, help: "With --manifest: sign a rebuild attestation with this private key (PEM), for failures too; -o names its file.")
+    @Option(name: .long, help: "With --manifest: sign a rebuild attestation with this private key (PEM), for failures too; -o names its file.", completion: .file())
     var attest: String?
 
     @Option(name: .long, help: "With --attest: the key name (default: from PREFIX.pub beside the key).")
     var name: String?
 
-    @Option(name: .long, help: "With --attest: the file holding the key's passphrase.")
+    @Option(name: .long, help: "With --attest: the file holding the key's passphrase.", completion: .file())
     var passphraseFile: String?
 
-    @Option(name: .long, help: "Make the build directory here and keep it afterwards, to look at.")
+    @Option(name: .long, help: "Make the build directory here and keep it afterwards, to look at.", completion: .directory)
     var keep: String?
 
     @Option(name: .long, help: "Seconds the whole build may take (default: 3600).")
@@ -66,7 +66,7 @@ struct RebuildCommand: ParsableCommand {
     @Option(name: .long, help: "Bytes the build directory may hold, and the largest file the build may write (default: 4 GiB).")
     var maxOutput: UInt64 = 4 << 30
 
-    @Option(name: .long, help: "With diffoscope installed: also write its HTML report to this directory.")
+    @Option(name: .long, help: "With diffoscope installed: also write its HTML report to this directory.", completion: .directory)
     var diffoscopeHtml: String?
 
     @Flag(name: .long, help: "Print JSON (media type \(RebuildReport.mediaType)).")
@@ -172,7 +172,7 @@ struct RebuildCommand: ParsableCommand {
         let outcome: VerificationOutcome
         do { outcome = try ReleaseVerifier.verify(manifest: .file(manifest!), verification) } catch let error as FormatError {
             throw UserError("\(manifest!)\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
-                            hint: "a manifest is described byte by byte in Manifests/FORMAT.md")
+                            hint: "a manifest is described in `glassbox help format` (byte by byte in Manifests/FORMAT.md)")
         }
         guard outcome.verified, let release = outcome.release else {
             printError("glassbox: error: the release does not verify; nothing was rebuilt\n")

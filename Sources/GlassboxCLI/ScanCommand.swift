@@ -16,13 +16,13 @@ struct ScanCommand: ParsableCommand {
             reviewed exception covers are listed apart with its reason and do not count.
             """)
 
-    @Option(name: .long, help: "A git repository, read from its objects.")
+    @Option(name: .long, help: "A git repository, read from its objects.", completion: .directory)
     var repo: String?
 
     @Option(name: .long, help: "The revision to scan (default HEAD).")
     var rev: String?
 
-    @Option(name: .long, help: "A directory to scan.")
+    @Option(name: .long, help: "A directory to scan.", completion: .directory)
     var dir: String?
 
     @OptionGroup var tarballOptions: TarballOptions
@@ -36,13 +36,13 @@ struct ScanCommand: ParsableCommand {
     @Flag(name: .long, help: "Print SARIF 2.1.0, for code-scanning tools.")
     var sarif = false
 
-    @Option(name: .long, help: "The lowest severity that makes the exit status 1: note, warning, error, or none.")
+    @Option(name: .long, help: "The lowest severity that makes the exit status 1: note, warning, error, or none.", completion: .list(ScanThreshold.allCases.map(\.rawValue)))
     var failOn: String = "error"
 
-    @Option(name: .long, help: "An earlier `glassbox scan --json` or `--sarif` result: report only findings not in it.")
+    @Option(name: .long, help: "An earlier `glassbox scan --json` or `--sarif` result: report only findings not in it.", completion: .file())
     var baseline: String?
 
-    @Option(name: .long, help: "Reviewed exceptions (format in Manifests/FORMAT.md): findings they cover are listed apart and do not count.")
+    @Option(name: .long, help: "Reviewed exceptions (format: `glassbox help policy`): findings they cover are listed apart and do not count.", completion: .file())
     var exceptions: String?
 
     @Option(name: .long, help: "Worker threads (default: one per core).")

@@ -25,7 +25,7 @@ func loadManifest(_ path: String, onEntry: ((TreeEntry) throws -> Void)? = nil) 
     } catch let error as FormatError {
         let location = error.line.map { "\(path):\($0)" } ?? path
         throw UserError("\(location): \(error.message)",
-                        hint: "a manifest is described byte by byte in Manifests/FORMAT.md")
+                        hint: "a manifest is described in `glassbox help format` (byte by byte in Manifests/FORMAT.md)")
     }
 }
 
@@ -44,7 +44,7 @@ func loadManifestHeader(_ path: String) throws -> ReleaseHeader {
         return try Manifest.parseNoteText(text).header
     } catch let error as FormatError {
         throw UserError("\(path)\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
-                        hint: "a manifest is described byte by byte in Manifests/FORMAT.md")
+                        hint: "a manifest is described in `glassbox help format` (byte by byte in Manifests/FORMAT.md)")
     }
 }
 
@@ -58,13 +58,13 @@ func compareWithManifest(_ path: String, actual: [TreeEntry]) throws -> (Manifes
 
 /// Where the tree to read comes from: `--repo R [--rev REV]`, `--dir D` or `--tarball T`.
 struct SourceOptions: ParsableArguments {
-    @Option(name: .long, help: "A git repository (bare or not); read from its object database, never checked out.")
+    @Option(name: .long, help: "A git repository (bare or not); read from its object database, never checked out.", completion: .directory)
     var repo: String?
 
     @Option(name: .long, help: "The revision to read: tag, branch, or full or abbreviated commit id.")
     var rev: String?
 
-    @Option(name: .long, help: "A directory to read (an unpacked tarball, a checkout, a review-room copy); the root's own .git is skipped; a .git below it is an error.")
+    @Option(name: .long, help: "A directory to read (an unpacked tarball, a checkout, a review-room copy); the root's own .git is skipped; a .git below it is an error.", completion: .directory)
     var dir: String?
 
     @Flag(name: .long, help: "With --repo: the bytes `git archive` writes (the commit's .gitattributes applied), not the stored blobs.")

@@ -16,11 +16,11 @@ struct WitnessCommand: ParsableCommand {
             abstract: "Check a checkpoint against the last one this witness cosigned, then print a cosignature line.",
             discussion: "Refuses a rollback (a smaller tree) or a fork (a different root, or an older tree that is not a prefix): exit 1.")
 
-        @Option(name: .long, help: "The witness's Ed25519 key (its name from the .pub beside it, made with keygen --witness).") var key: String
-        @Option(name: .long, help: "The witness's state: the last checkpoint it cosigned for this log.") var state: String
-        @Option(name: .long, help: "The log's verifier key (.pub or vkey text).") var logKey: String
-        @Argument(help: "The log's signed checkpoint.") var checkpoint: String
-        @Option(name: .long, help: "A consistency proof from the state's size to the checkpoint's.") var proof: String?
+        @Option(name: .long, help: "The witness's Ed25519 key (its name from the .pub beside it, made with keygen --witness).", completion: .file()) var key: String
+        @Option(name: .long, help: "The witness's state: the last checkpoint it cosigned for this log.", completion: .file()) var state: String
+        @Option(name: .long, help: "The log's verifier key (.pub or vkey text).", completion: .file()) var logKey: String
+        @Argument(help: "The log's signed checkpoint.", completion: .file()) var checkpoint: String
+        @Option(name: .long, help: "A consistency proof from the state's size to the checkpoint's.", completion: .file()) var proof: String?
 
         func run() throws {
             try runReporting {

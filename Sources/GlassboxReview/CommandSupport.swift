@@ -176,7 +176,7 @@ package func loadPolicy(_ path: String) throws -> TrustPolicy {
         return try TrustPolicy(parsing: text)
     } catch let error as FormatError {
         throw UserError("\(path)\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
-                        hint: "the policy format is in Manifests/FORMAT.md; `glassbox trust init` writes one")
+                        hint: "the policy format: `glassbox help policy` or `verify-release --help-topic policy`; `glassbox trust init` writes one")
     }
 }
 
@@ -186,7 +186,7 @@ package func loadScanExceptions(_ path: String) throws -> ScanExceptions {
         return try ScanExceptions(parsing: try readFile(path, limit: ScanExceptions.maxSize), source: path)
     } catch let error as TriageError {
         throw UserError("\(path)\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
-                        hint: "the exceptions format is in Manifests/FORMAT.md; `glassbox scan --json` prints each finding's fingerprint")
+                        hint: "the exceptions format: `glassbox help policy`; `glassbox scan --json` prints each finding's fingerprint")
     }
 }
 
@@ -199,7 +199,7 @@ package func parseVKey(_ text: String, _ file: String) throws -> VerifierKey {
 /// `--tarball T [--strip-components N]`: the same two options, checked the same way, in every
 /// command that reads a tree.
 package struct TarballOptions: ParsableArguments {
-    @Option(name: .long, help: "A release tarball (.tar, .tar.gz, .tar.xz, .tar.bz2, .tar.zst), read as it is, never unpacked.")
+    @Option(name: .long, help: "A release tarball (.tar, .tar.gz, .tar.xz, .tar.bz2, .tar.zst), read as it is, never unpacked.", completion: .file(extensions: ["tar", "gz", "tgz", "xz", "bz2", "zst"]))
     package var tarball: String?
 
     @Option(name: .long, help: "With --tarball: leading path components to strip (default: a single top-level directory).")

@@ -18,39 +18,39 @@ public struct VerifyReleaseCommand: ParsableCommand {
             """,
         version: GlassboxVersion.string)
 
-    @Option(name: .long, help: "The signed manifest.")
+    @Option(name: .long, help: "The signed manifest.", completion: .file())
     var manifest: String?
 
-    @Option(name: .long, help: "The trust policy.")
+    @Option(name: .long, help: "The trust policy.", completion: .file())
     var trust: String
 
-    @Option(name: .long, help: "A git repository holding the release (read from its objects).")
+    @Option(name: .long, help: "A git repository holding the release (read from its objects).", completion: .directory)
     var repo: String?
 
     @Option(name: .long, help: "The revision to check (default: the commit the manifest names).")
     var rev: String?
 
-    @Option(name: .long, help: "A directory holding the release.")
+    @Option(name: .long, help: "A directory holding the release.", completion: .directory)
     var dir: String?
 
     @OptionGroup var tarballOptions: TarballOptions
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Shipped artifacts: files, or directories of files.")
+    @Option(name: .long, parsing: .upToNextOption, help: "Shipped artifacts: files, or directories of files.", completion: .file())
     var artifacts: [String] = []
 
-    @Option(name: .long, help: "One shipped artifact file to check (repeatable): only these are checked, each must be listed, and the report names every listed artifact not checked.")
+    @Option(name: .long, help: "One shipped artifact file to check (repeatable): only these are checked, each must be listed, and the report names every listed artifact not checked.", completion: .file())
     var artifact: [String] = []
 
     @Option(name: .long, help: "With --artifacts: unlisted files matching this glob (gitattributes syntax, e.g. '*.sig'; repeatable) do not fail; the report names each glob and every file it ignored.")
     var ignoreUnlisted: [String] = []
 
-    @Option(name: .long, help: "A signed rebuild attestation (repeatable), checked against the policy's rebuilder keys and rebuild-threshold.")
+    @Option(name: .long, help: "A signed rebuild attestation (repeatable), checked against the policy's rebuilder keys and rebuild-threshold.", completion: .file())
     var rebuildAttestation: [String] = []
 
-    @Option(name: .long, help: "A per-file proof (from `glassbox prove`); give the file to check as the argument.")
+    @Option(name: .long, help: "A per-file proof (from `glassbox prove`); give the file to check as the argument.", completion: .file())
     var proof: String?
 
-    @Argument(help: "With --proof: the file to check.")
+    @Argument(help: "With --proof: the file to check.", completion: .file())
     var file: String?
 
     @Option(name: .long, help: "With --proof: the file's path in the release, when the file given is that path under another name.")
@@ -62,7 +62,7 @@ public struct VerifyReleaseCommand: ParsableCommand {
     @Flag(name: .long, help: "Print only the verdict line; no progress.")
     var quiet = false
 
-    @Option(name: .long, help: "Also write a self-contained offline HTML report to this file.")
+    @Option(name: .long, help: "Also write a self-contained offline HTML report to this file.", completion: .file())
     var html: String?
 
     @OptionGroup var colorOptions: ColorOptions
@@ -70,7 +70,7 @@ public struct VerifyReleaseCommand: ParsableCommand {
     @Option(name: .long, help: "Worker threads (default: one per core).")
     var workers: Int?
 
-    @Option(name: .long, help: "Scan findings at or above this severity fail verification: note, warning, error (the default), or none, so the scan does not count; overrides the policy's scan-fail-on.")
+    @Option(name: .long, help: "Scan findings at or above this severity fail verification: note, warning, error (the default), or none, so the scan does not count; overrides the policy's scan-fail-on.", completion: .list(ScanThreshold.allCases.map(\.rawValue)))
     var failOn: String?
 
     @Flag(name: .long, help: "Do not scan for hidden content (bidi controls, invisible characters, …): weakens what is checked.")
@@ -79,23 +79,28 @@ public struct VerifyReleaseCommand: ParsableCommand {
     @Flag(name: .long, help: "Scan strictly: every bidi control and invisible character.")
     var strictScan = false
 
-    @Option(name: .long, help: "A log inclusion proof for the manifest (from `glassbox log prove`).")
+    @Option(name: .long, help: "A log inclusion proof for the manifest (from `glassbox log prove`).", completion: .file())
     var logProof: String?
 
-    @Option(name: .long, help: "The transparency log's verifier key (.pub file or vkey text).")
+    @Option(name: .long, help: "The transparency log's verifier key (.pub file or vkey text).", completion: .file())
     var logKey: String?
 
-    @Option(name: .long, help: "A witness's cosignature key (type 0x04 vkey; repeatable, each key once).")
+    @Option(name: .long, help: "A witness's cosignature key (type 0x04 vkey; repeatable, each key once).", completion: .file())
     var witness: [String] = []
 
     @Option(name: .long, help: "How many of the --witness keys must have cosigned: 1 to their number (default: all).")
     var witnessThreshold: Int?
 
-    @Option(name: .long, help: "The last log checkpoint this reviewer saw; checked for consistency and updated.")
+    @Option(name: .long, help: "The last log checkpoint this reviewer saw; checked for consistency and updated.", completion: .file())
     var state: String?
 
-    @Option(name: .long, help: "A consistency proof from the state's checkpoint to the proof's (from `glassbox log consistency`).")
+    @Option(name: .long, help: "A consistency proof from the state's checkpoint to the proof's (from `glassbox log consistency`).", completion: .file())
     var logConsistency: String?
+
+    /// Read before parsing, by `HelpTopic.answerHelpTopicOption`; declared here so that help,
+    /// the manual page and shell completion show it.
+    @Option(name: .long, help: "Print a reference topic offline and exit: \(HelpTopic.names).", completion: .list(HelpTopic.allCases.map(\.rawValue)))
+    var helpTopic: String?
 
     public init() {}
 
