@@ -13,7 +13,7 @@ struct DiffCommand: ParsableCommand {
         discussion: """
             The changed files of git and directory sides are scanned for hidden content (bidi controls, \
             invisible characters, look-alike identifiers); findings the old side did not have are listed. \
-            Content diffs show such characters as marked ⟨U+XXXX⟩ escapes. \
+            Content diffs show such characters as marked U+XXXX escapes in angle brackets. \
             Exit 0 identical, 1 different, 2 trouble, as diff(1).
             """)
 

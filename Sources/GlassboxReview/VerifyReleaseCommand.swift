@@ -73,7 +73,7 @@ public struct VerifyReleaseCommand: ParsableCommand {
     @Option(name: .long, help: "Scan findings at or above this severity fail verification: note, warning, error (the default), or none, so the scan does not count; overrides the policy's scan-fail-on.", completion: .list(ScanThreshold.allCases.map(\.rawValue)))
     var failOn: String?
 
-    @Flag(name: .long, help: "Do not scan for hidden content (bidi controls, invisible characters, …): weakens what is checked.")
+    @Flag(name: .long, help: "Do not scan for hidden content (bidi controls, invisible characters, look-alike identifiers, hostile paths and attributes): weakens what is checked.")
     var skipScanUnsafe = false
 
     @Flag(name: .long, help: "Scan strictly: every bidi control and invisible character.")
@@ -222,7 +222,7 @@ public struct VerifyReleaseCommand: ParsableCommand {
         let outcome: VerificationOutcome
         do { outcome = try ReleaseVerifier.verify(manifest: .file(manifest!), request) } catch let error as FormatError {
             throw UserError("\(manifest!)\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
-                            hint: "a manifest is described byte by byte in Manifests/FORMAT.md")
+                            hint: "a manifest is described in `glassbox help format` (byte by byte in Manifests/FORMAT.md)")
         }
         if let state, let checkpoint = outcome.logState { try writeOutput(checkpoint.text, to: state) }
         return outcome
@@ -260,7 +260,7 @@ extension VerifyReleaseCommand {
     func loadAttestation(_ path: String) throws -> AttestationInput {
         do { return try AttestationInput(parsing: try readFile(path, limit: AttestationInput.maxSize), source: path) } catch let error as FormatError {
             throw UserError("\(path)\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
-                            hint: "a rebuild attestation is described line by line in Manifests/FORMAT.md")
+                            hint: "a rebuild attestation is described in `glassbox help format` (line by line in Manifests/FORMAT.md)")
         } catch let error as NoteError {
             throw UserError("\(path): not a signed note: \(error)", hint: "a rebuild attestation is a C2SP signed note (`glassbox attest-rebuild` writes one)")
         }

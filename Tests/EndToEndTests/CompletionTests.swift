@@ -62,6 +62,7 @@ import Testing
         let noFileHere: Set<String> = [
             "rev", "strip-components", "workers", "name", "version", "origin", "threshold", "origins",
             "witness-threshold", "max-bytes", "from", "timeout", "max-output", "requires", "recipe-path",
+            "ignore-unlisted",   // a glob
             "subcommands",   // argument-parser's own `help SUBCOMMAND`
         ]
         // Paths inside the release tree, not on this machine.
