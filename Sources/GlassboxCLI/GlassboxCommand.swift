@@ -8,7 +8,7 @@ public struct GlassboxCommand: ParsableCommand {
         commandName: "glassbox",
         abstract: "Merkle manifests of source releases, for source-code transparency centers.",
         version: GlassboxVersion.string,
-        subcommands: [ManifestCommand.self, InspectCommand.self, CheckCommand.self, KeygenCommand.self,
+        subcommands: [ManifestCommand.self, InspectCommand.self, CheckCommand.self, KeygenCommand.self, KeyCommand.self,
                       SignCommand.self, CheckpointCommand.self, TrustCommand.self, ProveCommand.self,
                       VerifyReleaseCommand.self, DiffCommand.self, ScanCommand.self, LogCommand.self, WitnessCommand.self,
                       RebuildCommand.self, AttestRebuildCommand.self])

@@ -49,15 +49,119 @@ struct KeygenCommand: ParsableCommand {
     }
 }
 
+/// `glassbox key`: make a signing key, or derive the verifier key of one made elsewhere.
+struct KeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "key", abstract: "Signing keys: make one, or derive the verifier key (.pub) of an existing one.",
+        subcommands: [Generate.self, Pub.self])
+
+    /// `glassbox key generate`: `glassbox keygen` under the group's name.
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "generate", abstract: KeygenCommand.configuration.abstract)
+        @OptionGroup var keygen: KeygenCommand
+        func run() throws { try keygen.run() }
+    }
+
+    /// `glassbox key pub`: the C2SP verifier key of a private key, the same line `key generate`
+    /// writes to PREFIX.pub, so a key made with `openssl genpkey` can sign releases too.
+    struct Pub: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "pub", abstract: "Print the C2SP verifier key of an Ed25519 or ECDSA P-256 private key (PEM).",
+            discussion: "The key name comes from --name, or from the PREFIX.pub beside PREFIX.key, which must then match the key.")
+
+        @Argument(help: "The private key (PEM).")
+        var key: String
+
+        @Option(name: [.customShort("o"), .long], help: "Write the verifier key here instead of stdout.")
+        var output: String?
+
+        @Option(name: .long, help: "The key name, ideally a schema-less URL such as vendor.example/release-2026.")
+        var name: String?
+
+        @Option(name: .long, help: "The file holding the key's passphrase.")
+        var passphraseFile: String?
+
+        @Flag(name: .long, help: "A witness key: its verifier key is a C2SP cosignature (type 0x04) key.")
+        var witness = false
+
+        func run() throws {
+            try runReporting {
+                let vkey: String
+                if witness {
+                    if let name {
+                        let key = try loadPrivateKey(key, passphraseFile: passphraseFile)
+                        guard key.algorithm == .ed25519 else {
+                            throw UserError("\(self.key): ECDSA P-256 keys cannot be witness keys; tlog-cosignature/v1 is Ed25519")
+                        }
+                        vkey = try Witness(name: name, privateKey: key).key.description
+                    } else {
+                        vkey = try loadWitness(key, passphraseFile: passphraseFile).key.description
+                    }
+                } else {
+                    do { vkey = try loadSigner(keyPath: key, name: name, passphraseFile: passphraseFile).verifier.description }
+                    catch let error as NoteError { throw UserError("--name: \(error)") }
+                }
+                try writeOutput(Array("\(vkey)\n".utf8), to: output, mode: 0o644)
+                return Exit.verified
+            }
+        }
+    }
+}
+
+/// Reads a private key, the one way every command does: the passphrase of an encrypted key
+/// comes from `--passphrase-file`, or is asked for on the terminal (echo off) when a person is
+/// there to answer; a script gets an error saying which option to pass.
+/// - Throws: `UserError`, one line naming the file and what is wrong with it, and a hint.
+func loadPrivateKey(_ keyPath: String, passphraseFile: String?) throws -> PrivateKey {
+    let pem = try readFile(keyPath, limit: 1 << 20)
+    let passphrase = try readPassphrase(passphraseFile)
+    var typed = false
+    do {
+        do {
+            return try PrivateKey.fromPEM(pem, passphrase: passphrase)
+        } catch KeyFileError.passphraseNeeded where Terminal.isInteractive {
+            typed = true
+            let answer: [UInt8]?
+            do { answer = try Terminal.readSecret(prompt: Display.text("Passphrase for \(keyPath): ")) } catch let error as TerminalError {
+                throw UserError("\(keyPath): cannot ask for the passphrase: \(error)", hint: "pass --passphrase-file FILE")
+            }
+            guard let answer else { throw UserError("\(keyPath): no passphrase given", hint: "pass --passphrase-file FILE") }
+            return try PrivateKey.fromPEM(pem, passphrase: answer)
+        }
+    } catch let error as KeyFileError {
+        let supported = "use an Ed25519 or ECDSA P-256 key (`glassbox key generate --name NAME -o PREFIX`, or `openssl genpkey -algorithm ed25519`)"
+        switch error {
+        case .passphraseNeeded:
+            throw UserError("\(keyPath): the key is encrypted and no passphrase was given",
+                            hint: "pass --passphrase-file FILE (its first line is the passphrase)")
+        case .wrongPassphrase:
+            throw UserError("\(keyPath): the passphrase does not decrypt the key",
+                            hint: typed || passphraseFile == nil ? "type the passphrase the key was encrypted with"
+                                : "the passphrase is the first line of \(passphraseFile!), without its line end")
+        case .unsupported(let algorithm):
+            throw UserError("\(keyPath): \(algorithm) keys are not supported", hint: supported)
+        case .notPEM:
+            let text = String(decoding: pem.prefix(4096), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if (try? VerifierKey(parsing: text)) != nil || (try? CosignatureKey(parsing: text)) != nil {
+                throw UserError("\(keyPath): a verifier key (.pub), not a private key", hint: "pass the private key (.key) beside it")
+            }
+            throw UserError("\(keyPath): not a PEM private key (no -----BEGIN line)",
+                            hint: "a key is PKCS#8 PEM, as `glassbox key generate` and `openssl genpkey` write")
+        case .notAPrivateKey(let label):
+            throw UserError("\(keyPath): a PEM \(label), not a private key",
+                            hint: "a key is PKCS#8 PEM, as `glassbox key generate` and `openssl genpkey` write")
+        case .openSSH:
+            throw UserError("\(keyPath): an OpenSSH private key; Glassbox reads PKCS#8 PEM keys", hint: supported)
+        case .malformed(let reason):
+            throw UserError("\(keyPath): the PEM private key is damaged or of a kind OpenSSL cannot read (PEM_read_bio_PrivateKey: \(reason))",
+                            hint: "check that the file is whole: a key is PKCS#8 PEM, as `glassbox key generate` writes")
+        }
+    }
+}
+
 /// Loads a signing key; its name comes from `--name` or the `.pub` file beside it.
 func loadSigner(keyPath: String, name: String?, passphraseFile: String?) throws -> NoteSigner {
-    let key: PrivateKey
-    do {
-        key = try PrivateKey.fromPEM(try readFile(keyPath), passphrase: try readPassphrase(passphraseFile))
-    } catch let error as CryptoError {
-        throw UserError("\(keyPath): cannot read the private key: \(error.message)",
-                        hint: passphraseFile == nil ? "if the key is encrypted, pass --passphrase-file" : "check the passphrase")
-    }
+    let key = try loadPrivateKey(keyPath, passphraseFile: passphraseFile)
     if let name { return try NoteSigner(name: name, privateKey: key) }
     let pubPath = (keyPath.hasSuffix(".key") ? String(keyPath.dropLast(4)) : keyPath) + ".pub"
     guard FileManager.default.fileExists(atPath: pubPath) else {

@@ -16,6 +16,7 @@ struct LogCommand: ParsableCommand {
         @Argument(help: "The log directory.") var dir: String
         @Option(name: .long, help: "The log's origin, e.g. transparency.example/releases.") var origin: String
         @Option(name: .long, help: "The log's signing key (its name comes from the .pub beside it).") var key: String
+        @Option(name: .long, help: "The file holding the log key's passphrase.") var passphraseFile: String?
 
         func run() throws {
             try runReporting {
@@ -23,7 +24,7 @@ struct LogCommand: ParsableCommand {
                 guard !FileManager.default.fileExists(atPath: store.checkpointPath) else {
                     throw UserError("\(dir) already holds a log", hint: "use `glassbox log add` to append")
                 }
-                let signer = try loadSigner(keyPath: key, name: nil, passphraseFile: nil)
+                let signer = try loadSigner(keyPath: key, name: nil, passphraseFile: passphraseFile)
                 try FileManager.default.createDirectory(atPath: store.configDirectory, withIntermediateDirectories: true)
                 let keyPath = URL(fileURLWithPath: key).standardizedFileURL.path
                 try store.writeDurably(Array("origin \(origin)\nkey \(keyPath)\nvkey \(signer.verifier)\n".utf8), to: ".glassbox/config")
@@ -41,12 +42,13 @@ struct LogCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Append signed manifests or rebuild attestations and publish a new checkpoint.")
         @Argument(help: "The log directory.") var dir: String
         @Argument(help: "Signed manifests, or signed rebuild attestations.") var manifests: [String]
+        @Option(name: .long, help: "The file holding the log key's passphrase.") var passphraseFile: String?
 
         func run() throws {
             try runReporting {
                 let store = LogStore(dir)
                 return try store.locked {
-                    let signer = try store.signer()
+                    let signer = try store.signer(passphraseFile: passphraseFile)
                     let (start, startEntries, record) = try store.resume(signer: signer)
                     var entries = startEntries
                     var leafHashes = entries.map { Merkle.leafHash($0) }
@@ -214,8 +216,8 @@ struct LogStore {
 
     func vkey() throws -> VerifierKey { try parseVKey(try config()["vkey"] ?? "", configPath) }
 
-    func signer() throws -> NoteSigner {
-        let signer = try loadSigner(keyPath: try config()["key"] ?? "", name: nil, passphraseFile: nil)
+    func signer(passphraseFile: String?) throws -> NoteSigner {
+        let signer = try loadSigner(keyPath: try config()["key"] ?? "", name: nil, passphraseFile: passphraseFile)
         guard signer.verifier == (try vkey()) else { throw UserError("the log key has changed since the log was created") }
         return signer
     }

@@ -21,10 +21,11 @@ struct WitnessCommand: ParsableCommand {
         @Option(name: .long, help: "The log's verifier key (.pub or vkey text).") var logKey: String
         @Argument(help: "The log's signed checkpoint.") var checkpoint: String
         @Option(name: .long, help: "A consistency proof from the state's size to the checkpoint's.") var proof: String?
+        @Option(name: .long, help: "The file holding the witness key's passphrase.") var passphraseFile: String?
 
         func run() throws {
             try runReporting {
-                let witness = try loadWitness(key)
+                let witness = try loadWitness(key, passphraseFile: passphraseFile)
                 let logVKey = try parseVKey(FileManager.default.fileExists(atPath: logKey)
                                             ? String(decoding: try readFile(logKey), as: UTF8.self) : logKey, logKey)
                 let note: SignedNote
@@ -61,10 +62,11 @@ struct WitnessCommand: ParsableCommand {
 }
 
 /// A witness key: an Ed25519 PEM key whose name is in the type-0x04 vkey beside it.
-func loadWitness(_ keyPath: String) throws -> Witness {
-    let key: PrivateKey
-    do { key = try PrivateKey.fromPEM(try readFile(keyPath), passphrase: nil) } catch let error as CryptoError {
-        throw UserError("\(keyPath): cannot read the private key: \(error.message)")
+func loadWitness(_ keyPath: String, passphraseFile: String?) throws -> Witness {
+    let key = try loadPrivateKey(keyPath, passphraseFile: passphraseFile)
+    guard key.algorithm == .ed25519 else {
+        throw UserError("\(keyPath): ECDSA P-256 keys cannot be witness keys; tlog-cosignature/v1 is Ed25519",
+                        hint: "make a witness key with `glassbox key generate --witness --name NAME -o PREFIX`")
     }
     let pubPath = (keyPath.hasSuffix(".key") ? String(keyPath.dropLast(4)) : keyPath) + ".pub"
     let vkey: CosignatureKey
