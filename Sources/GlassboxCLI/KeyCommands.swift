@@ -250,7 +250,7 @@ struct CheckpointCommand: ParsableCommand {
 /// `glassbox trust init`: a trust policy from verifier keys.
 struct TrustCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "trust", abstract: "Trust policies.", subcommands: [Init.self])
+        commandName: "trust", abstract: "Trust policies.", subcommands: [Init.self, Add.self, Remove.self])
 
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -288,5 +288,148 @@ struct TrustCommand: ParsableCommand {
                 return Exit.verified
             }
         }
+    }
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "add", abstract: "Add a release key or a rebuilder key to a trust policy, keeping every other line as it is.",
+            discussion: "Refuses a public key the list already holds, under any name. The file is locked, and replaced only by a policy that parses.")
+
+        @Argument(help: "The trust policy to edit.")
+        var policy: String
+
+        @Option(name: .long, help: "A release key to trust: a PREFIX.pub file or a NAME+KEYID+KEY string.")
+        var key: String?
+
+        @Option(name: .long, help: "A rebuilder key to trust: a PREFIX.pub file or a NAME+KEYID+KEY string.")
+        var rebuilder: String?
+
+        @Option(name: .long, help: "Origin patterns the key may sign (exact, or a prefix ending in '*'), comma-separated.")
+        var origins: String?
+
+        @Option(name: .long, help: "The first UTC day the key counts (YYYY-MM-DD).")
+        var notBefore: String?
+
+        @Option(name: .long, help: "The last UTC day the key counts (YYYY-MM-DD).")
+        var notAfter: String?
+
+        @OptionGroup var thresholds: PolicyThresholds
+
+        func validate() throws {
+            guard (key == nil) != (rebuilder == nil) else { throw ValidationError("give exactly one of --key or --rebuilder") }
+        }
+
+        func run() throws {
+            try runReporting {
+                let list: PolicyEdit.List = key != nil ? .key : .rebuilder
+                let item = key ?? rebuilder!
+                let entry = TrustPolicy.Key(verifier: try readVerifierKey(item),
+                                            origins: origins.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) } ?? [],
+                                            notBefore: notBefore, notAfter: notAfter)
+                try editPolicy(policy) { text, parsed in
+                    let listed = list == .key ? parsed.keys : parsed.rebuilders
+                    if let same = listed.first(where: { $0.verifier.canonicalKey == entry.verifier.canonicalKey }) {
+                        throw UserError("\(policy) already lists that public key, as \(list.rawValue) \(shownKey(same.verifier)); the policy is unchanged",
+                                        hint: "to change its name, origins or dates, remove it first with `glassbox trust remove \(policy) \(same.verifier.name)`")
+                    }
+                    return (thresholds.apply(to: PolicyEdit.appending(entry.line(list.rawValue), to: text)),
+                            "added \(list.rawValue) \(shownKey(entry.verifier)) to \(policy)")
+                }
+                return Exit.verified
+            }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "remove", abstract: "Remove the key and rebuilder lines of one key from a trust policy, keeping every other line as it is.",
+            discussion: "KEY is a key name (every line with that name), or a PREFIX.pub file or NAME+KEYID+KEY string (every line with that public key, whatever its name). Refuses when no line matches. The file is locked, and replaced only by a policy that parses.")
+
+        @Argument(help: "The trust policy to edit.")
+        var policy: String
+
+        @Argument(help: "A key name, a PREFIX.pub file, or a NAME+KEYID+KEY string.")
+        var key: String
+
+        @OptionGroup var thresholds: PolicyThresholds
+
+        func run() throws {
+            try runReporting {
+                let wanted: VerifierKey? = FileManager.default.fileExists(atPath: key) || key.contains("+") ? try readVerifierKey(key) : nil
+                try editPolicy(policy) { text, _ in
+                    let lines = PolicyEdit.keyLines(text)
+                    let matches = lines.filter { line in
+                        if let wanted { return line.verifier.canonicalKey == wanted.canonicalKey }
+                        return line.verifier.name.utf8.elementsEqual(key.utf8)
+                    }
+                    guard !matches.isEmpty else {
+                        let names = lines.map { "\($0.list.rawValue) \($0.verifier.name)" }.joined(separator: ", ")
+                        throw UserError("\(policy): no key or rebuilder line \(wanted.map { "holds the public key of \(shownKey($0))" } ?? "names \(key)"); the policy is unchanged",
+                                        hint: lines.isEmpty ? "the policy lists no keys" : "the policy lists: \(names)")
+                    }
+                    let removed = matches.map { "\($0.list.rawValue) \(shownKey($0.verifier)) (line \($0.number))" }.joined(separator: ", ")
+                    return (thresholds.apply(to: PolicyEdit.removing(lines: Set(matches.map(\.number)), from: text)), "removed \(removed) from \(policy)")
+                }
+                return Exit.verified
+            }
+        }
+    }
+}
+
+/// `--threshold K` and `--rebuild-threshold K`: set in the same edit that adds or removes a key,
+/// so a policy never has to pass through a state that does not parse.
+struct PolicyThresholds: ParsableArguments {
+    @Option(name: .long, help: "Also set the policy's threshold (how many distinct release keys must sign).")
+    var threshold: Int?
+
+    @Option(name: .long, help: "Also set the policy's rebuild-threshold (how many distinct rebuilders must attest).")
+    var rebuildThreshold: Int?
+
+    func apply(to text: [UInt8]) -> [UInt8] {
+        var out = text
+        if let threshold { out = PolicyEdit.setting("threshold", to: threshold, in: out) }
+        if let rebuildThreshold { out = PolicyEdit.setting("rebuild-threshold", to: rebuildThreshold, in: out) }
+        return out
+    }
+}
+
+/// A verifier key from a PREFIX.pub file or a vkey string.
+private func readVerifierKey(_ item: String) throws -> VerifierKey {
+    let fromFile = FileManager.default.fileExists(atPath: item)
+    let text = fromFile ? String(decoding: try readFile(item, limit: 64 << 10), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : item
+    do { return try VerifierKey(parsing: text) } catch {
+        throw UserError("\(item)\(fromFile ? ":1" : ""): \(error)", hint: "a verifier key is the line `glassbox key pub` prints, NAME+KEYID+KEY")
+    }
+}
+
+private func shownKey(_ key: VerifierKey) -> String { "\(key.name)+\(String(key.description.split(separator: "+")[1]))" }
+
+/// Edits a trust policy in place: under the lock beside it, reads the file as it is now, checks
+/// that it parses, applies `edit`, checks that the result parses, and replaces the file through a
+/// temporary file (keeping its mode). Two edits at once queue; neither loses the other's line.
+private func editPolicy(_ path: String,
+                        _ edit: (_ text: [UInt8], _ parsed: TrustPolicy) throws -> (text: [UInt8], summary: String)) throws {
+    let target = try OutputFile.resolve(path)
+    try FileLock.holding(target + ".lock") {
+        let text = try readFile(target, limit: 1 << 20)
+        let parsed: TrustPolicy
+        do {
+            guard let string = String(validating: text, as: UTF8.self) else { throw FormatError(line: nil, "a trust policy is UTF-8 text") }
+            parsed = try TrustPolicy(parsing: string)
+        } catch let error as FormatError {
+            throw UserError("\(path)\(error.line.map { ":\($0)" } ?? ""): \(error.message); the policy is unchanged",
+                            hint: "fix the policy by hand first (its format is in Manifests/FORMAT.md)")
+        }
+        let (after, summary) = try edit(text, parsed)
+        do {
+            guard let string = String(validating: after, as: UTF8.self) else { throw FormatError(line: nil, "a trust policy is UTF-8 text") }
+            _ = try TrustPolicy(parsing: string)
+        } catch let error as FormatError {
+            throw UserError("\(path): the edited policy would not parse (\(error)); the policy is unchanged",
+                            hint: error.message.contains("threshold") ? "set the threshold in the same edit with --threshold K or --rebuild-threshold K"
+                                : "the policy format is in Manifests/FORMAT.md")
+        }
+        try writeOutput(after, to: target)
+        printError("glassbox: \(summary)\n")
     }
 }
