@@ -402,7 +402,7 @@ private func readVerifierKey(_ item: String) throws -> VerifierKey {
     }
 }
 
-private func shownKey(_ key: VerifierKey) -> String { "\(key.name)+\(String(key.description.split(separator: "+")[1]))" }
+private func shownKey(_ key: VerifierKey) -> String { keyLabel(key.name, key.keyID) }
 
 /// Edits a trust policy in place: under the lock beside it, reads the file as it is now, checks
 /// that it parses, applies `edit`, checks that the result parses, and replaces the file through a

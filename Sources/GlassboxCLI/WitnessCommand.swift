@@ -24,18 +24,25 @@ struct WitnessCommand: ParsableCommand {
         @Option(name: .long, help: "The file holding the witness key's passphrase.") var passphraseFile: String?
 
         func run() throws {
-            try runReporting {
+            try runReportingFailures {
                 let witness = try loadWitness(key, passphraseFile: passphraseFile)
-                let logVKey = try parseVKey(FileManager.default.fileExists(atPath: logKey)
-                                            ? String(decoding: try readFile(logKey), as: UTF8.self) : logKey, logKey)
+                let logVKey = try readLogKey(logKey)
                 let note: SignedNote
-                do { note = try SignedNote(parsing: try readFile(checkpoint)) } catch { throw UserError("\(checkpoint): \(error)") }
-                do { _ = try note.open(with: [logVKey]) } catch {
-                    say("glassbox: witness: REFUSED: \(checkpoint) is not signed by the log key \(logVKey.name)\n")
+                do { note = try SignedNote(parsing: try readFile(checkpoint)) } catch let error as NoteError { throw UserError("\(checkpoint): \(error)") }
+                do {
+                    try openCheckpoint(note, path: checkpoint, key: logVKey,
+                                       keyHint: "check --log-key: it is the verifier key of the log that made \(checkpoint)")
+                } catch let failure as VerificationFailure {
+                    say("glassbox: witness: REFUSED: \(failure.message)\n")
                     return Exit.failed
                 }
-                let new = try Checkpoint(parsing: note.text)
-                let consistency = try proof.map { try ConsistencyProof(parsing: try readFile($0)) }
+                let new: Checkpoint
+                do { new = try Checkpoint(parsing: note.text) } catch let error as FormatError { throw UserError("\(checkpoint): \(error)") }
+                let consistency: ConsistencyProof?
+                do { consistency = try proof.map { try ConsistencyProof(parsing: try readFile($0)) } } catch let error as FormatError {
+                    throw UserError("\(proof!)\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
+                                    hint: "`glassbox log consistency LOG --from N -o FILE` writes a consistency proof")
+                }
                 // Two cosign runs at once must not both pass against the same old state (each
                 // would cosign one side of a fork): decide and record under the state's lock.
                 let line: [UInt8]? = try FileLock.holding(try OutputFile.resolve(state) + ".lock") {
@@ -46,6 +53,11 @@ struct WitnessCommand: ParsableCommand {
                         }
                         if let refusal = checkConsistency(old: old, new: new, proof: consistency) {
                             say("glassbox: witness: REFUSED: \(refusal)\n")
+                            // A larger tree, with no proof for these two sizes: name the command that makes one.
+                            if old.size > 0, new.size > old.size, consistency.map({ $0.oldSize != old.size || $0.newSize != new.size }) ?? true {
+                                printError("glassbox: hint: the log makes one with `glassbox log consistency LOG --from \(old.size) -o PROOF` "
+                                           + "while its checkpoint is at size \(new.size); pass it with --proof PROOF\n")
+                            }
                             return nil
                         }
                     }
