@@ -11,7 +11,7 @@ public struct GlassboxCommand: ParsableCommand {
         subcommands: [ManifestCommand.self, InspectCommand.self, CheckCommand.self, KeygenCommand.self, KeyCommand.self,
                       SignCommand.self, CheckpointCommand.self, TrustCommand.self, ProveCommand.self,
                       VerifyReleaseCommand.self, DiffCommand.self, ScanCommand.self, LogCommand.self, WitnessCommand.self,
-                      RebuildCommand.self, AttestRebuildCommand.self])
+                      RebuildCommand.self, AttestRebuildCommand.self, ExportCommand.self])
 
     public init() {}
 }
