@@ -188,13 +188,7 @@ public struct TrustPolicy: Sendable, Equatable {
         if let scanExceptions { lines.append("scan-exceptions \(scanExceptions)") }
         if rebuildThreshold > 0 { lines.append("rebuild-threshold \(rebuildThreshold)") }
         for (directive, list) in [("key", keys), ("rebuilder", rebuilders)] {
-            for key in list {
-                var line = "\(directive) \(key.verifier)"
-                if !key.origins.isEmpty { line += " origins=" + key.origins.joined(separator: ",") }
-                if let d = key.notBefore { line += " not-before=\(d)" }
-                if let d = key.notAfter { line += " not-after=\(d)" }
-                lines.append(line)
-            }
+            for key in list { lines.append(key.line(directive)) }
         }
         return lines.joined(separator: "\n") + "\n"
     }

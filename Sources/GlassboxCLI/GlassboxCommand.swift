@@ -14,10 +14,10 @@ public struct GlassboxCommand: ParsableCommand {
             Exit 0 verified, 1 verification failed, 2 bad input, 64 usage.
             """,
         version: GlassboxVersion.string,
-        subcommands: [ManifestCommand.self, InspectCommand.self, CheckCommand.self, KeygenCommand.self,
+        subcommands: [ManifestCommand.self, InspectCommand.self, CheckCommand.self, KeygenCommand.self, KeyCommand.self,
                       SignCommand.self, CheckpointCommand.self, TrustCommand.self, ProveCommand.self,
                       VerifyReleaseCommand.self, DiffCommand.self, ScanCommand.self, LogCommand.self, WitnessCommand.self,
-                      RebuildCommand.self, AttestRebuildCommand.self])
+                      RebuildCommand.self, AttestRebuildCommand.self, ExportCommand.self])
 
     public init() {}
 

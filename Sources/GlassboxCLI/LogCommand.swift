@@ -16,14 +16,15 @@ struct LogCommand: ParsableCommand {
         @Argument(help: "The log directory.", completion: .directory) var dir: String
         @Option(name: .long, help: "The log's origin, e.g. transparency.example/releases.") var origin: String
         @Option(name: .long, help: "The log's signing key (its name comes from the .pub beside it).", completion: .file()) var key: String
+        @Option(name: .long, help: "The file holding the log key's passphrase.", completion: .file()) var passphraseFile: String?
 
         func run() throws {
-            try runReporting {
+            try runReportingFailures {
                 let store = LogStore(dir)
                 guard !FileManager.default.fileExists(atPath: store.checkpointPath) else {
                     throw UserError("\(dir) already holds a log", hint: "use `glassbox log add` to append")
                 }
-                let signer = try loadSigner(keyPath: key, name: nil, passphraseFile: nil)
+                let signer = try loadSigner(keyPath: key, name: nil, passphraseFile: passphraseFile)
                 try FileManager.default.createDirectory(atPath: store.configDirectory, withIntermediateDirectories: true)
                 let keyPath = URL(fileURLWithPath: key).standardizedFileURL.path
                 try store.writeDurably(Array("origin \(origin)\nkey \(keyPath)\nvkey \(signer.verifier)\n".utf8), to: ".glassbox/config")
@@ -41,12 +42,13 @@ struct LogCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Append signed manifests or rebuild attestations and publish a new checkpoint.")
         @Argument(help: "The log directory.", completion: .directory) var dir: String
         @Argument(help: "Signed manifests, or signed rebuild attestations.", completion: .file()) var manifests: [String]
+        @Option(name: .long, help: "The file holding the log key's passphrase.", completion: .file()) var passphraseFile: String?
 
         func run() throws {
-            try runReporting {
+            try runReportingFailures {
                 let store = LogStore(dir)
                 return try store.locked {
-                    let signer = try store.signer()
+                    let signer = try store.signer(passphraseFile: passphraseFile)
                     let (start, startEntries, record) = try store.resume(signer: signer)
                     var entries = startEntries
                     var leafHashes = entries.map { Merkle.leafHash($0) }
@@ -84,7 +86,7 @@ struct LogCommand: ParsableCommand {
         var cosignatures: [String] = []
 
         func run() throws {
-            try runReporting {
+            try runReportingFailures {
                 let store = LogStore(dir)
                 let signer = try store.vkey()
                 let (_, entries) = try store.load(verifyingWith: signer)
@@ -113,7 +115,7 @@ struct LogCommand: ParsableCommand {
         @Option(name: [.customShort("o"), .long], help: "Write here instead of stdout.", completion: .file()) var output: String?
 
         func run() throws {
-            try runReporting {
+            try runReportingFailures {
                 let store = LogStore(dir)
                 let (checkpoint, entries) = try store.load(verifyingWith: try store.vkey())
                 guard from >= 1, from <= checkpoint.size else {
@@ -133,10 +135,14 @@ struct LogCommand: ParsableCommand {
         @OptionGroup var colorOptions: ColorOptions
 
         func run() throws {
-            try runReporting {
+            try runReportingFailures {
                 let store = LogStore(dir)
-                let vkey = try logKey.map { try parseVKey(String(decoding: try readFile($0), as: UTF8.self), $0) } ?? (try store.vkey())
-                let (checkpoint, entries) = try store.load(verifyingWith: vkey)
+                let vkey = try logKey.map(readLogKey) ?? (try store.vkey())
+                let checkpoint: Checkpoint, entries: [[UInt8]]
+                do { (checkpoint, entries) = try store.load(verifyingWith: vkey) } catch let failure as VerificationFailure {
+                    say("glassbox: log FAILED: \(failure.message)\n")
+                    return Exit.failed
+                }
                 var problems = store.problems(entries: entries, root: checkpoint.root)
                 if let record = try store.signedCheckpoints(), case .failure(let refusal) = record.start(from: checkpoint) {
                     problems.append(refusal.description)
@@ -215,8 +221,8 @@ struct LogStore {
 
     func vkey() throws -> VerifierKey { try parseVKey(try config()["vkey"] ?? "", configPath) }
 
-    func signer() throws -> NoteSigner {
-        let signer = try loadSigner(keyPath: try config()["key"] ?? "", name: nil, passphraseFile: nil)
+    func signer(passphraseFile: String?) throws -> NoteSigner {
+        let signer = try loadSigner(keyPath: try config()["key"] ?? "", name: nil, passphraseFile: passphraseFile)
         guard signer.verifier == (try vkey()) else { throw UserError("the log key has changed since the log was created") }
         return signer
     }
@@ -234,9 +240,8 @@ struct LogStore {
         do { note = try SignedNote(parsing: try readFile(checkpointPath)) } catch let error as NoteError {
             throw UserError("\(checkpointPath): \(error)")
         }
-        do { _ = try note.open(with: [key]) } catch {
-            throw UserError("\(checkpointPath): the checkpoint is not signed by the log key \(key.name)")
-        }
+        try openCheckpoint(note, path: checkpointPath, key: key,
+                           keyHint: "check --log-key (without it, `glassbox log verify` uses the key in \(configPath))")
         return try Checkpoint(parsing: note.text)
     }
 
@@ -247,9 +252,10 @@ struct LogStore {
         while UInt64(entries.count) < size {
             let width = Int(min(UInt64(TileLog.width), size - t * UInt64(TileLog.width)))
             let file = path(TileLog.entriesPath(index: t, width: width))
-            guard let bytes = FileManager.default.contents(atPath: file) else { throw UserError("\(file) is missing") }
+            // Data the checkpoint covers that is gone or cut short is a failed check, as a changed tile is.
+            guard let bytes = FileManager.default.contents(atPath: file) else { throw VerificationFailure("\(file) is missing") }
             let bundle = try TileLog.decodeBundle([UInt8](bytes))
-            guard bundle.count == width else { throw UserError("\(file) holds \(bundle.count) entries, not \(width)") }
+            guard bundle.count == width else { throw VerificationFailure("\(file) holds \(bundle.count) entries, not \(width)") }
             entries += bundle
             t += 1
         }
@@ -305,8 +311,8 @@ struct LogStore {
         switch record.start(from: current) {
         case .success(let record): newest = record
         case .failure(let refusal):
-            throw UserError("\(dir): \(refusal)",
-                            hint: "restore the newest checkpoint the log signed (see \(recordPath)); appending now could sign a fork")
+            throw VerificationFailure("\(dir): \(refusal)",
+                                      hint: "restore the newest checkpoint the log signed (see \(recordPath)); appending now could sign a fork")
         }
         let checkpoint = Checkpoint(origin: current.origin, size: newest.size, root: newest.root)
         let entries = try loadEntries(size: checkpoint.size)
@@ -321,9 +327,9 @@ struct LogStore {
     private func requireReproduces(entries: [[UInt8]], _ checkpoint: Checkpoint) throws {
         let problems = problems(entries: entries, root: checkpoint.root)
         guard problems.isEmpty else {
-            throw UserError("\(dir): the stored data does not reproduce the last checkpoint this log signed (\(checkpoint.summary)): "
-                            + problems.joined(separator: "; "),
-                            hint: "restore the changed files from a backup (`glassbox log verify` lists them); the log will not sign a tree that does not extend the one it signed")
+            throw VerificationFailure("\(dir): the stored data does not reproduce the last checkpoint this log signed (\(checkpoint.summary)): "
+                                      + problems.joined(separator: "; "),
+                                      hint: "restore the changed files from a backup (`glassbox log verify` lists them); the log will not sign a tree that does not extend the one it signed")
         }
     }
 
@@ -332,7 +338,7 @@ struct LogStore {
     /// signed checkpoint ever goes unrecorded; signing the same tree again is allowed.
     func sign(_ checkpoint: Checkpoint, signer: NoteSigner, record: SignedCheckpoints) throws {
         if let refusal = record.refusalToSign(checkpoint) {
-            throw UserError("\(dir): \(refusal)", hint: "the log never signs two trees of one size")
+            throw VerificationFailure("\(dir): \(refusal)", hint: "the log never signs two trees of one size")
         }
         let signed = SignedCheckpoints.Record(published: false, size: checkpoint.size, root: checkpoint.root)
         try OutputFile.appendDurably(signed.line, to: recordPath, keepingFirst: record.wholeLength)
@@ -359,5 +365,69 @@ struct LogStore {
     func locked<T>(_ body: () throws -> T) throws -> T {
         try FileManager.default.createDirectory(atPath: configDirectory, withIntermediateDirectories: true)
         return try FileLock.holding(configDirectory + "/lock", body)
+    }
+}
+
+// MARK: - Bad input (exit 2) and failed checks (exit 1)
+
+/// A check that ran to its end and failed: a signature by the named key that does not verify, a
+/// log whose stored data no longer reproduces what it signed, a fork. Printed like an error, but
+/// the exit code is 1, not 2: the input was well-formed, and what it says is false. A script can
+/// then tell an alarm from a wrong file name.
+struct VerificationFailure: Error {
+    var message: String
+    var hint: String?
+    init(_ message: String, hint: String? = nil) {
+        self.message = message
+        self.hint = hint
+    }
+}
+
+/// `runReporting`, with `VerificationFailure` reported as `glassbox: error: …` and exit 1.
+func runReportingFailures(_ body: () throws -> Int32) throws {
+    try runReporting {
+        do { return try body() } catch let failure as VerificationFailure {
+            printError("glassbox: error: \(failure.message)\n")
+            if let hint = failure.hint { printError("glassbox: hint: \(hint)\n") }
+            return Exit.failed
+        }
+    }
+}
+
+/// A verifier key as people write it: `name+keyid`, the key itself left out.
+func keyLabel(_ name: String, _ keyID: UInt32) -> String {
+    let hex = String(keyID, radix: 16)
+    return "\(name)+\(String(repeating: "0", count: 8 - hex.count))\(hex)"
+}
+
+/// Opens a checkpoint with the log's key, telling bad input from a failed check.
+/// - Throws: `UserError` (exit 2) when no signature line is by `key` at all, which means the
+///   wrong key or the wrong file: the error names the keys that did sign. `VerificationFailure`
+///   (exit 1) when the key's signature is there and does not verify.
+func openCheckpoint(_ note: SignedNote, path: String, key: VerifierKey, keyHint: String) throws {
+    do { _ = try note.open(with: [key]) } catch SignedNote.OpenError.invalidSignature {
+        throw VerificationFailure("\(path): the signature by the log key \(keyLabel(key.name, key.keyID)) does not verify: "
+                                  + "the checkpoint is not what that key signed")
+    } catch {
+        let carried = note.signatures.map { keyLabel($0.name, $0.keyID) }.joined(separator: ", ")
+        throw UserError("\(path): no signature by the log key \(keyLabel(key.name, key.keyID)); it is signed by \(carried)", hint: keyHint)
+    }
+}
+
+/// The log's verifier key given to `--log-key`: a .pub file or vkey text. A private key, a
+/// witness key or anything else is named for what it is.
+func readLogKey(_ item: String) throws -> VerifierKey {
+    let fromFile = FileManager.default.fileExists(atPath: item)
+    let bytes = fromFile ? try readFile(item, limit: 64 << 10) : Array(item.utf8)
+    let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    let hint = "--log-key takes the log's verifier key: the .pub beside the log's key, or the vkey line of LOG/.glassbox/config"
+    if text.hasPrefix("-----BEGIN") {
+        throw UserError("\(item): a PEM file (\(text.contains("PRIVATE KEY") ? "a private key" : "not a verifier key")), not the log's verifier key", hint: hint)
+    }
+    if (try? CosignatureKey(parsing: text)) != nil {
+        throw UserError("\(item): a witness's cosignature key, not the log's verifier key", hint: hint)
+    }
+    do { return try VerifierKey(parsing: text) } catch {
+        throw UserError("\(item)\(fromFile ? ":1" : ""): \(error)", hint: hint)
     }
 }

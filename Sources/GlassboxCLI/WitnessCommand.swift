@@ -21,20 +21,28 @@ struct WitnessCommand: ParsableCommand {
         @Option(name: .long, help: "The log's verifier key (.pub or vkey text).", completion: .file()) var logKey: String
         @Argument(help: "The log's signed checkpoint.", completion: .file()) var checkpoint: String
         @Option(name: .long, help: "A consistency proof from the state's size to the checkpoint's.", completion: .file()) var proof: String?
+        @Option(name: .long, help: "The file holding the witness key's passphrase.", completion: .file()) var passphraseFile: String?
 
         func run() throws {
-            try runReporting {
-                let witness = try loadWitness(key)
-                let logVKey = try parseVKey(FileManager.default.fileExists(atPath: logKey)
-                                            ? String(decoding: try readFile(logKey), as: UTF8.self) : logKey, logKey)
+            try runReportingFailures {
+                let witness = try loadWitness(key, passphraseFile: passphraseFile)
+                let logVKey = try readLogKey(logKey)
                 let note: SignedNote
-                do { note = try SignedNote(parsing: try readFile(checkpoint)) } catch { throw UserError("\(checkpoint): \(error)") }
-                do { _ = try note.open(with: [logVKey]) } catch {
-                    say("glassbox: witness: REFUSED: \(checkpoint) is not signed by the log key \(logVKey.name)\n")
+                do { note = try SignedNote(parsing: try readFile(checkpoint)) } catch let error as NoteError { throw UserError("\(checkpoint): \(error)") }
+                do {
+                    try openCheckpoint(note, path: checkpoint, key: logVKey,
+                                       keyHint: "check --log-key: it is the verifier key of the log that made \(checkpoint)")
+                } catch let failure as VerificationFailure {
+                    say("glassbox: witness: REFUSED: \(failure.message)\n")
                     return Exit.failed
                 }
-                let new = try Checkpoint(parsing: note.text)
-                let consistency = try proof.map { try ConsistencyProof(parsing: try readFile($0)) }
+                let new: Checkpoint
+                do { new = try Checkpoint(parsing: note.text) } catch let error as FormatError { throw UserError("\(checkpoint): \(error)") }
+                let consistency: ConsistencyProof?
+                do { consistency = try proof.map { try ConsistencyProof(parsing: try readFile($0)) } } catch let error as FormatError {
+                    throw UserError("\(proof!)\(error.line.map { ":\($0)" } ?? ""): \(error.message)",
+                                    hint: "`glassbox log consistency LOG --from N -o FILE` writes a consistency proof")
+                }
                 // Two cosign runs at once must not both pass against the same old state (each
                 // would cosign one side of a fork): decide and record under the state's lock.
                 let line: [UInt8]? = try FileLock.holding(try OutputFile.resolve(state) + ".lock") {
@@ -45,6 +53,11 @@ struct WitnessCommand: ParsableCommand {
                         }
                         if let refusal = checkConsistency(old: old, new: new, proof: consistency) {
                             say("glassbox: witness: REFUSED: \(refusal)\n")
+                            // A larger tree, with no proof for these two sizes: name the command that makes one.
+                            if old.size > 0, new.size > old.size, consistency.map({ $0.oldSize != old.size || $0.newSize != new.size }) ?? true {
+                                printError("glassbox: hint: the log makes one with `glassbox log consistency LOG --from \(old.size) -o PROOF` "
+                                           + "while its checkpoint is at size \(new.size); pass it with --proof PROOF\n")
+                            }
                             return nil
                         }
                     }
@@ -61,10 +74,11 @@ struct WitnessCommand: ParsableCommand {
 }
 
 /// A witness key: an Ed25519 PEM key whose name is in the type-0x04 vkey beside it.
-func loadWitness(_ keyPath: String) throws -> Witness {
-    let key: PrivateKey
-    do { key = try PrivateKey.fromPEM(try readFile(keyPath), passphrase: nil) } catch let error as CryptoError {
-        throw UserError("\(keyPath): cannot read the private key: \(error.message)")
+func loadWitness(_ keyPath: String, passphraseFile: String?) throws -> Witness {
+    let key = try loadPrivateKey(keyPath, passphraseFile: passphraseFile)
+    guard key.algorithm == .ed25519 else {
+        throw UserError("\(keyPath): ECDSA P-256 keys cannot be witness keys; tlog-cosignature/v1 is Ed25519",
+                        hint: "make a witness key with `glassbox key generate --witness --name NAME -o PREFIX`")
     }
     let pubPath = (keyPath.hasSuffix(".key") ? String(keyPath.dropLast(4)) : keyPath) + ".pub"
     let vkey: CosignatureKey

@@ -28,6 +28,93 @@ final class PKey {
         }
         return nil
     }
+
+    /// The key's algorithm as people name it, for saying which keys are not supported.
+    var algorithmName: String {
+        for (type, name) in [("RSA", "RSA"), ("RSA-PSS", "RSA-PSS"), ("DSA", "DSA"), ("ED448", "Ed448"),
+                             ("X25519", "X25519"), ("X448", "X448"), ("DH", "DH"), ("DHX", "DH"), ("SM2", "SM2")]
+            where EVP_PKEY_is_a(pointer, type) == 1 {
+            return name
+        }
+        if EVP_PKEY_is_a(pointer, "EC") == 1 {
+            var name = [CChar](repeating: 0, count: 64)
+            var length = 0
+            guard EVP_PKEY_get_utf8_string_param(pointer, OSSL_PKEY_PARAM_GROUP_NAME, &name, name.count, &length) == 1 else {
+                return "EC"
+            }
+            let group = String(decoding: name.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            switch group {
+            case "prime256v1", "P-256": return "ECDSA P-256"
+            case "secp384r1", "P-384": return "ECDSA P-384"
+            case "secp521r1", "P-521": return "ECDSA P-521"
+            default: return "EC \(group)"
+            }
+        }
+        return EVP_PKEY_get0_type_name(pointer).map { String(cString: $0) } ?? "unknown"
+    }
+}
+
+/// Why a private key file cannot be used. Each case is one fact the person holding the file
+/// can act on; none carries OpenSSL's error stack.
+public enum KeyFileError: Error, Equatable, Sendable {
+    /// No `-----BEGIN` line: not PEM at all.
+    case notPEM
+    /// PEM, but of something else (a public key, a certificate): the label found.
+    case notAPrivateKey(label: String)
+    /// An OpenSSH private key, a format OpenSSL does not read.
+    case openSSH
+    /// The key is encrypted and no passphrase was given.
+    case passphraseNeeded
+    /// The passphrase given does not decrypt the key (or the encrypted key is damaged).
+    case wrongPassphrase
+    /// A key of an algorithm Glassbox does not sign with, e.g. "RSA" or "ECDSA P-384".
+    case unsupported(algorithm: String)
+    /// The PEM block does not decode to a private key; OpenSSL's last reason.
+    case malformed(reason: String)
+}
+
+/// The labels of a PEM file's `-----BEGIN LABEL-----` lines, in order (at most 16).
+func pemLabels(_ pem: [UInt8]) -> [String] {
+    let begin = Array("-----BEGIN ".utf8)
+    var labels: [String] = []
+    var index = 0
+    while index + begin.count <= pem.count, labels.count < 16 {
+        guard pem[index..<(index + begin.count)].elementsEqual(begin) else { index += 1; continue }
+        let start = index + begin.count
+        var end = start
+        while end < pem.count, end - start < 64, pem[end] != UInt8(ascii: "-"), pem[end] != 0x0A { end += 1 }
+        labels.append(String(decoding: pem[start..<end], as: UTF8.self))
+        index = end
+    }
+    return labels
+}
+
+/// The reason string of the newest error in OpenSSL's queue, if any.
+func lastErrorReason() -> String? {
+    let code = ERR_peek_last_error()
+    guard code != 0, let reason = ERR_reason_error_string(code) else { return nil }
+    return String(cString: reason)
+}
+
+/// What OpenSSL's passphrase callback hands over, and whether it was asked at all.
+private final class PassphraseRequest {
+    let passphrase: [UInt8]?
+    var asked = false
+    init(_ passphrase: [UInt8]?) { self.passphrase = passphrase }
+}
+
+/// OpenSSL's `pem_password_cb`: called only for an encrypted key. Returns the passphrase's
+/// length, or -1 (no passphrase, or one longer than OpenSSL's buffer) to fail the read.
+private func supplyPassphrase(_ buffer: UnsafeMutablePointer<CChar>?, _ size: Int32, _ writing: Int32,
+                              _ context: UnsafeMutableRawPointer?) -> Int32 {
+    guard let buffer, let context else { return -1 }
+    let request = Unmanaged<PassphraseRequest>.fromOpaque(context).takeUnretainedValue()
+    request.asked = true
+    guard let passphrase = request.passphrase, passphrase.count <= Int(size) else { return -1 }
+    passphrase.withUnsafeBytes { bytes in
+        if let base = bytes.baseAddress { _ = memcpy(buffer, base, bytes.count) }
+    }
+    return Int32(passphrase.count)
 }
 
 /// A memory BIO, for PEM and DER in and out of OpenSSL.
@@ -99,15 +186,37 @@ public final class PrivateKey: @unchecked Sendable {
     }
 
     /// Reads a PEM private key (PKCS#8, encrypted or not, or a traditional EC key).
-    /// - Throws: `CryptoError` for a wrong passphrase, a malformed file, or another algorithm.
+    ///
+    /// OpenSSL asks for the passphrase through a callback only when the key is encrypted, so
+    /// "encrypted, and no passphrase" and "wrong passphrase" are told apart from a damaged
+    /// file. OpenSSL's error queue is cleared on every path: the error thrown says it all.
+    /// - Throws: `KeyFileError` for a file that is not a PEM private key, an encrypted key
+    ///   without a passphrase or with the wrong one, a malformed key, or another algorithm.
     public static func fromPEM(_ pem: [UInt8], passphrase: [UInt8]?) throws -> PrivateKey {
-        let bio = try MemoryBIO(pem)
-        // With no passphrase, pass an empty one so OpenSSL never prompts on a terminal.
-        var pass = (passphrase ?? []).map { CChar(bitPattern: $0) } + [0]
-        guard let pkey = PEM_read_bio_PrivateKey(bio.pointer, nil, nil, &pass) else {
-            throw CryptoError.fromQueue("PEM_read_bio_PrivateKey")
+        defer { ERR_clear_error() }
+        let labels = pemLabels(pem)
+        guard let label = labels.first(where: { $0.hasSuffix("PRIVATE KEY") }) else {
+            throw labels.first.map { KeyFileError.notAPrivateKey(label: $0) } ?? KeyFileError.notPEM
         }
-        return try PrivateKey(PKey(takingOwnershipOf: pkey))
+        // Traditional RSA and DSA files say what they are: no need to ask for a passphrase first.
+        switch label {
+        case "RSA PRIVATE KEY": throw KeyFileError.unsupported(algorithm: "RSA")
+        case "DSA PRIVATE KEY": throw KeyFileError.unsupported(algorithm: "DSA")
+        case "OPENSSH PRIVATE KEY": throw KeyFileError.openSSH
+        default: break
+        }
+        let bio = try MemoryBIO(pem)
+        let request = PassphraseRequest(passphrase)
+        let pkey = withExtendedLifetime(request) {
+            PEM_read_bio_PrivateKey(bio.pointer, nil, supplyPassphrase, Unmanaged.passUnretained(request).toOpaque())
+        }
+        guard let pkey else {
+            if request.asked { throw passphrase == nil ? KeyFileError.passphraseNeeded : KeyFileError.wrongPassphrase }
+            throw KeyFileError.malformed(reason: lastErrorReason() ?? "PEM_read_bio_PrivateKey failed")
+        }
+        let owner = PKey(takingOwnershipOf: pkey)
+        guard owner.algorithm != nil else { throw KeyFileError.unsupported(algorithm: owner.algorithmName) }
+        return try PrivateKey(owner)
     }
 
     /// The key as PKCS#8 PEM, encrypted with AES-256-CBC (PBKDF2) when a passphrase is given.

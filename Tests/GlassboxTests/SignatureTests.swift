@@ -88,8 +88,8 @@ private let noteVectors = try! JSONDecoder().decode(
         let key = try PrivateKey.generate(.ed25519)
         let pem = try key.pkcs8PEM(passphrase: bytes("correct horse"))
         #expect(String(decoding: pem, as: UTF8.self).hasPrefix("-----BEGIN ENCRYPTED PRIVATE KEY-----"))
-        #expect(throws: CryptoError.self) { try PrivateKey.fromPEM(pem, passphrase: bytes("wrong")) }
-        #expect(throws: CryptoError.self) { try PrivateKey.fromPEM(pem, passphrase: nil) }
+        #expect(throws: KeyFileError.wrongPassphrase) { try PrivateKey.fromPEM(pem, passphrase: bytes("wrong")) }
+        #expect(throws: KeyFileError.passphraseNeeded) { try PrivateKey.fromPEM(pem, passphrase: nil) }
         let back = try PrivateKey.fromPEM(pem, passphrase: bytes("correct horse"))
         #expect(try back.publicKey().encoded == (try key.publicKey().encoded))
     }
