@@ -17,22 +17,22 @@ struct ExportCommand: ParsableCommand {
             abstract: "Write an in-toto Statement v1 (SLSA Provenance v1) about a manifest's artifacts, in a DSSE envelope signed with the release key.",
             discussion: "The subjects are the artifacts the manifest lists (name, SHA-256); the source is a resource descriptor with the commit, tree and tag object ids and the manifest's root. See Manifests/FORMAT.md, section in-toto export.")
 
-        @Argument(help: "The manifest.")
+        @Argument(help: "The manifest.", completion: .file())
         var manifest: String
 
-        @Option(name: .long, help: "The release's private key (PEM): Ed25519 or ECDSA P-256.")
+        @Option(name: .long, help: "The release's private key (PEM): Ed25519 or ECDSA P-256.", completion: .file())
         var key: String
 
         @Option(name: .long, help: "The key name (default: from PREFIX.pub beside the key).")
         var name: String?
 
-        @Option(name: .long, help: "The file holding the key's passphrase.")
+        @Option(name: .long, help: "The file holding the key's passphrase.", completion: .file())
         var passphraseFile: String?
 
         @Option(name: .long, help: "Where the source can be fetched, as the statement's source uri (e.g. git+https://example.com/r.git@refs/tags/v1); the manifest does not record one.")
         var sourceUri: String?
 
-        @Option(name: [.customShort("o"), .long], help: "Write the envelope here instead of stdout.")
+        @Option(name: [.customShort("o"), .long], help: "Write the envelope here instead of stdout.", completion: .file())
         var output: String?
 
         func run() throws {

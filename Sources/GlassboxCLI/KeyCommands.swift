@@ -69,16 +69,16 @@ struct KeyCommand: ParsableCommand {
             commandName: "pub", abstract: "Print the C2SP verifier key of an Ed25519 or ECDSA P-256 private key (PEM).",
             discussion: "The key name comes from --name, or from the PREFIX.pub beside PREFIX.key, which must then match the key.")
 
-        @Argument(help: "The private key (PEM).")
+        @Argument(help: "The private key (PEM).", completion: .file())
         var key: String
 
-        @Option(name: [.customShort("o"), .long], help: "Write the verifier key here instead of stdout.")
+        @Option(name: [.customShort("o"), .long], help: "Write the verifier key here instead of stdout.", completion: .file())
         var output: String?
 
         @Option(name: .long, help: "The key name, ideally a schema-less URL such as vendor.example/release-2026.")
         var name: String?
 
-        @Option(name: .long, help: "The file holding the key's passphrase.")
+        @Option(name: .long, help: "The file holding the key's passphrase.", completion: .file())
         var passphraseFile: String?
 
         @Flag(name: .long, help: "A witness key: its verifier key is a C2SP cosignature (type 0x04) key.")
@@ -295,13 +295,13 @@ struct TrustCommand: ParsableCommand {
             commandName: "add", abstract: "Add a release key or a rebuilder key to a trust policy, keeping every other line as it is.",
             discussion: "Refuses a public key the list already holds, under any name. The file is locked, and replaced only by a policy that parses.")
 
-        @Argument(help: "The trust policy to edit.")
+        @Argument(help: "The trust policy to edit.", completion: .file())
         var policy: String
 
-        @Option(name: .long, help: "A release key to trust: a PREFIX.pub file or a NAME+KEYID+KEY string.")
+        @Option(name: .long, help: "A release key to trust: a PREFIX.pub file or a NAME+KEYID+KEY string.", completion: .file())
         var key: String?
 
-        @Option(name: .long, help: "A rebuilder key to trust: a PREFIX.pub file or a NAME+KEYID+KEY string.")
+        @Option(name: .long, help: "A rebuilder key to trust: a PREFIX.pub file or a NAME+KEYID+KEY string.", completion: .file())
         var rebuilder: String?
 
         @Option(name: .long, help: "Origin patterns the key may sign (exact, or a prefix ending in '*'), comma-separated.")
@@ -345,10 +345,10 @@ struct TrustCommand: ParsableCommand {
             commandName: "remove", abstract: "Remove the key and rebuilder lines of one key from a trust policy, keeping every other line as it is.",
             discussion: "KEY is a key name (every line with that name), or a PREFIX.pub file or NAME+KEYID+KEY string (every line with that public key, whatever its name). Refuses when no line matches. The file is locked, and replaced only by a policy that parses.")
 
-        @Argument(help: "The trust policy to edit.")
+        @Argument(help: "The trust policy to edit.", completion: .file())
         var policy: String
 
-        @Argument(help: "A key name, a PREFIX.pub file, or a NAME+KEYID+KEY string.")
+        @Argument(help: "A key name, a PREFIX.pub file, or a NAME+KEYID+KEY string.", completion: .file())
         var key: String
 
         @OptionGroup var thresholds: PolicyThresholds

@@ -63,6 +63,7 @@ import Testing
             "rev", "strip-components", "workers", "name", "version", "origin", "threshold", "origins",
             "witness-threshold", "max-bytes", "from", "timeout", "max-output", "requires", "recipe-path",
             "ignore-unlisted",   // a glob
+            "not-before", "not-after", "rebuild-threshold", "source-uri",
             "subcommands",   // argument-parser's own `help SUBCOMMAND`
         ]
         // Paths inside the release tree, not on this machine.
