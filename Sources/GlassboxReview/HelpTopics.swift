@@ -258,10 +258,21 @@ extension HelpTopic {
                              run line)
           attest-rebuild     1: an artifact did not reproduce; the attestation
                              is written all the same
-          log verify         1: the tiles or the root do not match the entries,
-                             or the checkpoint was rolled back or replaced
-          witness cosign     1: refused to cosign because the log is
-                             inconsistent (a rollback or a fork); 2: bad input
+          log verify         1: the checkpoint's signature by the log key does
+                             not verify, the tiles or the root do not match
+                             the entries, or the checkpoint was rolled back
+                             or replaced; 2: a key file of the wrong kind, or
+                             no signature by the log key at all
+          log add            1: as log verify, or it would sign a second tree
+                             of one size; 2: as log verify, or an unsigned
+                             or malformed manifest
+          log prove,         1: the checkpoint's signature does not verify,
+          log consistency    or an entry bundle is missing or short; 2: not
+                             in the log, or --from out of range
+          witness cosign     1: refused: the log's signature does not verify,
+                             a rollback, a split view, another origin, a
+                             proof that fails or none for a larger tree;
+                             2: bad input (keys, checkpoint, proof, state)
         """#
 }
 

@@ -25,7 +25,8 @@ import Testing
     @Test func theTopicsSayWhatAReviewerLooksFor() throws {
         let exitCodes = try glassbox("help", "exit-codes").stdout
         for line in ["  0    verified or clean", "  1    verification failed", "  2    bad input or I/O", "  64   usage",
-                     "  scan               1: findings at or above --fail-on", "  witness cosign     1: refused to cosign"] {
+                     "  scan               1: findings at or above --fail-on", "  witness cosign     1: refused: the log's signature",
+                     "  log verify         1: the checkpoint's signature by the log key does"] {
             #expect(exitCodes.contains(line), "\(line)")
         }
         let format = try glassbox("help", "format").stdout
