@@ -53,11 +53,12 @@ public enum InTotoRelease {
     public static let payloadType = "application/vnd.in-toto+json"
     public static let statementType = "https://in-toto.io/Statement/v1"
     public static let predicateType = "https://slsa.dev/provenance/v1"
-    /// What `buildType` says: the build is described by a Glassbox release manifest.
-    public static let buildType = "https://glassbox.example/in-toto/release-manifest/v1"
+    /// What `buildType` says: the build is described by a Glassbox release manifest. A URN,
+    /// not an address: the tool has no public page, and these names are defined in FORMAT.md.
+    public static let buildType = "urn:glassbox:in-toto:release-manifest:v1"
     /// What `runDetails.builder.id` says: the statement is the release signer's word, as the
     /// manifest is; no build was watched.
-    public static let builderID = "https://glassbox.example/in-toto/release-signer/v1"
+    public static let builderID = "urn:glassbox:in-toto:release-signer:v1"
     /// The DigestSet key of the manifest's Merkle root, in lowercase hex.
     public static let rootDigestName = "glassboxManifestRoot"
 
