@@ -10,9 +10,10 @@ public struct VerifyReleaseCommand: ParsableCommand {
         commandName: "verify-release",
         abstract: "Check, offline, that a source tree and artifacts are exactly what trusted keys signed.",
         discussion: """
-            verify-release --manifest M --trust T (--repo R [--rev REV] | --dir D | --tarball T)
-                           [--artifacts PATH... [--ignore-unlisted GLOB...] | --artifact FILE...]
-                           [--rebuild-attestation FILE...] [--html FILE] [--color auto|always|never]
+            verify-release --manifest M --trust T
+              (--repo R [--rev REV] | --dir D | --tarball T)
+              [--artifacts PATH... [--ignore-unlisted GLOB...] | --artifact FILE...]
+              [--rebuild-attestation FILE...] [--html FILE] [--color WHEN]
             verify-release --proof P --trust T FILE
             Exit 0 verified, 1 verification failed, 2 bad input, 64 usage.
             """,

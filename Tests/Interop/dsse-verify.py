@@ -90,8 +90,8 @@ def main(envelope_path, vkey_path, manifest_path):
         fail("the source digest %r is not %r" % (source.get("digest"), expected))
     if source.get("name") != note[0]:
         fail("the source is named %r, not the origin %r" % (source.get("name"), note[0]))
-    print("verified: %s signed %d subjects of %s (%s)" % (
-        name + "+" + keyid, len(artifacts), note[0], ", ".join("%s=%s" % kv for kv in sorted(expected.items()))))
+    print("verified: %s signed %d subject%s of %s (%s)" % (
+        name + "+" + keyid, len(artifacts), "" if len(artifacts) == 1 else "s", note[0], ", ".join("%s=%s" % kv for kv in sorted(expected.items()))))
 
 
 if __name__ == "__main__":
