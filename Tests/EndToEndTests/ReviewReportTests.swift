@@ -238,8 +238,9 @@ private let chromium = ["chromium", "chromium-browser"].first { (try? run("which
     /// On a terminal, auto colours unless NO_COLOR is set to something; an empty NO_COLOR
     /// does not count (https://no-color.org). Also for glassbox diff, which coloured a
     /// terminal whatever NO_COLOR said.
-    @Test(.enabled(if: hasScript, "util-linux script gives the command a terminal"))
-    func autoColoursATerminalUnlessNoColor() throws {
+    @Test func autoColoursATerminalUnlessNoColor() throws {
+        // script(1) (Debian bsdutils, always installed) gives the command a terminal.
+        try #require(hasScript, "script(1) is needed")
         let release = try ArtifactRelease()
         let args = ["--manifest", release.manifest, "--trust", release.trust, "--dir", release.path("src"), "--quiet"]
         let terminal = try runWith([:], onTerminal: true, verifyReleasePath, args)
@@ -311,16 +312,16 @@ private let chromium = ["chromium", "chromium-browser"].first { (try? run("which
     }
 
     /// Rendered by headless Chromium: no console errors, the hostile name stays text.
-    @Test(.enabled(if: chromium != nil, "headless Chromium (Debian chromium) renders the page"))
-    func rendersOfflineInChromium() throws {
+    @Test func rendersOfflineInChromium() throws {
+        let browser = try #require(chromium, "headless Chromium is needed (Debian chromium; Scripts/test installs it)")
         let (release, _, html, _) = try failingReport()
         let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(release.dir.path)/profile"]
-        let dom = try run(chromium!, flags + ["--dump-dom", html.absoluteString])
+        let dom = try run(browser, flags + ["--dump-dom", html.absoluteString])
         #expect(dom.status == 0)
         #expect(dom.stdout.contains("&lt;script&gt;alert(1)&lt;script&gt;.c"))
         #expect(!dom.stdout.contains("<script"), "a path became markup")
         let shot = release.dir.appendingPathComponent("report.png").path
-        let rendered = try run(chromium!, flags + ["--enable-logging=stderr", "--v=0", "--window-size=1200,1600",
+        let rendered = try run(browser, flags + ["--enable-logging=stderr", "--v=0", "--window-size=1200,1600",
                                                    "--screenshot=\(shot)", html.absoluteString])
         #expect(rendered.status == 0 && FileManager.default.fileExists(atPath: shot))
         let console = rendered.stderr.split(separator: "\n").filter { $0.contains("CONSOLE") }
