@@ -513,7 +513,7 @@ public enum ReleaseVerifier {
                                     "a .git below the tree's root is not part of the release: not listed, and not read"))
         }
         for checkout in read.submoduleCheckouts {
-            let files = "\(checkout.filesNotChecked) file\(checkout.filesNotChecked == 1 ? "" : "s")"
+            let files = counting(checkout.filesNotChecked, "file")
             let message = if let commit = checkout.commit {
                 "a checkout of the submodule, compared by the commit its HEAD names (\(commit)); its \(files) are not checked by this manifest"
             } else if checkout.filesNotChecked == 0 {

@@ -112,7 +112,7 @@ struct DiffReport: Encodable {
             return base + VisibleText.plain(s) { "\u{1B}[7m\($0)\u{1B}[27m" } + (code == nil ? "" : "\u{1B}[0m")
         }
         var lines: [String] = []
-        lines.append("glassbox: diff: " + (identical ? "identical" : "\(changes.count) change\(changes.count == 1 ? "" : "s")"))
+        lines.append("glassbox: diff: " + (identical ? "identical" : counting(changes.count, "change")))
         for (name, side) in [("old", old), ("new", new)] {
             var line = "\(name)  \(side.label)"
             if let trusted = side.trusted { line += trusted ? " — trusted: \(side.trust ?? "")" : " — NOT trusted: \(side.trust ?? "")" }
@@ -195,7 +195,7 @@ struct DiffReport: Encodable {
             .sev.error{color:#a40e26}.sev.warning{color:#8a4600}.sev.note{color:#57606a}
             :target{scroll-margin-top:2em}li:target{background:#fff1c2}
             """)
-        out += "<h1>Glassbox diff: \(identical ? "identical" : "\(changes.count) change\(changes.count == 1 ? "" : "s")")</h1>\n"
+        out += "<h1>Glassbox diff: \(identical ? "identical" : counting(changes.count, "change"))</h1>\n"
         out += "<table>\n"
         for (name, side) in [("old", old), ("new", new)] {
             out += "<tr><th>\(name)</th><td>\(visibleHTML(side.label))</td><td>"

@@ -50,8 +50,7 @@ struct ExportCommand: ParsableCommand {
                 let signer = try loadSigner(keyPath: key, name: name, passphraseFile: passphraseFile)
                 let envelope = try DSSE.sign(payload: statement, payloadType: InTotoRelease.payloadType, with: signer)
                 try writeOutput(try envelope.json(), to: output)
-                let count = parsed.header.artifacts.count
-                printError("glassbox: in-toto statement about \(count) artifact\(count == 1 ? "" : "s") of \(parsed.header.origin), signed by \(envelope.signatures[0].keyid)\n")
+                printError("glassbox: in-toto statement about \(counting(parsed.header.artifacts.count, "artifact")) of \(parsed.header.origin), signed by \(envelope.signatures[0].keyid)\n")
                 return Exit.verified
             }
         }

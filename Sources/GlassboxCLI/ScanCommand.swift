@@ -196,7 +196,7 @@ struct ScanReport: Encodable {
         var lines = ["glassbox: scan: \(counting(counts["error"]!, "error")), \(counting(counts["warning"]!, "warning")), \(counting(counts["note"]!, "note"))"
                      + (baseline == nil ? "" : " not in the baseline")]
         if let baseline {
-            lines.append("baseline \(baseline.file): \(baseline.known) finding\(baseline.known == 1 ? "" : "s") already there, not shown; "
+            lines.append("baseline \(baseline.file): \(counting(baseline.known, "finding")) already there, not shown; "
                          + "\(baseline.gone) no longer found")
         }
         for severity in ScanFinding.Severity.allCases.reversed() {
@@ -211,7 +211,7 @@ struct ScanReport: Encodable {
             lines.append("excepted (\(excepted.count)) by \(exceptions):")
             for e in excepted { lines.append("  \(describe(e.finding)) — line \(e.line): \(e.reason)") }
             if !unusedExceptions.isEmpty {
-                lines.append("note: \(unusedExceptions.count) exception\(unusedExceptions.count == 1 ? "" : "s") in \(exceptions) matched no finding:")
+                lines.append("note: \(counting(unusedExceptions.count, "exception")) in \(exceptions) matched no finding:")
                 for u in unusedExceptions { lines.append("  line \(u.line): \(u.rule) \(u.path) \(u.fingerprint)") }
             }
         }
