@@ -298,6 +298,10 @@ func gitattributeFindings(_ entries: [TreeEntry], _ files: [[UInt8]: [UInt8]], o
         rules.append(kept)
     }
     var stopped: Int?   // the attributes file being matched when the budget ran out
+    // The lengths of the directories (with their slash) that hold an attributes file: a path's
+    // other directories are passed over without building or hashing their names, so a deep
+    // path costs its depth, not its depth times its length.
+    let fileDirectoryLengths = Set(fileAt.keys.map(\.count))
 
     /// git's `fill`: the converting attributes of `path`, each with the line that decided it.
     /// The attributes files of the path's directories are read nearest first, each from its
@@ -309,9 +313,15 @@ func gitattributeFindings(_ entries: [TreeEntry], _ files: [[UInt8]: [UInt8]], o
         var macrosDecided = Set<String>()
         var end = path.lastIndex(of: UInt8(ascii: "/"))
         while true {
-            let prefix = end.map { Array(path[...$0]) } ?? []
-            if let file = fileAt[prefix] {
-                let relative = path[prefix.count...]
+            let length = end.map { $0 + 1 } ?? 0
+            // Looking a directory up costs its length, taken from the budget: a tree with an
+            // attributes file at every level of a deep path stays bounded too.
+            if fileDirectoryLengths.contains(length) {
+                budget -= length + 1
+                guard budget > 0 else { stopped = fileAt[[]] ?? 0; return nil }
+            }
+            if fileDirectoryLengths.contains(length), let file = fileAt[Array(path[..<length])] {
+                let relative = path[length...]
                 for (index, rule) in rules[file].enumerated().reversed() {
                     budget -= 1
                     guard budget > 0 else { stopped = file; return nil }
@@ -347,21 +357,27 @@ func gitattributeFindings(_ entries: [TreeEntry], _ files: [[UInt8]: [UInt8]], o
     // `git archive` asks about each directory on its way down and leaves out all under one
     // with `export-ignore` set: for each path, the outermost such directory and its line.
     enum DirectoryState { case kept, ignored(Decision) }
+    // Each directory's state is decided once, from its parent's: a path costs the directories
+    // above it not yet seen, never its depth times its length again.
     var directories: [[UInt8]: DirectoryState] = [:]
     func ignoringDirectory(_ path: [UInt8]) -> DirectoryState? {
-        for slash in path.indices where path[slash] == UInt8(ascii: "/") {
+        var pending: [[UInt8]] = []   // directories above `path` not yet decided, deepest first
+        var state = DirectoryState.kept
+        var end = path.lastIndex(of: UInt8(ascii: "/"))
+        while let slash = end {
             let directory = Array(path[..<slash])
-            if directories[directory] == nil {
-                guard let decided = resolve(directory, isDirectory: true) else { return nil }
-                if let ignore = decided["export-ignore"], ignore.state.value == .set {
-                    directories[directory] = .ignored(ignore)
-                } else {
-                    directories[directory] = .kept
-                }
-            }
-            if case .ignored = directories[directory]! { return directories[directory]! }
+            if let known = directories[directory] { state = known; break }
+            pending.append(directory)
+            end = path[..<slash].lastIndex(of: UInt8(ascii: "/"))
         }
-        return .kept
+        for directory in pending.reversed() {
+            if case .kept = state {
+                guard let decided = resolve(directory, isDirectory: true) else { return nil }
+                if let ignore = decided["export-ignore"], ignore.state.value == .set { state = .ignored(ignore) }
+            }
+            directories[directory] = state
+        }
+        return state
     }
     if !rules.allSatisfy(\.isEmpty) {
         for entry in entries where entry.kind != .submodule {

@@ -271,6 +271,18 @@ private func referenceBracket(_ p: [UInt8], _ open: Int) -> ((UInt8) -> Bool, In
         #expect(oversized.map(\.rule) == ["gitattributes-unchecked"])
         #expect(oversized.first?.message.contains("too large") == true)
     }
+
+    /// A deep path decides each directory above it once, from its parent's, and passes over
+    /// directories that hold no attributes file without building their names: at 2,000 levels
+    /// the findings are still exact for every file below.
+    @Test func aDeepPathDecidesEachDirectoryOnce() {
+        let directory = Array(repeating: "d/", count: 2000).joined()
+        let entries = (0..<5).map { TreeEntry(path: Array("\(directory)f\($0).c".utf8), kind: .file, size: 1, digest: [UInt8](repeating: 0, count: 32)) }
+        let files = [Array(".gitattributes".utf8): Array("*.c eol=crlf\nx/ export-ignore\n".utf8)]
+        let found = gitattributeFindings(entries, files, oversized: [])
+        #expect(found.map(\.rule) == ["gitattributes-eol"], "\(found.map(\.rule))")
+        #expect(found.first?.paths.count == 5)
+    }
 }
 
 // MARK: - Streaming content scan
