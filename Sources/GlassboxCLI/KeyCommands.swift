@@ -272,8 +272,7 @@ struct TrustCommand: ParsableCommand {
             try runReporting {
                 var list: [TrustPolicy.Key] = []
                 for item in keys {
-                    let text = FileManager.default.fileExists(atPath: item)
-                        ? String(decoding: try readFile(item), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : item
+                    let text = try keyText(item).text
                     do {
                         list.append(.init(verifier: try VerifierKey(parsing: text),
                                           origins: origins.map { $0.split(separator: ",").map(String.init) } ?? []))
@@ -393,10 +392,17 @@ struct PolicyThresholds: ParsableArguments {
     }
 }
 
+/// The text of a key given as a PREFIX.pub file or as the key string itself, read with a bound,
+/// and whether it came from a file (so an error can name line 1).
+func keyText(_ item: String) throws -> (text: String, fromFile: Bool) {
+    let fromFile = FileManager.default.fileExists(atPath: item)
+    let bytes = fromFile ? try readFile(item, limit: 64 << 10) : Array(item.utf8)
+    return (String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines), fromFile)
+}
+
 /// A verifier key from a PREFIX.pub file or a vkey string.
 private func readVerifierKey(_ item: String) throws -> VerifierKey {
-    let fromFile = FileManager.default.fileExists(atPath: item)
-    let text = fromFile ? String(decoding: try readFile(item, limit: 64 << 10), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : item
+    let (text, fromFile) = try keyText(item)
     do { return try VerifierKey(parsing: text) } catch {
         throw UserError("\(item)\(fromFile ? ":1" : ""): \(error)", hint: "a verifier key is the line `glassbox key pub` prints, NAME+KEYID+KEY")
     }

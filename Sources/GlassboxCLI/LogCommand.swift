@@ -417,9 +417,7 @@ func openCheckpoint(_ note: SignedNote, path: String, key: VerifierKey, keyHint:
 /// The log's verifier key given to `--log-key`: a .pub file or vkey text. A private key, a
 /// witness key or anything else is named for what it is.
 func readLogKey(_ item: String) throws -> VerifierKey {
-    let fromFile = FileManager.default.fileExists(atPath: item)
-    let bytes = fromFile ? try readFile(item, limit: 64 << 10) : Array(item.utf8)
-    let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    let (text, fromFile) = try keyText(item)
     let hint = "--log-key takes the log's verifier key: the .pub beside the log's key, or the vkey line of LOG/.glassbox/config"
     if text.hasPrefix("-----BEGIN") {
         throw UserError("\(item): a PEM file (\(text.contains("PRIVATE KEY") ? "a private key" : "not a verifier key")), not the log's verifier key", hint: hint)
