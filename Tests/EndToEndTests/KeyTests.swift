@@ -210,7 +210,7 @@ private func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(
         try f.openssl("pkey", "-in", f.file("ossl.pem"), "-pubout", "-outform", "DER", "-out", f.file("ossl.spki"))
         let spki = try Data(contentsOf: URL(fileURLWithPath: f.file("ossl.spki")))
         let vkey = try String(contentsOfFile: f.file("ossl.pub"), encoding: .utf8).trimmingCharacters(in: .newlines)
-        let blob = try #require(Data(base64Encoded: String(vkey.split(separator: "+")[2])))
+        let blob = try #require(Data(base64Encoded: String(vkey.split(separator: "+", maxSplits: 2)[2])))
         #expect(blob == Data([0x01]) + spki.suffix(32))
         // A manifest signed with the OpenSSL key verifies under a policy made from the derived .pub.
         let manifest = try f.manifest()
