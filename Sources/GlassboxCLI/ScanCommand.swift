@@ -133,6 +133,9 @@ struct ScanReport: Encodable {
         var column: Int?
         var codePoints: [String]
         var message: String
+        /// SHA-256 of the line the finding is on (see `ScanFinding.lineDigest`); left out for
+        /// findings about no one line of text.
+        var lineDigest: String?
         /// The finding's stable name (see `ScanFinding.fingerprint`): what baselines and
         /// exceptions match.
         var fingerprint: String
@@ -147,6 +150,7 @@ struct ScanReport: Encodable {
             column = f.column
             codePoints = f.codePoints
             message = f.message
+            lineDigest = f.lineDigest
             fingerprint = f.fingerprint
             paths = f.paths.isEmpty ? nil : f.paths
         }
