@@ -13,7 +13,7 @@ struct ScanCommand: ParsableCommand {
         discussion: """
             Exit 0 when nothing at or above --fail-on (default: error) was found, 1 otherwise, 2 on bad input.
             With --baseline, only findings not in that earlier result count; with --exceptions, findings a
-            reviewed exception covers are listed apart with its reason and do not count.
+            reviewed exception accepts (one each) are listed apart with its reason and do not count.
             """)
 
     @Option(name: .long, help: "A git repository, read from its objects.", completion: .directory)
