@@ -92,6 +92,7 @@ struct SARIF: Encodable {
         "bidi-control": "Check that the bidi control only orders right-to-left prose and is closed where it opens; in code, remove it.",
         "invisible-character": "Remove the character, or write it as an escape (\\u200B) so readers see it; two identifiers that differ only by it are different names.",
         "misplaced-bom": "Remove the byte order mark; only the first bytes of a file may hold one.",
+        "control-character": "Remove the control character, or write it as an escape (\\0, \\x1b) where a string needs it; a file the build reads should hold only text.",
         "mixed-script-identifier": "Rename the identifier in one script, or check that each letter is the one meant.",
         "confusable-identifiers": "Rename one of the identifiers: a reader cannot tell them apart, and a call may reach the wrong one.",
         "gitattributes-filter": "Review the filter, ident or working-tree-encoding attribute: the bytes built from a checkout are not the bytes reviewed in git. Remove it, or review the checkout.",

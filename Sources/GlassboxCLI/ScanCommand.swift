@@ -13,7 +13,7 @@ struct ScanCommand: ParsableCommand {
         discussion: """
             Exit 0 when nothing at or above --fail-on (default: error) was found, 1 otherwise, 2 on bad input.
             With --baseline, only findings not in that earlier result count; with --exceptions, findings a
-            reviewed exception covers are listed apart with its reason and do not count.
+            reviewed exception accepts (one each) are listed apart with its reason and do not count.
             """)
 
     @Option(name: .long, help: "A git repository, read from its objects.", completion: .directory)
@@ -133,6 +133,9 @@ struct ScanReport: Encodable {
         var column: Int?
         var codePoints: [String]
         var message: String
+        /// SHA-256 of the line the finding is on (see `ScanFinding.lineDigest`); left out for
+        /// findings about no one line of text.
+        var lineDigest: String?
         /// The finding's stable name (see `ScanFinding.fingerprint`): what baselines and
         /// exceptions match.
         var fingerprint: String
@@ -147,6 +150,7 @@ struct ScanReport: Encodable {
             column = f.column
             codePoints = f.codePoints
             message = f.message
+            lineDigest = f.lineDigest
             fingerprint = f.fingerprint
             paths = f.paths.isEmpty ? nil : f.paths
         }

@@ -203,13 +203,15 @@ extension HelpTopic {
         A reviewer's list of scan findings looked at and accepted, one a line, for
         the policy's scan-exceptions and glassbox scan --exceptions:
 
-          glassbox-scan-exceptions v1
+          glassbox-scan-exceptions v2
           # PATH RULE FINGERPRINT REASON
-          abs symlink-absolute 376847a9f6e33290ef4c295eaff5e61e installs /etc/x
+          abs symlink-absolute 862a0134cbc2cc0f0e5ddd83e642c709 installs /etc/x
 
         PATH is escaped as in a manifest, with each space written \x20. FINGERPRINT
-        is the finding's 32 hex digits, which glassbox scan --json prints. REASON is
-        the rest of the line, not empty.
+        is the finding's 32 hex digits, which glassbox scan --json prints; for a
+        finding on a line it covers that line's text. REASON is the rest of the
+        line, not empty. Each exception accepts one finding: the same line twice
+        in a file needs the exception twice. A v1 file is refused: write it again.
 
         WHAT VERIFY-RELEASE CHECKS, IN ORDER
 

@@ -20,6 +20,11 @@ public struct ScanFinding: Sendable, Equatable {
     /// The offending code points, e.g. `U+202E RIGHT-TO-LEFT OVERRIDE`.
     public var codePoints: [String]
     public var message: String
+    /// For a finding about one line of a file's text: SHA-256, in lowercase hex, of that line's
+    /// bytes as the scan read them (UTF-8; decoded from UTF-16 or UTF-32 when the file is),
+    /// without its LF. It is part of the fingerprint, so triage that accepted one line does not
+    /// accept another. Nil for findings about a path, a tree or identifiers.
+    public var lineDigest: String?
     /// Every path a finding about a line of a file stands for (an attributes line: the paths
     /// whose bytes it changes), escaped as `path`; empty for most findings.
     public var paths: [String] = []
@@ -42,6 +47,7 @@ public enum ScanRules {
         ("bidi-unterminated", .error, "A bidi embedding, override or isolate is left open at the end of a line, string or comment (Trojan Source, CVE-2021-42574)."),
         ("bidi-control", .warning, "A bidi control character (reported in --strict mode)."),
         ("invisible-character", .error, "An invisible or default-ignorable character in code."),
+        ("control-character", .error, "A NUL or other control character (C0 but tab, LF, FF and CR; DEL) in a file a compiler, interpreter or build tool reads: editors and terminals hide it or stop at it, gcc ignores a NUL and bash runs the lines after one."),
         ("misplaced-bom", .error, "A byte order mark that is not at the start of the file."),
         ("mixed-script-identifier", .warning, "An identifier mixes letters of different scripts (UTS #39)."),
         ("confusable-identifiers", .error, "Two identifiers in one file look alike: their UTS #39 skeletons are equal (CVE-2021-42694)."),

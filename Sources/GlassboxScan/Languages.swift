@@ -10,12 +10,17 @@ struct FileLanguage: Equatable {
     var isCode: Bool
     /// `#` starts a line comment (shells, Python, Ruby, Perl, YAML, Make, PowerShell…).
     var hashComments: Bool
+    /// Source: a compiler, an interpreter or a build tool reads it as text, whatever bytes it
+    /// holds (gcc reads past a NUL, bash runs the lines after one). Such a file is never
+    /// skipped as binary, and a control character in it is a finding.
+    var isSource: Bool
 
     /// From the path and the file's first bytes (for a `#!` line).
     init(path: [UInt8], head: ArraySlice<UInt8>) {
         let name = String(decoding: path.split(separator: UInt8(ascii: "/")).last ?? [], as: UTF8.self).lowercased()
         // `.gitattributes` and `.bashrc` count as their own extension.
         let ext = name.lastIndex(of: ".").map { String(name[name.index(after: $0)...]) }
+        isSource = isSourceName(name) || shebangInterpreter(head) != nil
         if let interpreter = shebangInterpreter(head) {
             isCode = true
             hashComments = !slashCommentInterpreters.contains(interpreter)
@@ -31,6 +36,47 @@ struct FileLanguage: Equatable {
         }
     }
 }
+
+/// Whether a file's name says a compiler, interpreter or build tool reads it: a source
+/// extension, a build file's name, or either of them with `.in` after it (an autoconf template:
+/// `Makefile.in`, `config.h.in`, `setup.py.in` become source when configure runs).
+func isSourceName(_ lowercasedName: String) -> Bool {
+    var name = Substring(lowercasedName)
+    while name.hasSuffix(".in") && name.count > 3 { name = name.dropLast(3) }
+    if codeNames[String(name)] != nil || sourceNames.contains(String(name)) { return true }
+    guard let dot = name.lastIndex(of: ".") else { return false }
+    return sourceExtensions.contains(String(name[name.index(after: dot)...]))
+}
+
+/// Extensions of files compilers, interpreters and build tools read as source. Any text file
+/// is scanned; these are the ones scanned whatever their first bytes look like.
+let sourceExtensions: Set<String> = [
+    // C, C++, Objective-C, assembly, CUDA
+    "c", "h", "cc", "cp", "cpp", "cxx", "c++", "hh", "hpp", "hxx", "h++", "ipp", "tpp", "inl", "inc", "m", "mm",
+    "s", "asm", "cu", "cuh", "def",
+    // Swift, Rust, Go, Zig, D, Nim, V
+    "swift", "rs", "go", "zig", "d", "nim", "v",
+    // JVM and .NET
+    "java", "kt", "kts", "scala", "sc", "groovy", "gradle", "clj", "cljs", "cljc", "cs", "csx", "fs", "fsx", "fsi", "vb",
+    "csproj", "vbproj", "fsproj", "props", "targets", "xaml",
+    // JavaScript, TypeScript and the web
+    "js", "mjs", "cjs", "jsx", "ts", "mts", "cts", "tsx", "vue", "svelte", "html", "htm", "xhtml", "css", "scss", "less",
+    "wasm", "wat",
+    // scripting languages
+    "py", "pyw", "pyi", "pyx", "pxd", "rb", "rake", "gemspec", "ru", "pl", "pm", "t", "php", "phtml", "php3", "php4",
+    "php5", "php7", "php8", "phps", "lua", "tcl", "r", "jl", "dart", "ex", "exs", "erl", "hrl", "hs", "lhs",
+    "ml", "mli", "el", "lisp", "scm", "rkt", "raku", "rakumod", "awk", "sed", "sql",
+    // shells
+    "sh", "bash", "zsh", "ksh", "csh", "tcsh", "fish", "ps1", "psm1", "psd1", "bat", "cmd", "vbs", "wsf",
+    // build files
+    "mk", "mak", "make", "am", "ac", "m4", "cmake", "bzl", "bazel", "gn", "gni", "ninja", "meson", "just", "nix",
+    "y", "yy", "l", "ll", "sol", "proto", "dockerfile", "spec",
+    // configuration a build or CI runs
+    "yml", "yaml", "toml", "gitattributes", "gitmodules",
+]
+
+/// Names, besides `codeNames`, of files a build reads as source.
+let sourceNames: Set<String> = ["configure", "config.status", "libtool", "install-sh", "missing", "depcomp", "compile", "ltmain.sh"]
 
 /// Prose and data: words, translations and tables, where look-alike words are expected and no
 /// compiler reads an identifier. Everything else that is text is treated as code.

@@ -1,3 +1,4 @@
+import GlassboxCrypto
 import GlassboxGit
 
 // The content rules, fed one chunk at a time: what a file holds is read once, in order, and
@@ -7,6 +8,12 @@ import GlassboxGit
 enum ContentLimits {
     /// Git's rule for binary: a NUL in the first this many bytes.
     static let binaryProbe = 8000
+    /// In a file that looks binary, a run of UTF-8 this long (or a whole line) is text and
+    /// scanned; a shorter one between bytes that are not UTF-8 is what random binary data is
+    /// made of, and lexed it would read as bidi controls at random.
+    static let textStretch = 24
+    /// A line's bytes kept for its digest; a longer line is hashed as it streams.
+    static let lineKept = 64 << 10
     /// An all-ASCII start of a file is held up to this size, so a file that never leaves ASCII
     /// needs no per-character work; past it, or at the first other byte, the lexer reads it.
     static let held = 1 << 20
@@ -31,21 +38,35 @@ public func scanContent(path: [UInt8], kind: EntryKind, size: UInt64, content: [
     return scanner.finish()
 }
 
-/// Scans one file's content as it arrives: bidi controls, invisible characters, identifiers,
-/// long lines and opaque content. Chunks may be of any size and split anywhere (inside a UTF-8
-/// sequence, a line, an identifier); the findings are the same.
+/// Scans one file's content as it arrives: bidi controls, invisible characters, control
+/// characters, identifiers, long lines and opaque content. Chunks may be of any size and split
+/// anywhere (inside a UTF-8 sequence, a line, an identifier); the findings are the same.
+///
+/// What a compiler or interpreter would read as source is scanned as source, whatever its first
+/// bytes: a source file (by name or `#!` line) is never skipped as binary, and a NUL or other
+/// control character in it is a finding; a UTF-16 or UTF-32 file with a byte order mark is
+/// decoded. Any other file that looks binary is still read to the end, and each stretch of it
+/// that is text (a whole line, or `ContentLimits.textStretch` bytes of UTF-8 between bytes that
+/// are not) is scanned: a shell script after a GIF header, PHP after a JPEG's.
 public final class ContentScanner {
     private let path: [UInt8]
     private let size: UInt64
     private let options: ScanOptions
     private var findings: [ScanFinding] = []
-    /// The file's first bytes while they are all ASCII (and for the binary decision).
+    /// The first bytes, until they say which encoding the file is in.
+    private var start: [UInt8] = []
+    private var encoding: TextEncoding?
+    private var decoder: WideTextDecoder?
+    /// The file's first bytes (as UTF-8) while they are all ASCII (and for the binary decision).
     private var held: [UInt8] = []
     private var heldHigh: UInt8 = 0
+    private var heldControl = false
     private var decided = false
     private var done = false
     /// Known once the first bytes are in (a `#!` line names the language).
     private var language = FileLanguage(path: [], head: [])
+    /// The file looks binary and is not source: only its stretches of text are scanned.
+    private var textStretches = false
     private var lexer: TextLexer?
 
     /// `size` is the file's full size, as the reader reports it before the content.
@@ -55,33 +76,44 @@ public final class ContentScanner {
         self.options = options
     }
 
-    /// Reads the next bytes; returns false when the scan needs no more of this file (it is binary).
+    /// Reads the next bytes; returns false once the file is finished. Every byte of a file is
+    /// read: a binary-looking file may hold text an interpreter runs.
     public func consume(_ chunk: UnsafeRawBufferPointer) -> Bool {
         if done { return false }
-        if let lexer {
-            lexer.feed(chunk)
+        if encoding == nil {
+            start.append(contentsOf: chunk)
+            if start.count >= 4 { settleEncoding() }
             return true
         }
-        held.append(contentsOf: chunk)
-        heldHigh |= highBits(chunk)
-        if !decided && held.count >= ContentLimits.binaryProbe && !decide() { return false }
-        if decided && (heldHigh >= 0x80 || held.count > ContentLimits.held) { startLexer() }
+        if decoder != nil {
+            let utf8 = decoder!.decode(chunk)
+            utf8.withUnsafeBytes { take($0) }
+        } else {
+            take(chunk)
+        }
         return true
     }
 
     /// Ends the file and returns its findings.
     public func finish() -> [ScanFinding] {
-        if !done && (decided || decide()) {
-            if lexer == nil && heldHigh >= 0x80 { startLexer() }
-            if let lexer {
-                findings += lexer.finish()
-            } else if language.isCode {
-                // All ASCII: only line length matters, and only in source files (minified code).
-                if textProfile(held, limit: options.longLineBytes).maybeLongLine,
-                   let (line, length) = firstLongLine(held, limit: options.longLineBytes) {
-                    findings.append(ScanFinding("long-lines", .note, path: path, line: line,
-                                                "a line of \(length) bytes: minified or generated code is hard to review"))
-                }
+        if done { return findings }
+        if encoding == nil { settleEncoding() }
+        if decoder != nil {
+            let rest = decoder!.finish()
+            rest.withUnsafeBytes { take($0) }
+        }
+        if !decided { decide() }
+        if lexer == nil && needsLexer { startLexer() }
+        if let lexer {
+            findings += lexer.finish()
+        } else if language.isCode {
+            // All ASCII: only line length matters, and only in source files (minified code).
+            if textProfile(held, limit: options.longLineBytes).maybeLongLine,
+               let (line, range) = firstLongLine(held, limit: options.longLineBytes) {
+                var finding = ScanFinding("long-lines", .note, path: path, line: line,
+                                          "a line of \(range.count) bytes: minified or generated code is hard to review")
+                finding.lineDigest = hexDigest(SHA256.hash(held[range]))
+                findings.append(finding)
             }
         }
         done = true
@@ -90,36 +122,86 @@ public final class ContentScanner {
         return findings
     }
 
-    /// Looks at the first bytes for what makes a file opaque; false when it is not text (binary,
-    /// or an executable), so nothing more is needed.
-    private func decide() -> Bool {
+    /// The byte order mark, if any, decides how the rest is read.
+    private func settleEncoding() {
+        let encoding = TextEncoding(bom: start[...])
+        self.encoding = encoding
+        let bytes = start
+        start = []
+        if encoding == .utf8 {
+            bytes.withUnsafeBytes { take($0) }
+        } else {
+            decoder = WideTextDecoder(encoding)
+            let utf8 = bytes.withUnsafeBytes { decoder!.decode($0) }
+            utf8.withUnsafeBytes { take($0) }
+        }
+    }
+
+    /// UTF-8 bytes of the file, in order.
+    private func take(_ chunk: UnsafeRawBufferPointer) {
+        if let lexer {
+            lexer.feed(chunk)
+            return
+        }
+        held.append(contentsOf: chunk)
+        let profile = byteProfile(chunk)
+        heldHigh |= profile.high
+        heldControl = heldControl || profile.control
+        if !decided && held.count >= ContentLimits.binaryProbe { decide() }
+        if decided && needsLexer { startLexer() }
+    }
+
+    /// Whether the held bytes need the lexer: a file of plain ASCII needs none.
+    private var needsLexer: Bool {
+        heldHigh >= 0x80 || held.count > ContentLimits.held || textStretches || (heldControl && language.isSource)
+    }
+
+    /// Looks at the first bytes for what makes a file opaque, and whether it is text.
+    private func decide() {
         decided = true
         let head = held.prefix(ContentLimits.binaryProbe)
-        let binary = isBinary(head)
+        // Decoded UTF-16 or UTF-32 is text: its NULs were the high bytes of its code units.
+        let binary = encoding == .utf8 && isBinary(head)
         language = FileLanguage(path: path, head: head)
-        let opaque = opaqueContent(path: path, size: size, head: head, binary: binary, options: options)
-        findings += opaque
-        if binary || opaque.contains(where: { $0.rule == "binary-executable" || $0.rule == "binary-large" }) {
-            done = true
-            held = []
-            return false
-        }
-        return true
+        findings += opaqueContent(path: path, size: size, head: head, binary: binary, options: options)
+        textStretches = binary && !language.isSource
     }
 
     private func startLexer() {
-        let lexer = TextLexer(path: path, language: language, options: options)
+        let lexer = TextLexer(path: path, language: language, textStretches: textStretches, options: options)
         held.withUnsafeBytes { lexer.feed($0) }
         held = []
         self.lexer = lexer
     }
 }
 
-/// The OR of all bytes: at least 0x80 when one is outside ASCII. Branch-free, so it vectorises.
-private func highBits(_ bytes: UnsafeRawBufferPointer) -> UInt8 {
+/// Lowercase hex.
+func hexDigest(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    out.reserveCapacity(bytes.count * 2)
+    for byte in bytes { out += [digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]] }
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// Whether a byte is a control character a reader does not see: C0 but tab, line feed, form
+/// feed and carriage return (a CR before LF ends a Windows line), and DEL.
+@inline(__always)
+func isHiddenControl(_ byte: UInt8) -> Bool {
+    (byte < 0x20 && byte != 0x09 && byte != 0x0A && byte != 0x0C && byte != 0x0D) || byte == 0x7F
+}
+
+/// In one branch-free pass: the OR of all bytes (at least 0x80 when one is outside ASCII), and
+/// whether one is a hidden control character.
+private func byteProfile(_ bytes: UnsafeRawBufferPointer) -> (high: UInt8, control: Bool) {
     var high: UInt8 = 0
-    for byte in bytes { high |= byte }
-    return high
+    var control: UInt8 = 0
+    for byte in bytes {
+        high |= byte
+        control |= (byte < 0x20 ? 1 : 0) & (byte != 0x09 ? 1 : 0) & (byte != 0x0A ? 1 : 0) & (byte != 0x0C ? 1 : 0)
+            & (byte != 0x0D ? 1 : 0) | (byte == 0x7F ? 1 : 0)
+    }
+    return (high, control != 0)
 }
 
 /// One branch-free pass that vectorises: whether any byte is outside ASCII, and whether some
@@ -146,16 +228,16 @@ private func textProfile(_ content: [UInt8], limit: Int) -> (nonASCII: Bool, may
     }!
 }
 
-/// The first line longer than `limit`: its number and length.
-private func firstLongLine(_ content: [UInt8], limit: Int) -> (Int, Int)? {
+/// The first line longer than `limit`: its number and where its bytes are.
+private func firstLongLine(_ content: [UInt8], limit: Int) -> (Int, Range<Int>)? {
     var line = 1
     var start = content.startIndex
     while let end = content[start...].firstIndex(of: 0x0A) {
-        if end - start > limit { return (line, end - start) }
+        if end - start > limit { return (line, start..<end) }
         line += 1
         start = end + 1
     }
-    return content.endIndex - start > limit ? (line, content.endIndex - start) : nil
+    return content.endIndex - start > limit ? (line, start..<content.endIndex) : nil
 }
 
 /// Where in a line's text the lexer is, for bidi termination.
@@ -212,6 +294,11 @@ private final class TextLexer {
     /// Identifiers only mean something in code; data files (a list of confusables, say) are
     /// full of look-alikes by design.
     private let collectIdentifiers: Bool
+    /// Control characters are findings in source.
+    private let reportControls: Bool
+    /// Only stretches of text count (a file that looks binary); see `ContentLimits.textStretch`.
+    private let textStretches: Bool
+    private let inert: [Bool]
 
     private var findings: [ScanFinding] = []
     private var unlisted = 0
@@ -227,7 +314,7 @@ private final class TextLexer {
     // Lines.
     private var line = 1
     private var lineBytes = 0
-    private var firstLongLine: (line: Int, bytes: Int)?
+    private var firstLongLine: (line: Int, bytes: Int, digest: String)?
     private var sawNonASCII = false
     /// Code points read in this line: the column of the last one.
     private var column = 0
@@ -237,6 +324,19 @@ private final class TextLexer {
     private var escapedNext = false
     private var open = OpenControls()
     private var contextOpen = OpenControls()
+    /// `findings.count` when this line started: the findings after it are about this line.
+    private var lineFindings = 0
+    /// This line's bytes from earlier chunks (its digest names the text a finding is in), up
+    /// to `ContentLimits.lineKept`; past that, they stream into `lineHasher`.
+    private var lineCarry: [UInt8] = []
+    private var lineHasher: DigestHasher?
+
+    // Stretches of text (in a file that looks binary): where the current one starts.
+    private var stretchBytes = 0
+    private var stretchColumn = 1
+    private var stretchFindings = 0
+    private var stretchUnlisted = 0
+    private var lineBroken = false
 
     // Identifiers.
     private var identifier: [UInt32] = []
@@ -247,16 +347,27 @@ private final class TextLexer {
     private var identifierBytes = 0
     private var identifiersDropped = false
 
-    init(path: [UInt8], language: FileLanguage, options: ScanOptions) {
+    init(path: [UInt8], language: FileLanguage, textStretches: Bool, options: ScanOptions) {
         self.path = path
         self.options = options
+        self.textStretches = textStretches
         hashComments = language.hashComments
-        collectIdentifiers = language.isCode
+        // In binary data, words are noise, and so are control bytes and long lines.
+        collectIdentifiers = language.isCode && !textStretches
+        reportControls = language.isSource && !textStretches
+        inert = switch (collectIdentifiers, reportControls) {
+        case (true, true): Self.inertInSource
+        case (true, false): Self.inertInCode
+        case (false, true): Self.inertInSourceText
+        case (false, false): Self.inertInText
+        }
     }
 
     func feed(_ bytes: UnsafeRawBufferPointer) {
-        let inert = collectIdentifiers ? Self.inertInCode : Self.inertInText
+        let inert = self.inert
         var i = 0
+        var lineStart = 0
+        defer { carryLine(UnsafeRawBufferPointer(rebasing: bytes[lineStart...])) }
         while i < bytes.count {
             let byte = bytes[i]
             if needed == 0 && inert[Int(byte)] {
@@ -288,9 +399,11 @@ private final class TextLexer {
                 }
                 // A broken sequence: its bytes so far are skipped, and this one is read afresh.
                 needed = 0
+                breakStretch()
             }
             if byte == 0x0A {
-                endLine()
+                endLine(tail: UnsafeRawBufferPointer(rebasing: bytes[lineStart..<(i - 1)]))
+                lineStart = i
                 continue
             }
             lineBytes += 1
@@ -300,7 +413,69 @@ private final class TextLexer {
             }
             sawNonASCII = true
             startSequence(byte)
+            if needed == 0 { breakStretch() }   // a byte no UTF-8 character starts with
         }
+    }
+
+    /// Keeps the bytes of the line still going at the end of a chunk, for its digest.
+    private func carryLine(_ bytes: UnsafeRawBufferPointer) {
+        if bytes.isEmpty { return }
+        if let lineHasher {
+            lineHasher.update(bytes.baseAddress!, count: bytes.count)
+        } else if lineCarry.count + bytes.count > ContentLimits.lineKept {
+            let hasher = DigestHasher()
+            hasher.update(lineCarry)
+            hasher.update(bytes.baseAddress!, count: bytes.count)
+            lineCarry = []
+            lineHasher = hasher
+        } else {
+            lineCarry.append(contentsOf: bytes)
+        }
+    }
+
+    /// SHA-256 of the line that ends with `tail` (its bytes without the LF), in hex.
+    private func lineDigest(_ tail: UnsafeRawBufferPointer) -> String {
+        if let lineHasher {
+            if !tail.isEmpty { lineHasher.update(tail.baseAddress!, count: tail.count) }
+            return hexDigest(lineHasher.finish())
+        }
+        if lineCarry.isEmpty { return hexDigest(SHA256.hash(tail)) }
+        let hasher = DigestHasher()
+        hasher.update(lineCarry)
+        if !tail.isEmpty { hasher.update(tail.baseAddress!, count: tail.count) }
+        return hexDigest(hasher.finish())
+    }
+
+    /// A byte that is not UTF-8 ends a stretch of text: in a file that looks binary, a stretch
+    /// shorter than `ContentLimits.textStretch` that is not a whole line is dropped with what
+    /// was found in it. `lineEnd`: the line ends here (a whole unbroken line is text).
+    private func breakStretch(lineEnd: Bool = false) {
+        guard textStretches else { return }
+        if let previous = pending {
+            pending = nil
+            _ = lex(previous, column: column, next: nil)
+        }
+        let whole = lineEnd && !lineBroken
+        if !whole && lineBytes - stretchBytes < ContentLimits.textStretch {
+            if findings.count > stretchFindings { findings.removeSubrange(stretchFindings...) }
+            unlisted = stretchUnlisted
+            if let current = run, current.finding.column! >= stretchColumn { run = nil }
+            open.list.removeAll { $0.column >= stretchColumn }
+            contextOpen.list.removeAll { $0.column >= stretchColumn }
+            if let overflow = open.overflowColumn, overflow >= stretchColumn { open.overflowColumn = nil }
+            if let overflow = contextOpen.overflowColumn, overflow >= stretchColumn { contextOpen.overflowColumn = nil }
+        }
+        if !lineEnd {
+            // What follows is read as code again: binary bytes are no string or comment.
+            flushRun()
+            lineBroken = true
+            context = .code
+            escapedNext = false
+        }
+        stretchBytes = lineBytes
+        stretchColumn = column + 1
+        stretchFindings = findings.count
+        stretchUnlisted = unlisted
     }
 
     /// The index of the first byte at or after `start` that is not in `table`.
@@ -320,6 +495,9 @@ private final class TextLexer {
     private static let inertInCode: [Bool] = (0...255).map { byte in
         inertInText[byte] && !isIdentifierContinue(Unicode.Scalar(UInt8(byte)))
     }
+    /// In source, control characters are findings, so the lexer sees each.
+    private static let inertInSourceText: [Bool] = (0...255).map { inertInText[$0] && !isHiddenControl(UInt8($0)) }
+    private static let inertInSource: [Bool] = (0...255).map { inertInCode[$0] && !isHiddenControl(UInt8($0)) }
 
     /// A lead byte: how many continuation bytes follow, and the range of the first (which
     /// excludes overlong forms, surrogates and values past U+10FFFF). Other bytes are skipped.
@@ -339,13 +517,18 @@ private final class TextLexer {
     }
 
     func finish() -> [ScanFinding] {
-        needed = 0
-        endLine()
+        if needed > 0 {
+            needed = 0
+            breakStretch()
+        }
+        endLine(tail: UnsafeRawBufferPointer(start: nil, count: 0))
         // Long lines matter in source files (minified code), and in any file with text beyond
-        // ASCII; an all-ASCII data file may be one long line.
-        if let (line, bytes) = firstLongLine, sawNonASCII || collectIdentifiers {
-            add(ScanFinding("long-lines", .note, path: path, line: line,
-                            "a line of \(bytes) bytes: minified or generated code is hard to review"))
+        // ASCII; an all-ASCII data file may be one long line. Binary data has no lines.
+        if let (line, bytes, digest) = firstLongLine, (sawNonASCII || collectIdentifiers) && !textStretches {
+            var finding = ScanFinding("long-lines", .note, path: path, line: line,
+                                      "a line of \(bytes) bytes: minified or generated code is hard to review")
+            finding.lineDigest = digest
+            add(finding)
         }
         if collectIdentifiers {
             identifierFindings(path: path, identifiers).forEach(add)
@@ -375,15 +558,31 @@ private final class TextLexer {
         pending = v
     }
 
-    private func endLine() {
+    /// `tail`: the line's bytes in the chunk that ends it (its earlier ones are in `lineCarry`).
+    private func endLine(tail: UnsafeRawBufferPointer) {
         if let previous = pending {
             pending = nil
             _ = lex(previous, column: column, next: nil)
         }
+        breakStretch(lineEnd: true)
         endIdentifier()
         flushRun()
         reportOpen(open, "a line")
-        if lineBytes > options.longLineBytes && firstLongLine == nil { firstLongLine = (line, lineBytes) }
+        // Each finding about this line names its text, so triage tells one line from another.
+        let long = lineBytes > options.longLineBytes && firstLongLine == nil
+        if findings.count > lineFindings || long {
+            let digest = lineDigest(tail)
+            for index in lineFindings..<findings.count { findings[index].lineDigest = digest }
+            if long { firstLongLine = (line, lineBytes, digest) }
+        }
+        lineCarry.removeAll(keepingCapacity: lineCarry.capacity <= 4096)
+        lineHasher = nil
+        lineFindings = findings.count
+        stretchBytes = 0
+        stretchColumn = 1
+        stretchFindings = findings.count
+        stretchUnlisted = unlisted
+        lineBroken = false
         // Line comments end with the line; so do strings in the languages this lexer models.
         if context != .blockComment { context = .code }
         open.reset()
@@ -429,6 +628,12 @@ private final class TextLexer {
         case .lineComment: break
         }
         if v >= 0x80 { unicodeRules(v, column: column) }
+        else if reportControls && v < 0x80 && isHiddenControl(UInt8(v)) {
+            addToRun("control-character", .error, v, column: column,
+                     v == 0 ? "a NUL byte, which editors hide or stop at while compilers and shells read past it"
+                            : "a control character, which a reader does not see and the compiler or shell reads",
+                     "control characters, which a reader does not see and the compiler or shell reads")
+        }
         guard collectIdentifiers else { return skipNext }
         if context == .code, let scalar = Unicode.Scalar(v), isIdentifierContinue(scalar) {
             if identifier.isEmpty {

@@ -4,22 +4,29 @@ import GlassboxGit
 
 // Triage: which findings a reviewer has already seen (a baseline: an earlier scan's result)
 // and which they have looked at and accepted (reviewed exceptions, each with a reason).
-// Both match findings by a fingerprint that survives edits elsewhere in the file.
+// Both match findings by a fingerprint that survives edits elsewhere in the file, and both
+// count: an exception accepts one finding, a baseline as many of a fingerprint as it holds, so
+// a second copy of an accepted line is new.
 
 extension ScanFinding {
     /// A stable name for this finding: 32 lowercase hex digits, the first 16 bytes of
-    /// SHA-256 over `glassbox-scan-fingerprint v1`, the rule, the escaped path, the code points
-    /// and the message, each followed by a NUL byte (code points are joined by LF).
+    /// SHA-256 over `glassbox-scan-fingerprint v2`, the rule, the escaped path, the code points,
+    /// the message and the line digest (empty when there is none), each followed by a NUL byte
+    /// (code points are joined by LF).
     ///
     /// Line and column are left out, so adding lines above a finding does not make it new; a
     /// line number a message quotes (`.gitattributes:3`) is written `:N` for the same reason.
-    /// The path, rule, code points and the rest of the message are in it, so a finding that
-    /// moves to another file, or a symlink that points elsewhere, is a different finding.
-    public var fingerprint: String {
-        var input = Array("glassbox-scan-fingerprint v1".utf8) + [0]
-        for part in [rule, path, codePoints.joined(separator: "\n"), ScanFinding.withoutLineNumbers(message)] {
-            input += Array(part.utf8) + [0]
-        }
+    /// The path, rule, code points, the rest of the message and the text of the line are in
+    /// it, so a finding that moves to another file, a symlink that points elsewhere, or another
+    /// line with the same characters is a different finding.
+    public var fingerprint: String { fingerprint(version: 2) }
+
+    /// Version 1 left the line's text out: kept only to recognise an old baseline and say so.
+    func fingerprint(version: Int) -> String {
+        var input = Array("glassbox-scan-fingerprint v\(version)".utf8) + [0]
+        var parts = [rule, path, codePoints.joined(separator: "\n"), ScanFinding.withoutLineNumbers(message)]
+        if version >= 2 { parts.append(lineDigest ?? "") }
+        for part in parts { input += Array(part.utf8) + [0] }
         return SHA256.hash(input).prefix(16).map { String(format: "%02x", $0) }.joined()
     }
 
@@ -55,16 +62,18 @@ public struct TriageError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String { (line.map { "line \($0): " } ?? "") + message }
 }
 
-/// Findings a reviewer has looked at and accepted: one exception a line, each with a reason.
+/// Findings a reviewer has looked at and accepted: one exception a line, each with a reason,
+/// each accepting one finding.
 ///
 /// ```
-/// glassbox-scan-exceptions v1
+/// glassbox-scan-exceptions v2
 /// # comment
 /// PATH RULE FINGERPRINT REASON…
 /// ```
 /// PATH is the escaped path the scan prints, with each space in it written `\x20`; RULE a
 /// scan rule; FINGERPRINT the finding's 32 hex digits; REASON the rest of the line, not
-/// empty. Fields are separated by one space. See `Manifests/FORMAT.md`.
+/// empty. Fields are separated by one space. Two findings with one fingerprint (the same line
+/// twice in a file) need the exception twice. See `Manifests/FORMAT.md`.
 public struct ScanExceptions: Sendable, Equatable {
     public struct Exception: Sendable, Equatable {
         /// The line of the file it is on (1-based).
@@ -75,13 +84,16 @@ public struct ScanExceptions: Sendable, Equatable {
         public var fingerprint: String
         public var reason: String
 
-        /// Whether this exception covers `finding`.
+        /// Whether this exception is for `finding` (it accepts one such finding).
         public func covers(_ finding: ScanFinding) -> Bool {
             finding.fingerprint == fingerprint && finding.rule == rule && finding.path == path
         }
     }
 
-    public static let header = "glassbox-scan-exceptions v1"
+    public static let header = "glassbox-scan-exceptions v2"
+    /// The first version, whose fingerprints left out the line's text: refused, with how to
+    /// write the file again.
+    static let headerV1 = "glassbox-scan-exceptions v1"
     /// The largest file read, and the most exceptions and bytes a line, so a hostile or
     /// mistaken file costs bounded memory and time (every finding is checked against each).
     public static let maxSize = 1 << 20
@@ -95,8 +107,8 @@ public struct ScanExceptions: Sendable, Equatable {
     /// Parses an exceptions file.
     /// - Throws: `TriageError` naming the line: a missing header, a CR, a line that is not
     ///   `PATH RULE FINGERPRINT REASON`, an unknown rule, a path not in escaped form, a
-    ///   fingerprint that is not 32 lowercase hex digits, an exception given twice, or a file
-    ///   past the limits above.
+    ///   fingerprint that is not 32 lowercase hex digits, a version 1 file, or a file past the
+    ///   limits above.
     public init(parsing bytes: [UInt8], source: String) throws {
         self.source = source
         exceptions = []
@@ -104,7 +116,6 @@ public struct ScanExceptions: Sendable, Equatable {
             throw TriageError(line: nil, "the file is \(bytes.count) bytes; at most \(ScanExceptions.maxSize) are read")
         }
         var sawHeader = false
-        var seen = Set<[String]>()
         for (index, raw) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
             let number = index + 1
             if raw.count > ScanExceptions.maxLineBytes {
@@ -114,6 +125,11 @@ public struct ScanExceptions: Sendable, Equatable {
             guard let line = String(validating: raw, as: UTF8.self) else { throw TriageError(line: number, "the line is not UTF-8") }
             if line.isEmpty || line.hasPrefix("#") { continue }
             if !sawHeader {
+                if line == ScanExceptions.headerV1 {
+                    throw TriageError(line: number, "a version 1 exceptions file: its fingerprints leave out the text of the line, so one "
+                                      + "exception accepted any line with the same characters; write '\(ScanExceptions.header)' "
+                                      + "and each exception again from the fingerprints `glassbox scan --json` prints now")
+                }
                 guard line == ScanExceptions.header else { throw TriageError(line: number, "expected '\(ScanExceptions.header)' as the first line") }
                 sawHeader = true
                 continue
@@ -141,9 +157,6 @@ public struct ScanExceptions: Sendable, Equatable {
                 throw TriageError(line: number, "the fingerprint is not 32 lowercase hex digits")
             }
             let fingerprint = String(decoding: fields[2], as: UTF8.self)
-            guard seen.insert([path, rule, fingerprint]).inserted else {
-                throw TriageError(line: number, "the same exception again")
-            }
             guard exceptions.count < ScanExceptions.maxCount else {
                 throw TriageError(line: number, "more than \(ScanExceptions.maxCount) exceptions")
             }
@@ -207,14 +220,15 @@ public struct ScanExceptions: Sendable, Equatable {
 
     /// What the exceptions do to `findings`: the ones still counted, each excepted one with the
     /// exception that covers it, and the exceptions that covered nothing. Nothing is dropped:
-    /// every finding is in `kept` or `excepted`.
+    /// every finding is in `kept` or `excepted`. Each exception accepts one finding, in the
+    /// order of both: a second finding with the same fingerprint needs a second exception.
     public func apply(to findings: [ScanFinding]) -> ExceptionOutcome {
         var byFingerprint: [String: [Int]] = [:]
         for (index, exception) in exceptions.enumerated() { byFingerprint[exception.fingerprint, default: []].append(index) }
         var outcome = ExceptionOutcome()
         var used = Set<Int>()
         for finding in findings {
-            if let index = byFingerprint[finding.fingerprint]?.first(where: { exceptions[$0].covers(finding) }) {
+            if let index = byFingerprint[finding.fingerprint]?.first(where: { !used.contains($0) && exceptions[$0].covers(finding) }) {
                 outcome.excepted.append((finding, exceptions[index]))
                 used.insert(index)
             } else {
@@ -246,9 +260,10 @@ public struct ScanBaseline: Sendable {
     public var total: Int { counts.values.reduce(0, +) }
 
     /// Reads a scan result: glassbox's JSON (findings are fingerprinted again from their
-    /// rule, path, code points and message) or SARIF (each result's
-    /// `partialFingerprints["glassbox/v1"]`).
-    /// - Throws: `TriageError` when the bytes are not one of the two, or a finding lacks a field.
+    /// rule, path, code points, message and line digest) or SARIF (each result's
+    /// `partialFingerprints["glassbox/v2"]`).
+    /// - Throws: `TriageError` when the bytes are not one of the two, a finding lacks a field,
+    ///   or the result was written before fingerprints named the line's text.
     public init(parsing bytes: [UInt8]) throws {
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
             throw TriageError(line: nil, "not a JSON object; a baseline is the output of `glassbox scan --json` or `--sarif`")
@@ -261,7 +276,12 @@ public struct ScanBaseline: Sendable {
             for (r, run) in runs.enumerated() {
                 guard let results = run["results"] as? [[String: Any]] else { throw TriageError(line: nil, "runs[\(r)] has no results") }
                 for (i, result) in results.enumerated() {
-                    guard let value = (result["partialFingerprints"] as? [String: Any])?[ScanBaseline.sarifKey] as? String,
+                    let prints = result["partialFingerprints"] as? [String: Any]
+                    if prints?[ScanBaseline.sarifKey] == nil && prints?["glassbox/v1"] != nil {
+                        throw TriageError(line: nil, "runs[\(r)].results[\(i)] has only a \"glassbox/v1\" fingerprint, which leaves out "
+                                          + "the text of the line; scan the old tree again with this version")
+                    }
+                    guard let value = prints?[ScanBaseline.sarifKey] as? String,
                           let fingerprint = value.split(separator: ":").first, fingerprint.utf8.count == 32 else {
                         throw TriageError(line: nil, "runs[\(r)].results[\(i)] has no partialFingerprints \"\(ScanBaseline.sarifKey)\"; "
                                           + "scan the old tree again with this version")
@@ -278,6 +298,16 @@ public struct ScanBaseline: Sendable {
                 }
                 var finding = ScanFinding(rule, severity, path: [], codePoints: points, message)
                 finding.path = path
+                finding.lineDigest = item["lineDigest"] as? String
+                // A result written before the line's text was in fingerprints has findings on
+                // lines without a digest: matched, they would accept any line.
+                if let written = item["fingerprint"] as? String, written != finding.fingerprint {
+                    if written == finding.fingerprint(version: 1) {
+                        throw TriageError(line: nil, "findings[\(i)] has a version 1 fingerprint, which leaves out the text of the "
+                                          + "line; scan the old tree again with this version")
+                    }
+                    throw TriageError(line: nil, "findings[\(i)]'s fingerprint \(written) is not the one its fields give")
+                }
                 try add(finding.fingerprint)
             }
         } else {
@@ -286,7 +316,7 @@ public struct ScanBaseline: Sendable {
     }
 
     /// The key under which SARIF output carries the fingerprint (`FINGERPRINT:OCCURRENCE`).
-    public static let sarifKey = "glassbox/v1"
+    public static let sarifKey = "glassbox/v2"
     /// `glassbox scan --json`'s media type.
     public static let jsonMediaType = "application/vnd.glassbox.scan.v1+json"
 

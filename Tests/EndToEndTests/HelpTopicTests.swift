@@ -34,7 +34,7 @@ import Testing
             #expect(format.contains(word), "\(word)")
         }
         let policy = try glassbox("help", "policy").stdout
-        for word in ["glassbox-trust v1", "threshold K", "not-after=YYYY-MM-DD", "scan-fail-on", "glassbox-scan-exceptions v1"] {
+        for word in ["glassbox-trust v1", "threshold K", "not-after=YYYY-MM-DD", "scan-fail-on", "glassbox-scan-exceptions v2"] {
             #expect(policy.contains(word), "\(word)")
         }
         // Every line fits a terminal of 80 columns, and so does the manual page: man indents

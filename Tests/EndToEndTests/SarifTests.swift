@@ -51,7 +51,7 @@ private func sarif(_ arguments: [String]) throws -> (data: Data, object: [String
 
         // Each result carries a fingerprint and its occurrence number in the file.
         let results = try #require(run["results"] as? [[String: Any]])
-        let prints = results.compactMap { ($0["partialFingerprints"] as? [String: String])?["glassbox/v1"] }
+        let prints = results.compactMap { ($0["partialFingerprints"] as? [String: String])?["glassbox/v2"] }
         #expect(prints.count == 1)
         #expect(prints.first?.hasSuffix(":1") == true)
         #expect(prints.allSatisfy { $0.range(of: "^[0-9a-f]{32}:[0-9]+$", options: .regularExpression) != nil }, "\(prints)")
@@ -66,9 +66,9 @@ private func sarif(_ arguments: [String]) throws -> (data: Data, object: [String
         #expect(run["versionControlProvenance"] == nil)
         let results = try #require(run["results"] as? [[String: Any]])
         let link = try #require(results.first { $0["ruleId"] as? String == "symlink-absolute" })
-        let fingerprint = try #require((link["partialFingerprints"] as? [String: String])?["glassbox/v1"]?.prefix(32))
+        let fingerprint = try #require((link["partialFingerprints"] as? [String: String])?["glassbox/v2"]?.prefix(32))
         let exceptions = try temporaryDirectory("side").appendingPathComponent("exceptions")
-        try Data("glassbox-scan-exceptions v1\nabs symlink-absolute \(fingerprint) wanted\n".utf8).write(to: exceptions)
+        try Data("glassbox-scan-exceptions v2\nabs symlink-absolute \(fingerprint) wanted\n".utf8).write(to: exceptions)
 
         let old = try temporaryDirectory("side").appendingPathComponent("old.sarif")
         try before.data.write(to: old)

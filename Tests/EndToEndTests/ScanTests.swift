@@ -30,6 +30,33 @@ private func scan(_ arguments: [String]) throws -> (status: Int32, pairs: [Strin
 }
 
 @Suite struct ScanTests {
+    @Test func sourceThatLooksBinaryIsScannedAsTheToolsReadIt() throws {
+        // One NUL in a comment: git's rule calls the file binary, gcc compiles it (and, with the
+        // attack, the hidden branch); a script after a GIF header: bash runs its lines.
+        let cSource = text("#include <stdio.h>\nint main(void) {\n    int admin = 0; /* ") + [0]
+            + text(" */\n    /*\u{202E} } \u{2066}if (admin)\u{2069} \u{2066} begin admins only */\n        puts(\"hidden branch\");\n    return 0;\n}\n")
+        let script = text("GIF89a") + [0x0A, 0x0A, 0x01, 0x00, 0x80, 0x00, 0x00, 0xFF, 0xFE, 0x0A]
+            + text("echo payload # \u{202E} } if admin \u{2066}\n")
+        let wide: [UInt8] = [0xFF, 0xFE] + "class A { string s = \"user\u{202E} \u{2066}// check\u{2069} \u{2066}\"; }\n".utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+        let root = try tree(["auth.c": cSource, "logo.gif": script, "Program.cs": wide])
+
+        let compiled = root.appendingPathComponent("auth")
+        let gcc = try run("gcc", ["-o", compiled.path, root.appendingPathComponent("auth.c").path])
+        #expect(gcc.status == 0, "\(gcc.stderr)")
+        #expect(try run(compiled.path, []).stdout == "hidden branch\n")
+        try FileManager.default.removeItem(at: compiled)
+        let bash = try run("bash", [root.appendingPathComponent("logo.gif").path])
+        #expect(bash.stdout == "payload\n", "\(bash.stderr)")
+
+        let result = try scan(["--dir", root.path])
+        #expect(result.status == 1)
+        #expect(result.pairs.sorted() == ["bidi-unterminated Program.cs", "bidi-unterminated auth.c", "bidi-unterminated logo.gif",
+                                          "control-character auth.c"], "\(result.pairs)")
+        let nul = try #require(result.findings.first { $0["rule"] as? String == "control-character" })
+        #expect(nul["line"] as? Int == 3 && nul["column"] as? Int == 23)
+        #expect(result.findings.first { $0["path"] as? String == "logo.gif" }?["line"] as? Int == 4)
+    }
+
     @Test func bidiControlsUnterminatedAreErrorsBalancedOnesAreNot() throws {
         let root = try tree([
             // Trojan Source: the RLO in the comment is never closed, so the line reads differently.
@@ -201,7 +228,9 @@ private func scan(_ arguments: [String]) throws -> (status: Int32, pairs: [Strin
     }
 
     @Test func theProjectsOwnRepositoryHasNoErrors() throws {
-        let result = try scan(["--repo", repositoryRoot.path, "--rev", "HEAD"])
+        // The fuzz seeds hold attacks on purpose; Tests/scan-exceptions accepts each one.
+        let result = try scan(["--repo", repositoryRoot.path, "--rev", "HEAD",
+                               "--exceptions", repositoryRoot.appendingPathComponent("Tests/scan-exceptions").path])
         let errors = result.findings.filter { $0["severity"] as? String == "error" }
         #expect(errors.isEmpty, "\(errors)")
         #expect(result.status == 0)

@@ -103,7 +103,7 @@ private var glassboxVersion: String {
         let link = try #require(findings.first { $0["rule"] as? String == "symlink-absolute" })
         let exceptions = side.appendingPathComponent("exceptions")
         try Data("""
-            glassbox-scan-exceptions v1
+            glassbox-scan-exceptions v2
             abs symlink-absolute \(link["fingerprint"]!) made by the installer
             gone.c bidi-control 0123456789abcdef0123456789abcdef an old exception
 

@@ -31,14 +31,111 @@ private let trojan = "int admin = 0;\n/*\u{202E} } \u{2066}if (admin)\u{2069} \u
 
 @Suite struct TriageTests {
     @Test func theFingerprintIsTheDocumentedHash() throws {
-        // printf 'glassbox-scan-fingerprint v1\0symlink-absolute\0abs\0\0points to the absolute path '"'"'/etc/x'"'"', outside the release\0' \
-        //   | openssl dgst -sha256     (the first 32 hex digits)
+        // The two examples of Manifests/FORMAT.md § Scan exceptions: a finding about no line
+        // (its line digest is empty), and one about a line, whose digest is the line's SHA-256.
+        let root = try temporaryDirectory()
+        try write(root, ["t.c": "int a; /*\u{202E} x */\n"], links: ["abs": "/etc/x"])
+        let findings = try scanJSON(["--dir", root.path]).findings
+        let link = try #require(findings.first { $0["path"] as? String == "abs" })
+        let bidi = try #require(findings.first { $0["path"] as? String == "t.c" })
+        let symlink = #"printf '%s\0' 'glassbox-scan-fingerprint v2' symlink-absolute abs '' "points to the absolute path '/etc/x', outside the release" '' | openssl dgst -sha256 -r | cut -c1-32"#
+        #expect(try run("bash", ["-c", symlink]).stdout == "862a0134cbc2cc0f0e5ddd83e642c709\n")
+        #expect(link["fingerprint"] as? String == "862a0134cbc2cc0f0e5ddd83e642c709")
+        #expect(link["lineDigest"] == nil)
+        let line = #"d=$(printf 'int a; /*\xe2\x80\xae x */' | openssl dgst -sha256 -r | cut -c1-64); echo $d; "#
+            + #"printf '%s\0' 'glassbox-scan-fingerprint v2' bidi-unterminated t.c 'U+202E RIGHT-TO-LEFT OVERRIDE' "#
+            + #"'bidi control left open at the end of a comment: the text shown is reordered' "$d" | openssl dgst -sha256 -r | cut -c1-32"#
+        #expect(try run("bash", ["-c", line]).stdout
+                == "64494861a4a019479ba66358fd1986b5c5abc92412b0e4a9d486c1ff7f925845\n313985c294ce267f4453b45aa30255b5\n")
+        #expect(bidi["lineDigest"] as? String == "64494861a4a019479ba66358fd1986b5c5abc92412b0e4a9d486c1ff7f925845")
+        #expect(bidi["fingerprint"] as? String == "313985c294ce267f4453b45aa30255b5")
+    }
+
+    /// An exceptions file accepting each finding of `root` once.
+    private func exceptionsFor(_ root: URL, times: Int = 1) throws -> URL {
+        let file = try temporaryDirectory("side").appendingPathComponent("exceptions")
+        var lines = ["glassbox-scan-exceptions v2"]
+        for f in try scanJSON(["--dir", root.path]).findings {
+            for _ in 0..<times { lines.append("\(f["path"]!) \(f["rule"]!) \(f["fingerprint"]!) a Hebrew test vector, reviewed") }
+        }
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: file)
+        return file
+    }
+
+    @Test func anExceptionAcceptsOneFindingNotASecondCopyOfIt() throws {
+        let root = try temporaryDirectory()
+        let reviewed = "// test vector: \u{202E}abc\n"
+        try write(root, ["t.c": "int a;\n" + reviewed])
+        let exceptions = try exceptionsFor(root)
+        #expect(try glassbox(["scan", "--dir", root.path, "--exceptions", exceptions.path]).status == 0)
+        // The reviewed line moved to another line number is still the reviewed line.
+        try write(root, ["t.c": "int a;\nint b;\n\n" + reviewed])
+        #expect(try glassbox(["scan", "--dir", root.path, "--exceptions", exceptions.path]).status == 0)
+        // A second copy of the exact reviewed line is a second finding: one exception, one line.
+        try write(root, ["t.c": "int a;\n" + reviewed + "int b;\n" + reviewed])
+        let twice = try scanJSON(["--dir", root.path, "--exceptions", exceptions.path])
+        #expect(twice.status == 1)
+        #expect(twice.findings.map { $0["line"] as? Int } == [4], "\(twice.findings)")
+        #expect((twice.object["excepted"] as? [[String: Any]])?.count == 1)
+        // Reviewed twice, written twice: both are accepted.
+        #expect(try glassbox(["scan", "--dir", root.path, "--exceptions", try exceptionsFor(root, times: 1).path]).status == 0)
+        try write(root, ["t.c": "int a;\n" + reviewed])
+        let spare = try glassbox(["scan", "--dir", root.path, "--exceptions", try exceptionsFor(root, times: 2).path])
+        #expect(spare.status == 0)
+        #expect(spare.stdout.contains("note: 1 exception in"), "\(spare.stdout)")   // the one left over is named
+    }
+
+    @Test func anExceptionDoesNotAcceptAnotherLineWithTheSameCharacters() throws {
+        // The reviewed line and an attack: same rule, same code point, same message.
+        let root = try temporaryDirectory()
+        try write(root, ["t.c": "int admin = 0;\n// test vector: \u{202E}abc\n"])
+        let exceptions = try exceptionsFor(root)
+        try write(root, ["t.c": "int admin = 0;\n/*\u{202E} } if (admin) begin admins only */\n"])
+        let result = try scanJSON(["--dir", root.path, "--exceptions", exceptions.path])
+        #expect(result.status == 1)
+        #expect(result.findings.map { $0["rule"] as? String } == ["bidi-unterminated"])
+        #expect((result.object["unusedExceptions"] as? [Any])?.count == 1)
+    }
+
+    @Test(arguments: ["json", "sarif"])
+    func aBaselineDoesNotAcceptAnotherLineWithTheSameCharacters(format: String) throws {
+        let root = try temporaryDirectory()
+        try write(root, ["t.c": "int admin = 0;\n// test vector: \u{202E}abc\n"])
+        let old = try temporaryDirectory("side").appendingPathComponent("old-\(format)")
+        try glassbox(["scan", "--dir", root.path, "--\(format)"]).stdoutBytes.write(to: old)
+        try write(root, ["t.c": "int admin = 0;\n/*\u{202E} } if (admin) begin admins only */\n"])
+        let after = try scanJSON(["--dir", root.path, "--baseline", old.path])
+        #expect(after.status == 1)
+        #expect(after.findings.map { $0["line"] as? Int } == [2])
+        #expect((after.object["baseline"] as? [String: Any])?["gone"] as? Int == 1)
+        // Two copies of the reviewed line against a baseline of one: the second is new.
+        try write(root, ["t.c": "int admin = 0;\n// test vector: \u{202E}abc\n// test vector: \u{202E}abc\n"])
+        let twice = try scanJSON(["--dir", root.path, "--baseline", old.path])
+        #expect(twice.findings.map { $0["line"] as? Int } == [3])
+    }
+
+    @Test func triageFilesFromBeforeLineDigestsAreRefusedWithAHint() throws {
         let root = try temporaryDirectory()
         try write(root, [:], links: ["abs": "/etc/x"])
-        let finding = try #require(try scanJSON(["--dir", root.path]).findings.first)
-        let printf = #"printf 'glassbox-scan-fingerprint v1\0symlink-absolute\0abs\0\0points to the absolute path '"'"'/etc/x'"'"', outside the release\0' | openssl dgst -sha256 -r"#
-        let digest = try run("bash", ["-c", printf]).stdout
-        #expect(finding["fingerprint"] as? String == String(digest.prefix(32)))
+        let side = try temporaryDirectory("side")
+        // The fingerprint version 1 gave this finding (FORMAT.md's old example).
+        let v1 = "376847a9f6e33290ef4c295eaff5e61e"
+        let files: [(String, String, String)] = [
+            ("exceptions", "glassbox-scan-exceptions v1\nabs symlink-absolute \(v1) reviewed\n", "version 1 exceptions file"),
+            ("old.json", #"{"mediaType": "application/vnd.glassbox.scan.v1+json", "findings": [{"rule": "symlink-absolute", "severity": "error", "path": "abs", "codePoints": [], "message": "points to the absolute path '/etc/x', outside the release", "fingerprint": "\#(v1)"}]}"#,
+             "version 1 fingerprint"),
+            ("old.sarif", #"{"runs": [{"results": [{"partialFingerprints": {"glassbox/v1": "\#(v1):1"}}]}]}"#, "only a \"glassbox/v1\" fingerprint"),
+        ]
+        for (name, text, message) in files {
+            let file = side.appendingPathComponent(name)
+            try Data(text.utf8).write(to: file)
+            let option = name == "exceptions" ? "--exceptions" : "--baseline"
+            let result = try glassbox(["scan", "--dir", root.path, option, file.path])
+            #expect(result.status == 2, "\(name): \(result.stdout)")
+            #expect(result.stderr.hasPrefix("glassbox: error: \(file.path)"), "\(result.stderr)")
+            #expect(result.stderr.contains(message), "\(result.stderr)")
+            #expect(result.stderr.contains("glassbox: hint: "), "\(result.stderr)")
+        }
     }
 
     @Test(arguments: ["json", "sarif"])
@@ -95,7 +192,7 @@ private let trojan = "int admin = 0;\n/*\u{202E} } \u{2066}if (admin)\u{2069} \u
         #expect(bidi.count == 1)
         let exceptions = try temporaryDirectory("side").appendingPathComponent("exceptions")
         try Data("""
-            glassbox-scan-exceptions v1
+            glassbox-scan-exceptions v2
             # reviewed by the release team
             abs symlink-absolute \(link["fingerprint"]!) the installer creates /etc/x on purpose
             dir\\x20with\\x20space/t.c bidi-unterminated \(bidi[0]["fingerprint"]!) Hebrew test vector
@@ -121,19 +218,19 @@ private let trojan = "int admin = 0;\n/*\u{202E} } \u{2066}if (admin)\u{2069} \u
     }
 
     @Test(arguments: [
-        ("abs symlink-absolute 0123456789abcdef0123456789abcdef reason\n", 1, "expected 'glassbox-scan-exceptions v1'"),
-        ("glassbox-scan-exceptions v1\r\n", 1, "carriage return"),
-        ("glassbox-scan-exceptions v1\nabs\tsymlink-absolute 0123456789abcdef0123456789abcdef reason\n", 2, "control character"),
-        ("glassbox-scan-exceptions v1\nabs symlink-absolute 0123456789ABCDEF0123456789abcdef reason\n", 2, "32 lowercase hex"),
-        ("glassbox-scan-exceptions v1\nabs symlink-absolute 0123456789abcdef reason\n", 2, "32 lowercase hex"),
-        ("glassbox-scan-exceptions v1\nabs no-such-rule 0123456789abcdef0123456789abcdef reason\n", 2, "unknown scan rule 'no-such-rule'"),
-        ("glassbox-scan-exceptions v1\nabs symlink-absolute 0123456789abcdef0123456789abcdef\n", 2, "with a reason"),
-        ("glassbox-scan-exceptions v1\nabs  symlink-absolute 0123456789abcdef0123456789abcdef reason\n", 2, "one space apart"),
-        ("glassbox-scan-exceptions v1\na b symlink-absolute 0123456789abcdef0123456789abcdef reason\n", 2, "unknown scan rule 'b'"),
-        ("glassbox-scan-exceptions v1\na\\x41 symlink-absolute 0123456789abcdef0123456789abcdef reason\n", 2, "escaped form"),
-        ("glassbox-scan-exceptions v1\nabs symlink-absolute 0123456789abcdef0123456789abcdef one\nabs symlink-absolute 0123456789abcdef0123456789abcdef two\n", 3, "the same exception again"),
-        ("glassbox-scan-exceptions v1\nabs symlink-absolute 0123456789abcdef0123456789abcdef ok \u{202E}reversed\n", 2, "U+202E RIGHT-TO-LEFT OVERRIDE"),
-        ("glassbox-scan-exceptions v1\nabs symlink-absolute 0123456789abcdef0123456789abcdef ok\u{200B}\n", 2, "U+200B ZERO WIDTH SPACE"),
+        ("abs symlink-absolute 0123456789abcdef0123456789abcdef reason\n", 1, "expected 'glassbox-scan-exceptions v2'"),
+        ("glassbox-scan-exceptions v2\r\n", 1, "carriage return"),
+        ("glassbox-scan-exceptions v2\nabs\tsymlink-absolute 0123456789abcdef0123456789abcdef reason\n", 2, "control character"),
+        ("glassbox-scan-exceptions v2\nabs symlink-absolute 0123456789ABCDEF0123456789abcdef reason\n", 2, "32 lowercase hex"),
+        ("glassbox-scan-exceptions v2\nabs symlink-absolute 0123456789abcdef reason\n", 2, "32 lowercase hex"),
+        ("glassbox-scan-exceptions v2\nabs no-such-rule 0123456789abcdef0123456789abcdef reason\n", 2, "unknown scan rule 'no-such-rule'"),
+        ("glassbox-scan-exceptions v2\nabs symlink-absolute 0123456789abcdef0123456789abcdef\n", 2, "with a reason"),
+        ("glassbox-scan-exceptions v2\nabs  symlink-absolute 0123456789abcdef0123456789abcdef reason\n", 2, "one space apart"),
+        ("glassbox-scan-exceptions v2\na b symlink-absolute 0123456789abcdef0123456789abcdef reason\n", 2, "unknown scan rule 'b'"),
+        ("glassbox-scan-exceptions v2\na\\x41 symlink-absolute 0123456789abcdef0123456789abcdef reason\n", 2, "escaped form"),
+        ("glassbox-scan-exceptions v1\nabs symlink-absolute 0123456789abcdef0123456789abcdef reason\n", 1, "a version 1 exceptions file"),
+        ("glassbox-scan-exceptions v2\nabs symlink-absolute 0123456789abcdef0123456789abcdef ok \u{202E}reversed\n", 2, "U+202E RIGHT-TO-LEFT OVERRIDE"),
+        ("glassbox-scan-exceptions v2\nabs symlink-absolute 0123456789abcdef0123456789abcdef ok\u{200B}\n", 2, "U+200B ZERO WIDTH SPACE"),
         ("", nil, "the file is empty"),
     ] as [(String, Int?, String)])
     func badExceptionFilesAreRefusedNamingFileAndLine(text: String, line: Int?, message: String) throws {
@@ -170,7 +267,7 @@ private let trojan = "int admin = 0;\n/*\u{202E} } \u{2066}if (admin)\u{2069} \u
         let release = try SignedTrojanRelease()
         let findings = try scanJSON(["--repo", release.repo.path, "--rev", "v1.0.0"]).findings
         #expect(findings.count == 1)
-        var lines = ["glassbox-scan-exceptions v1"]
+        var lines = ["glassbox-scan-exceptions v2"]
         for (index, f) in findings.enumerated() {
             lines.append("\(f["path"]!) \(f["rule"]!) \(f["fingerprint"]!) reviewed as a test vector \(index + 1)")
         }
@@ -189,7 +286,7 @@ private let trojan = "int admin = 0;\n/*\u{202E} } \u{2066}if (admin)\u{2069} \u
         #expect(result.stdout.contains("· scan-exception-unused \(file):3: the exception for invisible-character src/main.c"), "\(result.stdout)")
 
         // A broken exceptions file is bad input, named with its line.
-        try Data("glassbox-scan-exceptions v1\nnot an exception\n".utf8).write(to: release.dir.appendingPathComponent("policy/reviewed"))
+        try Data("glassbox-scan-exceptions v2\nnot an exception\n".utf8).write(to: release.dir.appendingPathComponent("policy/reviewed"))
         let broken = try release.verify()
         #expect(broken.status == 2)
         #expect(broken.stderr.contains("\(file):2: "), "\(broken.stderr)")

@@ -341,6 +341,14 @@ private let fixtures: [(String, [UInt8])] = {
         ("nul7999.c", Array(repeating: UInt8(ascii: "x"), count: 7999) + [0] + Array(repeating: UInt8(ascii: "x"), count: 1500)),
         ("nul8000.c", Array(repeating: UInt8(ascii: "x"), count: 8000) + [0] + Array(repeating: UInt8(ascii: "x"), count: 1500)),
         ("mixed.rs", utf8("fn f() { let σx = 1; let pаypal = 2; let paypal = 3; }\n")),
+        // Source that looks binary: UTF-16 and UTF-32 with a byte order mark (a surrogate pair,
+        // a lone surrogate, an odd byte at the end), a NUL, a script after binary headers.
+        ("wide.cs", [0xFF, 0xFE] + "int 𝔘x = 1; // \u{202E} x\n".utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] } + [0x00, 0xD8, 0x41, 0x00, 0x0A]),
+        ("wide.ps1", [0xFE, 0xFF] + "$a = '\u{2066}'\n".utf16.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] } + [0x00]),
+        ("wide32.cs", [0xFF, 0xFE, 0x00, 0x00] + "a\u{202E}\n".unicodeScalars.flatMap { v in (0..<4).map { UInt8(truncatingIfNeeded: v.value >> (8 * $0)) } }),
+        ("nul.c", utf8("int a; /* ") + [0] + utf8(" */\n/*\u{202E} x */\n") + [0, 0x1B, 0x0A]),
+        ("logo.gif", utf8("GIF89a") + [0x0A, 0x0A, 0x01, 0x00, 0x80, 0xFF, 0x0A] + utf8("echo ok # \u{202E} } if admin \u{2066}\n") + [0xE2, 0x80, 0xAE, 0xFF, 0x0A]),
+        ("doc.pdf", utf8("%PDF-1.5\n%") + [0xE2, 0xE3, 0xCF, 0xD3, 0x0A] + utf8("<?php // \u{202E} } if ($admin) \u{2066}\n")),
     ]
     // Every offset of a 4-byte, 3-byte and 2-byte character against every small chunk size.
     for pad in 0..<9 {

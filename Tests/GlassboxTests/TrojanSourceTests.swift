@@ -1,4 +1,5 @@
 import Foundation
+import GlassboxCrypto
 import GlassboxGit
 @testable import GlassboxScan
 import Testing
@@ -182,18 +183,33 @@ private func file(_ language: Language, _ lines: [String]) -> String {
         return [0x78, 0x01, 0x01, UInt8(length & 0xFF), UInt8(length >> 8), UInt8(~length & 0xFF), UInt8(~length >> 8)] + data + [0x9A, 0x11, 0x22, 0x33]
     }
 
-    @Test func compressedContentIsNeverLexed() {
-        let attack = Array(("/*\u{202E} } if (admin) */ " + String(repeating: "x", count: 300)).utf8)
+    @Test func compressedDataIsNotReadAsText() {
+        // Random bytes, as compressed data is, decode now and then as a bidi control; only
+        // stretches of real text (a whole line, or 24 bytes of UTF-8) are scanned, so none is
+        // reported. Seeded, so every run tests the same bytes.
+        var state: UInt64 = 7
+        var random = [UInt8](repeating: 0, count: 2 << 20)
+        for index in random.indices {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            random[index] = UInt8(truncatingIfNeeded: state >> 33)
+        }
         let cases: [(String, [UInt8])] = [
-            ("objects/ab/cdef", zlibStored(attack)),
             ("data/x.gz", [0x1F, 0x8B, 0x08, 0x08, 0xC7, 0xA1, 0x5E, 0x65, 0x02, 0x03] + Array("\u{202E}\u{200B}".utf8)),
             ("data/x.zst", [0x28, 0xB5, 0x2F, 0xFD, 0xC3] + Array("\u{202E}".utf8)),
             ("data/x.bz2", Array("BZh91AY&SY".utf8) + [0xB3, 0x9F] + Array("\u{202E}".utf8)),
+            ("data/random.gz", [0x1F, 0x8B] + random),
+            ("data/random.bin", random),
         ]
         for (name, content) in cases {
-            #expect(!content.contains(0), "\(name)")
-            #expect(scan(name, content).isEmpty, "\(name)")
+            #expect(scan(name, content).filter { $0.rule != "binary-large" }.isEmpty, "\(name)")
         }
+    }
+
+    @Test func textInsideABinaryLookingFileIsScanned() {
+        // A zlib stream with a stored block holds its text as it is: any interpreter that reads
+        // the file reads that text.
+        let attack = Array(("/*\u{202E} } if (admin) */ " + String(repeating: "x", count: 300)).utf8)
+        #expect(scan("objects/ab/cdef", zlibStored(attack)).map(\.rule) == ["bidi-unterminated"])
     }
 
     @Test func textThatStartsLikeASignatureIsStillText() {
@@ -203,14 +219,107 @@ private func file(_ language: Language, _ lines: [String]) -> String {
         }
     }
 
-    @Test func gitsRuleANulInTheFirst8000Bytes() {
+    @Test func aNulNeverHidesASourceFile() {
+        // Git's rule (a NUL in the first 8,000 bytes) made early.c binary and its attack unread;
+        // gcc reads past the NUL. The NUL is now a finding of its own, wherever it is.
         let late = Array(String(repeating: "a\n", count: 4000).utf8) + [0] + Array("\u{202E}\n".utf8)
-        #expect(scan("late.c", late).map(\.rule) == ["bidi-unterminated"])
+        #expect(scan("late.c", late).map(\.rule) == ["control-character", "bidi-unterminated"])
         let early = Array(String(repeating: "a\n", count: 3999).utf8) + [0x61, 0] + Array("\u{202E}\n".utf8)
-        #expect(scan("early.c", early).isEmpty)
+        let found = scan("early.c", early)
+        #expect(found.map(\.rule) == ["control-character", "bidi-unterminated"])
+        #expect(found.first?.line == 4000 && found.first?.column == 2)
+        #expect(found.first?.codePoints == ["U+0000"])
     }
 
     private func scan(_ path: String, _ bytes: [UInt8]) -> [ScanFinding] {
         scanContent(path: Array(path.utf8), kind: .file, size: UInt64(bytes.count), content: bytes, options: ScanOptions())
+    }
+}
+
+/// What a compiler or interpreter reads as source is scanned as source, whatever its first
+/// bytes: each of these hid its attack from a scan that skipped binary-looking files.
+@Suite struct SourceThatLooksBinaryTests {
+    private let attack = "x = 1 # \u{202E} } if (admin) \u{2066} begin admins only\n"
+
+    private func scan(_ path: String, _ bytes: [UInt8]) -> [ScanFinding] {
+        scanContent(path: Array(path.utf8), kind: .file, size: UInt64(bytes.count), content: bytes, options: ScanOptions())
+    }
+
+    private func encoded(_ text: String, _ encoding: String) -> [UInt8] {
+        let units = Array(("\u{FEFF}" + text).utf16)
+        let scalars = ("\u{FEFF}" + text).unicodeScalars.map(\.value)
+        switch encoding {
+        case "utf-16le": return units.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+        case "utf-16be": return units.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+        case "utf-32le": return scalars.flatMap { v in (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+        default: return scalars.flatMap { v in (0..<4).reversed().map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+        }
+    }
+
+    @Test func aNulInACCommentDoesNotHideTheFile() {
+        let source = Array("int main(void) {\n    int admin = 0; /* a NUL: ".utf8) + [0] + Array(" */\n".utf8)
+            + Array("    /*\u{202E} } \u{2066}if (admin)\u{2069} \u{2066} begin admins only */\n    return admin;\n}\n".utf8)
+        let found = scan("auth.c", source)
+        #expect(found.map(\.rule) == ["control-character", "bidi-unterminated"], "\(found)")
+        #expect(found.map(\.line) == [2, 3])
+        #expect(found.first?.column == 30)
+        #expect(found.first?.message.contains("NUL") == true)
+    }
+
+    @Test(arguments: ["utf-16le", "utf-16be", "utf-32le", "utf-32be"])
+    func aFileWithAByteOrderMarkIsDecoded(encoding: String) {
+        for path in ["Program.cs", "deploy.ps1"] {
+            let found = scan(path, encoded("// header\n" + attack, encoding))
+            #expect(found.map(\.rule) == ["bidi-unterminated"], "\(path) \(encoding): \(found)")
+            #expect(found.first?.line == 2 && found.first?.column == 9, "\(path) \(encoding)")
+            #expect(found.first?.codePoints == ["U+202E RIGHT-TO-LEFT OVERRIDE", "U+2066 LEFT-TO-RIGHT ISOLATE"])
+            // The digest names the decoded line, as UTF-8.
+            #expect(found.first?.lineDigest == hexDigest(SHA256.hash(Array(attack.dropLast().utf8))))
+        }
+        // A lone bidi control is reported in strict mode, and a zero-width space in code always.
+        #expect(scan("a.cs", encoded("int a\u{200B}b = 1;\n", encoding)).map(\.rule) == ["invisible-character"])
+    }
+
+    @Test func aScriptAfterABinaryHeaderIsScanned() {
+        // bash runs the lines after the header's; php runs what follows `<?php` anywhere.
+        let headers: [(String, [UInt8])] = [
+            ("logo.gif", Array("GIF89a".utf8) + [0x0A, 0x0A, 0x01, 0x00, 0x80, 0x00, 0x00, 0xFF, 0xFE, 0xFD, 0x0A]),
+            ("doc.pdf", Array("%PDF-1.5\n%".utf8) + [0xE2, 0xE3, 0xCF, 0xD3, 0x0A]),
+            ("photo.jpg", [0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 0x4A, 0x46, 0x49, 0x46, 0x00, 0x01, 0xFE, 0x00, 0x0A]),
+            ("icon.png", [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x0A]),
+        ]
+        for (name, header) in headers {
+            for payload in [attack, "<?php $x = 1; // \u{202E} } if ($admin) \u{2066} ?>\n"] {
+                let found = scan(name, header + Array(payload.utf8) + [0x00, 0xFF, 0x0A])
+                #expect(found.map(\.rule) == ["bidi-unterminated"], "\(name): \(found)")
+                #expect(found.first?.line == header.filter { $0 == 0x0A }.count + 1, "\(name)")
+            }
+        }
+        // Junk right after the header on the same line, and an attack line of a few bytes.
+        let tight = Array("GIF89a".utf8) + [0xFF, 0xFE] + Array("echo ok; # \u{202E} } if admin \u{2066}\n".utf8)
+        #expect(scan("tight.gif", tight).map(\.rule) == ["bidi-unterminated"])
+        let short = Array("GIF89a".utf8) + [0xFF, 0x0A] + Array("a\u{202E}\n".utf8)
+        #expect(scan("short.gif", short).map(\.rule) == ["bidi-unterminated"])
+    }
+
+    @Test func aNulInAScriptIsAFinding() {
+        // No extension: the `#!` line makes it source, and the NUL does not hide the attack.
+        let script = Array("#!/bin/sh\necho a".utf8) + [0] + Array("\n".utf8) + Array(attack.utf8)
+        for name in ["tools/run", "tools/run.dat"] {
+            #expect(scan(name, script).map(\.rule) == ["control-character", "bidi-unterminated"], "\(name)")
+        }
+        // Other control characters a terminal acts on and a reader never sees: ESC, backspace.
+        let escape = Array("#!/usr/bin/env bash\necho ok ".utf8) + [0x1B] + Array("[8m hidden".utf8) + [0x08, 0x08, 0x0A]
+        let found = scan("tools/quiet", escape)
+        #expect(found.map(\.rule) == ["control-character", "control-character"], "\(found)")
+        #expect(found.last?.message.hasPrefix("2 control characters") == true)
+        // Tab, form feed and CRLF are ordinary.
+        #expect(scan("a.c", Array("int a;\t\u{0C}\r\n".utf8)).isEmpty)
+        // Build files without an extension, and autoconf templates, are source by name.
+        for name in ["Makefile", "configure", "Makefile.in", "config.h.in", "src/CMakeLists.txt"] {
+            #expect(scan(name, Array("x".utf8) + [0] + Array("\n".utf8)).map(\.rule) == ["control-character"], "\(name)")
+        }
+        // Text that is neither source nor binary keeps its control characters (terminal logs).
+        #expect(scan("expected.txt", Array("\u{1B}[31mred\u{1B}[0m\n".utf8)).isEmpty)
     }
 }
