@@ -95,20 +95,30 @@ public enum InTotoRelease {
     }
 
     /// The statement for `manifest`, as compact JSON with sorted keys: the same manifest gives
-    /// the same bytes. Artifact names are given as UTF-8 text, or in the manifest's escaped
-    /// form when they are not UTF-8.
+    /// the same bytes. Each subject's name is the artifact's name exactly, as UTF-8 text.
     /// - Parameter sourceURI: where the source can be fetched, e.g.
     ///   `git+https://example.com/curl.git@refs/tags/v8.21.0`; the manifest does not record one.
     /// - Throws: `FormatError` when the manifest lists no artifact (a statement has at least
-    ///   one subject).
+    ///   one subject), or an artifact whose name is not UTF-8: a subject name is a JSON string,
+    ///   and any stand-in for those bytes (the escaped form) could be another artifact's real
+    ///   name, one name with two digests.
     public static func statement(for manifest: Manifest, sourceURI: String?) throws -> [UInt8] {
         let header = manifest.header
         guard !header.artifacts.isEmpty else {
             throw FormatError(line: nil, "the manifest lists no artifacts, and an in-toto statement needs at least one subject")
         }
-        let subjects = header.artifacts.map { artifact in
-            ResourceDescriptor(name: String(validating: artifact.name, as: UTF8.self) ?? Escaping.escape(artifact.name),
-                               digest: ["sha256": hex(artifact.sha256)])
+        var subjects: [ResourceDescriptor] = []
+        var names = Set<[UInt8]>()
+        for artifact in header.artifacts {
+            guard let name = String(validating: artifact.name, as: UTF8.self) else {
+                throw FormatError(line: nil, "the artifact name '\(Escaping.escape(artifact.name))' is not UTF-8; an in-toto subject name "
+                                  + "is text, and no stand-in for those bytes is safe from naming another artifact")
+            }
+            // The manifest lists each name once; kept here so no subject can ever have two digests.
+            guard names.insert(Array(name.utf8)).inserted else {
+                throw FormatError(line: nil, "the artifact name '\(Escaping.escape(artifact.name))' is listed twice")
+            }
+            subjects.append(ResourceDescriptor(name: name, digest: ["sha256": hex(artifact.sha256)]))
         }
         var digest = [rootDigestName: hex(manifest.root)]
         var parameters = ["origin": header.origin, "name": header.name, "version": header.version]

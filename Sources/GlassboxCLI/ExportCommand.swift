@@ -45,7 +45,9 @@ struct ExportCommand: ParsableCommand {
                 }
                 let statement: [UInt8]
                 do { statement = try InTotoRelease.statement(for: parsed, sourceURI: sourceUri) } catch let error as FormatError {
-                    throw UserError("\(manifest): \(error.message)", hint: "list the shipped files with `glassbox manifest --artifact DIR`")
+                    throw UserError("\(manifest): \(error.message)", hint: parsed.header.artifacts.isEmpty
+                                    ? "list the shipped files with `glassbox manifest --artifact DIR`"
+                                    : "rename the artifact to a UTF-8 name and make the manifest again")
                 }
                 let signer = try loadSigner(keyPath: key, name: name, passphraseFile: passphraseFile)
                 let envelope = try DSSE.sign(payload: statement, payloadType: InTotoRelease.payloadType, with: signer)

@@ -44,7 +44,7 @@ final class ArchiveAttributeLookup {
     private let repository: OpaquePointer
     private let owner: AnyObject
     private var options = git_attr_options()
-    private static let names = ["export-ignore", "export-subst", "ident", "text", "crlf", "eol",
+    static let names = ["export-ignore", "export-subst", "ident", "text", "crlf", "eol",
                                 "filter", "working-tree-encoding"]
 
     /// Looks attributes up in `commit`, read from `objects`.
@@ -166,8 +166,10 @@ enum ArchivePlan {
     /// false when the tree has no `.gitattributes`: then no file needs a lookup.
     /// - Throws: `GitError` for a `.gitattributes` that is not a regular file, cannot be read,
     ///   or is one git would partly ignore (see `checkAttributesFile`).
+    ///   Also refuses an attributes file outside the commit that git would apply (see
+    ///   `checkOutsideAttributes`).
     static func keptPaths(_ paths: [(path: [UInt8], kind: EntryKind, oid: [UInt8])], objects: GitObjectDatabase,
-                          commit: git_oid) throws -> (kept: [Bool], hasAttributes: Bool) {
+                          commit: git_oid, outside: [(path: String, name: String)]) throws -> (kept: [Bool], hasAttributes: Bool) {
         var attributeFiles: [(directory: [UInt8], bytes: [UInt8])] = []
         for entry in paths where entry.path.split(separator: UInt8(ascii: "/")).last?.elementsEqual(attributesFileName) == true {
             guard entry.kind.isRegularFile else {
@@ -181,6 +183,7 @@ enum ArchivePlan {
             attributeFiles.append((Array(entry.path.dropLast(attributesFileName.count + 1)), bytes))
         }
         try checkMacroOverrides(attributeFiles)
+        try checkOutsideAttributes(outside, rootAttributes: attributeFiles.first { $0.directory.isEmpty }?.bytes ?? [])
         let view = attributeFiles.isEmpty ? nil : try DirectoryAttributeView(attributeFiles)
         var ignoredDirectories: [[UInt8]: Bool] = [:]
         var kept = [Bool](repeating: false, count: paths.count)
@@ -272,13 +275,45 @@ enum ArchivePlan {
         }
     }
 
+    /// Refuses an attributes file from outside the commit (`$GIT_DIR/info/attributes`,
+    /// `core.attributesFile`, the system file) with a line that could change what `git archive`
+    /// writes: one naming an attribute archive mode acts on (`ArchiveAttributeLookup`'s list),
+    /// `binary` or a macro the commit's top-level `.gitattributes` defines, or one defining a
+    /// macro. Lines about anything else (`diff=`, `merge=`, `linguist-…`) are left alone: git
+    /// archive does not read those attributes.
+    /// - Throws: `GitError` naming the file, the line and the attribute.
+    static func checkOutsideAttributes(_ files: [(path: String, name: String)], rootAttributes: [UInt8]) throws {
+        var watched = Set(ArchiveAttributeLookup.names.map { Array($0.utf8)[...] })
+        watched.insert(Array("binary".utf8)[...])
+        for line in rootAttributes.split(separator: 0x0A, omittingEmptySubsequences: false).map(AttributesLine.init) {
+            if let macro = line.macroName { watched.insert(macro) }
+        }
+        for file in files {
+            guard let bytes = try ArchiveSettingsCheck.readAttributesFile(file.path, name: file.name) else { continue }
+            for (number, line) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).map(AttributesLine.init).enumerated() {
+                guard line.pattern != nil else { continue }
+                let why: String
+                if let macro = line.macroName {
+                    why = "defines the macro '\(Escaping.escape(Array(macro)))'"
+                } else if let token = line.attributes.first(where: { watched.contains(attributeName($0)) }) {
+                    why = "sets '\(Escaping.escape(Array(token)))'"
+                } else {
+                    continue
+                }
+                throw GitError(settingsFunction, file.path,
+                               message: "line \(number + 1) of \(file.name) \(why), which git archive applies on top of the commit's "
+                               + ".gitattributes; archive mode refuses rather than verify another tree")
+            }
+        }
+    }
+
     /// Refuses what archive mode cannot write as `git archive` would.
     /// - Throws: `GitError` naming the file and the attribute.
-    static func checkReproducible(_ attributes: ArchiveAttributes, path: [UInt8], config: RepositoryConfig) throws {
-        if let filter = attributes.filter, config.hasFilterDriver(filter) {
+    static func checkReproducible(_ attributes: ArchiveAttributes, path: [UInt8], settings: GitSettings) throws {
+        if let filter = attributes.filter, settings.hasFilterDriver(filter) {
             throw GitError("filter", "'\(messagePath(path))'",
                            message: "'\(messagePath(path))' has the attribute filter=\(Escaping.escape(filter)), whose driver is "
-                           + "configured in the repository; git archive would run it, archive mode cannot")
+                           + "configured in git's config here; git archive would run it, archive mode cannot")
         }
         if let encoding = attributes.workingTreeEncoding {
             throw GitError("working-tree-encoding", "'\(messagePath(path))'",

@@ -14,7 +14,7 @@ import Glibc
 /// necessarily the vendor's.
 enum CommitFormatBuilder {
     static func build(repository: GitRepositoryHandle, objects: GitObjectDatabase, commit: git_oid,
-                      config: RepositoryConfig) throws -> CommitFormat {
+                      config: GitSettings) throws -> CommitFormat {
         let commitHex = hexString(commit)
         let raw = try objects.readVerified(commit, GIT_OBJECT_COMMIT, what: "commit \(commitHex)").bytes
         let parsed = ParsedCommit(raw)
@@ -209,11 +209,11 @@ struct Abbreviator {
 
     /// - Throws: `GitError` when this repository's settings would make git count differently
     ///   (`core.abbrev` set, alternates, a multi-pack index), rather than print another length.
-    init(objects: GitObjectDatabase, gitDirectory: String, config: RepositoryConfig) throws {
+    init(objects: GitObjectDatabase, gitDirectory: String, config: GitSettings) throws {
         self.objects = objects
         let objectsDirectory = gitDirectory + "objects"
-        guard config.value("core.abbrev") == nil else {
-            throw GitError("export-subst", gitDirectory, message: "core.abbrev is set in the repository's config")
+        if let abbrev = config.values("core.abbrev").first {
+            throw GitError("export-subst", gitDirectory, message: "core.abbrev is set in \(abbrev.origin)")
         }
         let manager = FileManager.default
         if manager.fileExists(atPath: objectsDirectory + "/info/alternates")

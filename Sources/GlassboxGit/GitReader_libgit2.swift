@@ -474,18 +474,23 @@ extension GitReader {
     /// as stored. Sizes, digests and what `inspect` sees are of the converted bytes; every blob's
     /// id is still checked against its stored bytes before conversion.
     ///
-    /// Only the commit decides: attributes come from its `.gitattributes` alone (not the work
-    /// tree, the index, `$GIT_DIR/info/attributes` or global files), with `core.autocrlf=false`
-    /// and `core.eol` unset whatever the repository's config says, so the result equals
-    /// `git -c core.autocrlf=false archive REV` in a repository without local attribute files.
-    /// When `archive` is false this is exactly `read(repositoryPath:revision:workers:progress:inspect:)`.
+    /// The commit's `.gitattributes` decide, as `git archive REV` (tar format, no
+    /// `--worktree-attributes`) applies them here, with git's configuration and attributes files
+    /// as `environment` finds them: a setting that would make git write another tree is refused
+    /// by name (`ArchiveSettingsCheck`, `ArchivePlan.checkOutsideAttributes`), and
+    /// `core.bigFileThreshold` is applied (a larger blob without `export-subst` is written as
+    /// stored). When `archive` is false this is exactly
+    /// `read(repositoryPath:revision:workers:progress:inspect:)`.
     /// - Throws: what `read` throws, and `GitError` naming the file (and line or placeholder) for
-    ///   what archive mode cannot reproduce: a `filter` whose driver is in the repository's
-    ///   config, `working-tree-encoding`, a `$Format$` placeholder it does not expand (or `%h`,
+    ///   what archive mode cannot reproduce: a `filter` whose driver git's config here defines,
+    ///   `working-tree-encoding`, a `$Format$` placeholder it does not expand (or `%h`,
     ///   `%t`, `%p` when `core.abbrev`, alternates or a multi-pack index would change git's
     ///   length), a `.gitattributes` that is not a regular file or has a line git and libgit2
-    ///   read differently (see `ArchivePlan.checkAttributesFile`), or a ref under `refs/replace/`.
+    ///   read differently (see `ArchivePlan.checkAttributesFile`), a ref under `refs/replace/`,
+    ///   or a setting or attributes file outside the commit that changes git's output, named
+    ///   with the file or variable it comes from.
     public static func read(repositoryPath: String, revision: String, archive: Bool,
+                            environment: GitEnvironment = .current,
                             workers: Int = defaultWorkerCount, progress: ProgressHandler? = nil,
                             inspect: ContentInspector? = nil) throws -> GitSnapshot {
         guard archive else {
@@ -500,10 +505,16 @@ extension GitReader {
         let commit = parsedCommit
         let repository = try GitRepositoryHandle(path: repositoryPath)
         let objects = try GitObjectDatabase(repository)
-        let config = try RepositoryConfig(repository)
+        let config = try GitSettings(repository, environment: environment)
+        try ArchiveSettingsCheck.refuseChanging(config)
+        let bigFiles = ArchiveSettingsCheck.bigFileThresholds(config)
+        guard let commonDirectory = git_repository_commondir(repository.pointer) else {
+            throw GitError("git_repository_commondir", repositoryPath)
+        }
+        let outside = try ArchiveSettingsCheck.outsideAttributeFiles(config, commonDirectory: String(cString: commonDirectory))
         let format = try CommitFormatBuilder.build(repository: repository, objects: objects, commit: commit, config: config)
         let (kept, hasAttributes) = try ArchivePlan.keptPaths(work.map { ($0.path, $0.kind, $0.oid) },
-                                                              objects: objects, commit: commit)
+                                                              objects: objects, commit: commit, outside: outside)
         let entries = try parallelMap(
             count: work.count, workers: workers, order: readOrder,
             makeState: { () throws -> (GitObjectDatabase, ArchiveAttributeLookup) in
@@ -518,9 +529,23 @@ extension GitReader {
             let attributes = try state.1.attributes(of: item.path)
             if attributes.exportIgnore { return nil }
             guard item.kind.isRegularFile, attributes.changesBytes else { return try hashBlob(state.0, item, inspect: inspect) }
-            try ArchivePlan.checkReproducible(attributes, path: item.path, config: config)
             var oid = git_oid()
             withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: item.oid) }
+            // git streams a blob past core.bigFileThreshold as stored, unless export-subst is set.
+            if !attributes.exportSubst {
+                var size = 0
+                var type = GIT_OBJECT_INVALID
+                guard git_odb_read_header(&size, &type, state.0.pointer, &oid) == 0 else {
+                    throw GitError("git_odb_read_header", "blob for '\(messagePath(item.path))'")
+                }
+                if Int64(size) > bigFiles.upperBound { return try hashBlob(state.0, item, inspect: inspect) }
+                if Int64(size) > bigFiles.lowerBound {
+                    throw GitError(settingsFunction, "'\(messagePath(item.path))'",
+                                   message: "'\(messagePath(item.path))' is \(size) bytes, and core.bigFileThreshold is set to values from "
+                                   + "\(bigFiles.lowerBound) to \(bigFiles.upperBound): whether git archive converts it depends on which one git reads last")
+                }
+            }
+            try ArchivePlan.checkReproducible(attributes, path: item.path, settings: config)
             // The stored bytes are checked against the blob id before anything is converted.
             var bytes = try state.0.readVerified(oid, GIT_OBJECT_BLOB, what: "blob for '\(messagePath(item.path))'").bytes
             if attributes.ident { bytes = ArchiveConversion.expandIdent(bytes, blobId: hex(oid)) }

@@ -25,9 +25,12 @@ public enum Terminal {
     /// Writes `prompt`, reads one line with echo off, restores the terminal and ends the line
     /// the person typed (the newline was not echoed either).
     ///
-    /// The terminal's settings are put back on every path: on return, on error, and when
-    /// SIGINT, SIGTERM, SIGHUP or SIGQUIT arrives while the echo is off (the signal is then
-    /// delivered as it would have been).
+    /// The terminal's settings are put back on every path: on return, on error, and on every
+    /// signal that ends or stops the process while the echo is off. SIGINT, SIGTERM and SIGHUP
+    /// are then delivered as they would have been; SIGQUIT ends the process at once, without a
+    /// core file (it would hold what was typed so far) and without the Swift runtime's crash
+    /// report; SIGTSTP, SIGTTIN and SIGTTOU (Ctrl-Z) stop it with the echo back on, and SIGCONT
+    /// turns the echo off again and writes the prompt again.
     /// - Precondition: `isInteractive`.
     /// - Returns: the line without its end; nil at the end of input (Ctrl-D).
     /// - Throws: `TerminalError` when the terminal cannot be read or set, or the line is longer
@@ -46,14 +49,15 @@ public enum Terminal {
         }
         var quiet = saved
         quiet.c_lflag &= ~tcflag_t(ECHO | ECHONL)
-        EchoRestorer.arm(fd: input, settings: saved)
-        defer { EchoRestorer.disarm() }
-        guard tcsetattr(input, TCSAFLUSH, &quiet) == 0 else {
-            throw TerminalError("cannot turn the terminal's echo off: \(String(cString: strerror(errno)))")
-        }
+        EchoRestorer.arm(fd: input, output: output, settings: saved, quiet: quiet, prompt: Array(prompt.utf8))
+        // The handlers go first, so none can turn the echo off again once it is back on.
         defer {
+            EchoRestorer.disarm()
             tcsetattr(input, TCSAFLUSH, &saved)
             writeAll(output, [0x0A])
+        }
+        guard tcsetattr(input, TCSAFLUSH, &quiet) == 0 else {
+            throw TerminalError("cannot turn the terminal's echo off: \(String(cString: strerror(errno)))")
         }
         writeAll(output, Array(prompt.utf8))
 
@@ -87,26 +91,40 @@ public enum Terminal {
     }
 }
 
-/// Puts the terminal's settings back if the process is told to stop while the echo is off:
-/// a shell left without echo is the one thing a passphrase prompt must never cause.
+/// Puts the terminal's settings back when a signal ends or stops the process while the echo is
+/// off, and turns the echo off again when it continues: a shell left without echo is the one
+/// thing a passphrase prompt must never cause.
 ///
-/// The handler may run at any moment, so it touches only storage allocated before it is
-/// installed, and calls only async-signal-safe functions (tcsetattr, signal, raise).
+/// A handler may run at any moment, on any thread, so it touches only storage allocated before
+/// it is installed, and calls only async-signal-safe functions (tcgetpgrp, tcsetattr, write,
+/// signal, raise, setrlimit). The terminal is touched only while the process is in the
+/// terminal's foreground: from the background, tcsetattr would itself stop the process.
 private enum EchoRestorer {
-    static let count = 4
-    /// Where a signal's handler is kept; a switch, so the handler reads no Swift collection.
+    static let signals = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT]
+    static let count = 8
+    /// Where a signal's handler is kept; a switch, so a handler reads no Swift collection.
     static func index(_ signal: Int32) -> Int? {
         switch signal {
         case SIGINT: 0
         case SIGTERM: 1
         case SIGHUP: 2
         case SIGQUIT: 3
+        case SIGTSTP: 4
+        case SIGTTIN: 5
+        case SIGTTOU: 6
+        case SIGCONT: 7
         default: nil
         }
     }
+    static let promptCapacity = 4096
     nonisolated(unsafe) static let settings = UnsafeMutablePointer<termios>.allocate(capacity: 1)
+    nonisolated(unsafe) static let quiet = UnsafeMutablePointer<termios>.allocate(capacity: 1)
     nonisolated(unsafe) static let fd = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
-    /// The handler each signal had before, by its index in `signals`.
+    nonisolated(unsafe) static let output = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    /// The prompt, written again on SIGCONT (at most `promptCapacity` bytes of it).
+    nonisolated(unsafe) static let prompt = UnsafeMutablePointer<UInt8>.allocate(capacity: promptCapacity)
+    nonisolated(unsafe) static let promptLength = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+    /// The handler each signal had before, by its index.
     nonisolated(unsafe) static let previous = UnsafeMutablePointer<__sighandler_t?>.allocate(capacity: count)
     /// Whether the handler is installed for the signal at that index.
     nonisolated(unsafe) static let installed: UnsafeMutablePointer<Bool> = {
@@ -115,15 +133,21 @@ private enum EchoRestorer {
         return flags
     }()
 
-    static func arm(fd: Int32, settings saved: termios) {
+    static func arm(fd: Int32, output: Int32, settings saved: termios, quiet silent: termios, prompt text: [UInt8]) {
         settings.pointee = saved
+        quiet.pointee = silent
         self.fd.pointee = fd
-        for signal in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] {
+        self.output.pointee = output
+        let length = min(text.count, promptCapacity)
+        text.withUnsafeBufferPointer { prompt.update(from: $0.baseAddress!, count: length) }
+        promptLength.pointee = length
+        for signal in signals {
             let index = index(signal)!
-            let old = Glibc.signal(signal, restoreEchoAndReraise)
+            let old = Glibc.signal(signal, handler(for: signal))
             previous[index] = old
             installed[index] = true
-            // A signal the process was started ignoring (nohup) stays ignored.
+            // A signal the process was started ignoring (nohup, a shell without job control)
+            // stays ignored.
             if let old, unsafeBitCast(old, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self) {
                 Glibc.signal(signal, SIG_IGN)
                 installed[index] = false
@@ -131,23 +155,66 @@ private enum EchoRestorer {
         }
     }
 
-    static func disarm() {
-        for signal in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] {
-            let index = index(signal)!
-            guard installed[index] else { continue }
-            Glibc.signal(signal, previous[index])
-            installed[index] = false
+    static func handler(for signal: Int32) -> @convention(c) (Int32) -> Void {
+        switch signal {
+        case SIGTSTP, SIGTTIN, SIGTTOU: restoreEchoAndStop
+        case SIGCONT: silenceAgainAndPrompt
+        default: restoreEchoAndReraise
         }
     }
+
+    static func disarm() {
+        for signal in signals {
+            let index = index(signal)!
+            guard installed[index] else { continue }
+            installed[index] = false
+            Glibc.signal(signal, previous[index])
+        }
+    }
+
+    /// Whether this process is in the terminal's foreground, where it may set it.
+    static var inForeground: Bool { tcgetpgrp(fd.pointee) == getpgrp() }
 }
 
 private func restoreEchoAndReraise(_ signal: Int32) {
-    tcsetattr(EchoRestorer.fd.pointee, TCSAFLUSH, EchoRestorer.settings)
-    // Hand the signal to whoever had it before (another cleanup, or the default: stop the
-    // process). It is blocked while this handler runs, so it arrives as the handler returns.
-    if let index = EchoRestorer.index(signal), EchoRestorer.installed[index] {
+    if EchoRestorer.inForeground { tcsetattr(EchoRestorer.fd.pointee, TCSAFLUSH, EchoRestorer.settings) }
+    if signal == SIGQUIT {
+        // The Swift runtime holds SIGQUIT for its crash report, which would take the terminal
+        // again (raw mode, a pause, a backtrace). Quit as the default action does, but with no
+        // core file: it would hold what was typed so far.
+        var none = rlimit(rlim_cur: 0, rlim_max: 0)
+        setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &none)
+        Glibc.signal(signal, SIG_DFL)
+    } else if let index = EchoRestorer.index(signal), EchoRestorer.installed[index] {
+        // Hand the signal to whoever had it before (another cleanup, or the default: end the
+        // process). It is blocked while this handler runs, so it arrives as the handler returns.
         EchoRestorer.installed[index] = false
         Glibc.signal(signal, EchoRestorer.previous[index])
     }
     raise(signal)
+}
+
+/// Ctrl-Z: the echo back on, then stop as the default action does. SIGCONT puts this handler
+/// back.
+private func restoreEchoAndStop(_ signal: Int32) {
+    if EchoRestorer.inForeground { tcsetattr(EchoRestorer.fd.pointee, TCSAFLUSH, EchoRestorer.settings) }
+    Glibc.signal(signal, SIG_DFL)
+    raise(signal)
+}
+
+/// The process continues (after Ctrl-Z and `fg`, or a SIGSTOP): the echo off again and the
+/// prompt written again, since the shell used the terminal meanwhile.
+private func silenceAgainAndPrompt(_ signal: Int32) {
+    // One by one: a handler builds no array.
+    if EchoRestorer.installed[4] { Glibc.signal(SIGTSTP, restoreEchoAndStop) }
+    if EchoRestorer.installed[5] { Glibc.signal(SIGTTIN, restoreEchoAndStop) }
+    if EchoRestorer.installed[6] { Glibc.signal(SIGTTOU, restoreEchoAndStop) }
+    guard EchoRestorer.inForeground else { return }
+    tcsetattr(EchoRestorer.fd.pointee, TCSANOW, EchoRestorer.quiet)
+    var offset = 0
+    while offset < EchoRestorer.promptLength.pointee {
+        let written = write(EchoRestorer.output.pointee, EchoRestorer.prompt + offset, EchoRestorer.promptLength.pointee - offset)
+        if written <= 0 { break }
+        offset += written
+    }
 }

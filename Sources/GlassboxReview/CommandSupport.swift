@@ -62,7 +62,10 @@ private func describe(_ error: Error) -> (String, String?) {
     case let e as UserError: return (e.message, e.hint)
     case let e as GitError:
         let hint: String? = e.function == "git_revparse_ext"
-            ? "list revisions with `git -C REPO tag` or `git -C REPO log --oneline`" : nil
+            ? "list revisions with `git -C REPO tag` or `git -C REPO log --oneline`"
+            : e.function == "git archive settings"
+            ? "--archive stands for what `git archive` writes here; remove the setting (or the line) named above, and git archive and Glassbox agree again"
+            : nil
         return (e.description, hint)
     case let e as ReadError: return (e.description, nil)
     case let e as CryptoError: return (e.description, nil)

@@ -52,6 +52,40 @@ import Testing
         #expect(try glassbox("check", manifest, "--repo", repo).status == 0)
     }
 
+    /// A manifest made with --archive once still verified after one of these was set in the
+    /// repository, though git archive of the signed commit then wrote another tree. Each is now
+    /// refused, naming the setting and where it is set; without it the manifest verifies.
+    @Test func aSettingThatChangesGitArchiveIsRefusedByName() throws {
+        let base = try temporaryDirectory()
+        let repo = base.appendingPathComponent("archive")
+        try FileManager.default.copyItem(at: Self.fixture, to: repo)
+        let manifest = base.appendingPathComponent("archive.manifest").path
+        #expect(try glassbox("manifest", "--repo", repo.path, "--rev", "v1.0", "--archive", "--origin", "vendor.example/archive/1.0", "-o", manifest).status == 0)
+        let key = base.appendingPathComponent("k").path
+        #expect(try glassbox("keygen", "--name", "vendor.example/k", "-o", key).status == 0)
+        #expect(try glassbox("sign", "--key", key + ".key", manifest).status == 0)
+        let trust = base.appendingPathComponent("trust").path
+        #expect(try glassbox("trust", "init", "--threshold", "1", "-o", trust, key + ".pub").status == 0)
+        let verify = { try verifyRelease(["--manifest", manifest, "--trust", trust, "--skip-scan-unsafe", "--repo", repo.path]) }
+        #expect(try verify().status == 0)
+        let info = repo.appendingPathComponent(".git/info/attributes")
+        let attributesFile = base.appendingPathComponent("attributes")
+        try Data("*.txt eol=crlf\n".utf8).write(to: attributesFile)
+        for (key, value, named) in [("info", "* export-ignore\n", "$GIT_DIR/info/attributes"),
+                                    ("core.attributesFile", attributesFile.path, "core.attributesFile="),
+                                    ("core.ignorecase", "true", "core.ignorecase=true"), ("core.autocrlf", "true", "core.autocrlf=true"),
+                                    ("core.eol", "crlf", "core.eol=crlf")] {
+            if key == "info" { try Data(value.utf8).write(to: info) } else { try git(["config", key, value], in: repo) }
+            let refused = try verify()
+            #expect(refused.status == 2, "\(key): \(refused.stdout)\(refused.stderr)")
+            #expect(refused.stderr.contains("glassbox: error: ") && refused.stderr.contains(named), "\(key): \(refused.stderr)")
+            #expect(refused.stderr.contains("glassbox: hint: --archive stands for what `git archive` writes here"), "\(refused.stderr)")
+            #expect(try glassbox("manifest", "--repo", repo.path, "--rev", "v1.0", "--archive", "--origin", "x/1").status == 2)
+            if key == "info" { try FileManager.default.removeItem(at: info) } else { try git(["config", "--unset", key], in: repo) }
+            #expect(try verify().status == 0)
+        }
+    }
+
     @Test func archiveGoesWithRepo() throws {
         let result = try glassbox("manifest", "--dir", ".", "--archive")
         #expect(result.status == 64)

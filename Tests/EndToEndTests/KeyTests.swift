@@ -76,6 +76,92 @@ private func onTerminal(_ command: String, prompt: String = "Passphrase for ", a
     return lock.withLock { String(decoding: seen, as: UTF8.self) }
 }
 
+/// Drives `arguments` on a fresh terminal (a pty) as a job-control shell would: the program is
+/// its own process group in the terminal's foreground, with a parent in the same session, so
+/// Ctrl-Z really stops it. Once `prompt` appears, `script` runs: `type:TEXT` (bytes, `\x1a`
+/// is Ctrl-Z and `\x1c` Ctrl-\), `stopped` (wait until stopped), `prompted:N` (wait for the
+/// prompt's Nth appearance), `echo:NAME` (record whether the terminal echoes), `kill:NAME`
+/// (send a signal), `onecho` (turn the echo on, as a shell might while the job is stopped),
+/// `exit` (wait for the end). Returns what was recorded, the exit status (128 + the signal
+/// for a signal), the seconds from the last step to the end, and all the terminal showed.
+private func onPty(_ arguments: [String], prompt: String, script: [String]) throws -> [String: Any] {
+    let driver = #"""
+import fcntl, json, os, select, signal, sys, termios, time
+prompt, steps, argv = sys.argv[1].encode(), json.loads(sys.argv[2]), sys.argv[3:]
+master, slave = os.openpty()
+r, w = os.pipe()
+leader = os.fork()
+if leader == 0:
+    os.close(master); os.close(r)
+    os.setsid()
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    child = os.fork()
+    if child == 0:
+        os.setpgid(0, 0)
+        signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        os.tcsetpgrp(slave, os.getpgrp())
+        signal.signal(signal.SIGTTOU, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        for fd in (0, 1, 2): os.dup2(slave, fd)
+        os.execv(argv[0], argv)
+    os.write(w, str(child).encode()); os.close(w)
+    _, status = os.waitpid(child, 0)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+os.close(slave); os.close(w)
+child = int(os.read(r, 32))
+seen = b""
+def pump(seconds):
+    global seen
+    end = time.time() + seconds
+    while time.time() < end:
+        ready, _, _ = select.select([master], [], [], max(0, end - time.time()))
+        if not ready: return
+        try: data = os.read(master, 65536)
+        except OSError: return
+        if not data: return
+        seen += data
+def until(check, seconds=60):
+    end = time.time() + seconds
+    while time.time() < end and not check(): pump(0.05)
+    return check()
+def state():
+    try: return open("/proc/%d/stat" % child).read().rsplit(")", 1)[1].split()[0]
+    except OSError: return "gone"
+record = {"ok": until(lambda: prompt in seen)}
+time.sleep(0.3); pump(0.1)
+start = time.time()
+for step in steps:
+    verb, _, arg = step.partition(":")
+    start = time.time()
+    if verb == "type": os.write(master, arg.encode().decode("unicode_escape").encode("latin-1"))
+    elif verb == "stopped": record["stopped"] = until(lambda: state() == "T", 10)
+    elif verb == "prompted": record["prompted"] = until(lambda: seen.count(prompt) >= int(arg), 10); time.sleep(0.3); pump(0.1)
+    elif verb == "echo": record["echo:" + arg] = bool(termios.tcgetattr(master)[3] & termios.ECHO)
+    elif verb == "kill": os.kill(child, getattr(signal, arg))
+    elif verb == "onecho":
+        attrs = termios.tcgetattr(master); attrs[3] |= termios.ECHO; termios.tcsetattr(master, termios.TCSANOW, attrs)
+    elif verb == "exit":
+        end = time.time() + 60
+        while time.time() < end:
+            pump(0.05)
+            pid, status = os.waitpid(leader, os.WNOHANG)
+            if pid: break
+        else:
+            os.kill(child, signal.SIGKILL); pid, status = os.waitpid(leader, 0)
+        pump(0.2)
+        record["status"] = os.WEXITSTATUS(status)
+        record["seconds"] = time.time() - start
+    time.sleep(0.1)
+record["echo:end"] = bool(termios.tcgetattr(master)[3] & termios.ECHO)
+record["shown"] = seen.decode("utf-8", "replace")
+print(json.dumps(record))
+"""#
+    let steps = String(decoding: try JSONSerialization.data(withJSONObject: script), as: UTF8.self)
+    let result = try run("python3", ["-c", driver, prompt, steps] + arguments)
+    #expect(result.status == 0, "\(result.stderr)")
+    return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout)\(result.stderr)")
+}
+
 /// Runs `glassbox` with an argument list built at run time.
 private func glassbox(_ arguments: [String]) throws -> Result {
     try run(productsDirectory.appendingPathComponent("glassbox").path, arguments)
@@ -255,5 +341,55 @@ private func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(
         let shown = try onTerminal(command, interruptPidFile: pidFile)
         #expect(shown.contains("rc=130\r\n"), "\(shown)")
         #expect(shown.hasSuffix("after: echo\r\n"), "\(shown)")
+    }
+
+    /// Ctrl-\ at the prompt once reached the Swift runtime's crash report: the terminal in raw
+    /// mode, a 30 s wait, a backtrace. Now the process quits at once, echo back on, no report.
+    @Test func quitAtThePromptEndsAtOnceWithTheEchoBack() throws {
+        let f = try KeyFixture()
+        try f.openssl("genpkey", "-algorithm", "ed25519", "-aes256", "-pass", "pass:s3cret", "-out", f.file("encrypted.pem"))
+        let glassboxPath = productsDirectory.appendingPathComponent("glassbox").path
+        for quit in ["type:\\x1c", "kill:SIGQUIT"] {
+            let seen = try onPty([glassboxPath, "key", "pub", f.file("encrypted.pem"), "--name", "a.example/k"],
+                                 prompt: "Passphrase for ", script: ["echo:prompt", quit, "exit"])
+            let shown = seen["shown"] as? String ?? ""
+            #expect(seen["ok"] as? Bool == true && seen["echo:prompt"] as? Bool == false, "\(seen)")
+            #expect(seen["status"] as? Int == 128 + Int(SIGQUIT), "\(quit): \(seen)")
+            #expect((seen["seconds"] as? Double ?? 99) < 10, "\(quit): \(seen)")
+            #expect(seen["echo:end"] as? Bool == true, "\(quit): \(seen)")
+            #expect(!shown.contains("crashed") && !shown.contains("Backtrace") && !shown.contains("Thread 0"), "\(quit): \(shown)")
+        }
+    }
+
+    /// Ctrl-Z at the prompt once stopped the process with the echo still off, so the shell the
+    /// person was handed back did not show what they typed. Now the echo is on while stopped,
+    /// off again (and the prompt written again) once continued, and the passphrase still works.
+    @Test func ctrlZAtThePromptGivesTheEchoBackWhileStopped() throws {
+        let f = try KeyFixture()
+        try f.openssl("genpkey", "-algorithm", "ed25519", "-aes256", "-pass", "pass:s3cret", "-out", f.file("encrypted.pem"))
+        let glassboxPath = productsDirectory.appendingPathComponent("glassbox").path
+        let seen = try onPty([glassboxPath, "key", "pub", f.file("encrypted.pem"), "--name", "a.example/k"], prompt: "Passphrase for ",
+                             script: ["echo:prompt", "type:\\x1a", "stopped", "echo:stopped", "kill:SIGCONT", "prompted:2", "echo:resumed",
+                                      "type:s3cret\\n", "exit"])
+        let shown = seen["shown"] as? String ?? ""
+        #expect(seen["echo:prompt"] as? Bool == false, "\(seen)")
+        #expect(seen["stopped"] as? Bool == true && seen["echo:stopped"] as? Bool == true, "\(seen)")
+        #expect(seen["prompted"] as? Bool == true && seen["echo:resumed"] as? Bool == false, "\(seen)")
+        #expect(seen["status"] as? Int == 0 && shown.contains("a.example/k+"), "\(seen)")
+        #expect(!shown.contains("s3cret") && seen["echo:end"] as? Bool == true, "\(seen)")
+    }
+
+    /// SIGSTOP cannot be caught; a shell may turn the echo on while the job is stopped. On
+    /// SIGCONT the prompt turns it off again before the passphrase is typed.
+    @Test func continuedAfterSigstopTheEchoIsOffAgain() throws {
+        let f = try KeyFixture()
+        try f.openssl("genpkey", "-algorithm", "ed25519", "-aes256", "-pass", "pass:s3cret", "-out", f.file("encrypted.pem"))
+        let glassboxPath = productsDirectory.appendingPathComponent("glassbox").path
+        let seen = try onPty([glassboxPath, "key", "pub", f.file("encrypted.pem"), "--name", "a.example/k"], prompt: "Passphrase for ",
+                             script: ["kill:SIGSTOP", "stopped", "onecho", "echo:stopped", "kill:SIGCONT", "prompted:2", "echo:resumed",
+                                      "type:s3cret\\n", "exit"])
+        #expect(seen["echo:stopped"] as? Bool == true && seen["echo:resumed"] as? Bool == false, "\(seen)")
+        #expect(seen["status"] as? Int == 0 && !(seen["shown"] as? String ?? "").contains("s3cret"), "\(seen)")
+        #expect(seen["echo:end"] as? Bool == true, "\(seen)")
     }
 }

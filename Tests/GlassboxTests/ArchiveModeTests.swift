@@ -165,24 +165,45 @@ private func entry(_ entries: [TreeEntry], _ path: String) -> TreeEntry? {
         #expect(differences(got, expected) == [])
     }
 
-    /// Only the commit decides: a work tree, index, `info/attributes` and repository config
-    /// that say otherwise change nothing.
-    @Test func attributesOutsideTheCommitAreIgnored() throws {
+    /// A work tree and index that say otherwise change nothing (git archive reads neither
+    /// without --worktree-attributes). `info/attributes` and config that change what git
+    /// archive writes once changed nothing either, so a manifest still verified while the
+    /// reviewer's git archive wrote another tree: each is now refused by name.
+    @Test func attributesOutsideTheCommitAreAppliedOrRefused() throws {
         let copy = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: copy) }
         let repository = copy.appendingPathComponent("archive")
         try FileManager.default.copyItem(at: archiveRepository, to: repository)
         let git = { (args: [String]) in _ = try run("git", ["-C", repository.path] + args, environment: isolatedGit) }
-        try "* export-ignore\n".write(to: repository.appendingPathComponent(".git/info/attributes"), atomically: true, encoding: .utf8)
         try "README eol=crlf\n".write(to: repository.appendingPathComponent(".gitattributes"), atomically: true, encoding: .utf8)
         try git(["add", ".gitattributes"])
-        try git(["config", "core.autocrlf", "true"])
-        try git(["config", "core.eol", "crlf"])
-        try git(["config", "core.attributesFile", repository.appendingPathComponent(".git/info/attributes").path])
         let pristine = try GitReader.read(repositoryPath: archiveRepository.path, revision: "v1.0", archive: true)
         let changed = try GitReader.read(repositoryPath: repository.path, revision: "v1.0", archive: true)
         #expect(differences(changed.entries, pristine.entries) == [])
         #expect(entry(changed.entries, "README")?.size == 6)
+        #expect(differences(changed.entries, try referenceArchive(repository, "v1.0")) == [])
+        let attributes = repository.appendingPathComponent(".git/info/attributes")
+        let global = copy.appendingPathComponent("global-attributes")
+        try "*.txt eol=crlf\n".write(to: global, atomically: true, encoding: .utf8)
+        for (setting, named) in [(["info", "* export-ignore\n"], "line 1 of $GIT_DIR/info/attributes sets 'export-ignore'"),
+                                 (["core.autocrlf", "true"], "core.autocrlf=true is set"),
+                                 (["core.eol", "crlf"], "core.eol=crlf is set"),
+                                 (["core.attributesFile", global.path], "sets 'eol=crlf'")] {
+            if setting[0] == "info" {
+                try setting[1].write(to: attributes, atomically: true, encoding: .utf8)
+            } else {
+                try git(["config", setting[0], setting[1]])
+            }
+            let error = #expect(throws: GitError.self) {
+                try GitReader.read(repositoryPath: repository.path, revision: "v1.0", archive: true)
+            }
+            #expect(error?.description.contains(named) == true, "\(String(describing: error))")
+            if setting[0] == "info" { try FileManager.default.removeItem(at: attributes) } else { try git(["config", "--unset", setting[0]]) }
+        }
+        // core.attributesFile naming a file with only a diff driver line changes nothing.
+        try "*.pdf diff=pdf\n".write(to: attributes.deletingLastPathComponent().appendingPathComponent("mine"), atomically: true, encoding: .utf8)
+        try git(["config", "core.attributesFile", attributes.deletingLastPathComponent().appendingPathComponent("mine").path])
+        #expect(differences(try GitReader.read(repositoryPath: repository.path, revision: "v1.0", archive: true).entries, pristine.entries) == [])
     }
 
     /// A shallow clone: git shows the boundary commit without parents and decorated "grafted",

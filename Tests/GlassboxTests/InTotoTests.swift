@@ -181,6 +181,31 @@ private func sampleManifest() throws -> Manifest {
         #expect(throws: FormatError.self) { try InTotoRelease.statement(for: manifest, sourceURI: nil) }
     }
 
+    /// A name that is not UTF-8 once went out escaped, and its escaped form can be another
+    /// artifact's real name: two subjects with one name and two digests. Refused, whether or not
+    /// the other name is there.
+    @Test func aNameThatIsNotUTF8IsRefusedNotEscaped() throws {
+        let raw: [UInt8] = Array("tool-".utf8) + [0xFF] + Array(".bin".utf8)
+        let escaped = Array(Escaping.escape(raw).utf8)
+        #expect(escaped != raw && String(validating: escaped, as: UTF8.self) != nil, "the escaped form is itself a valid name")
+        func manifest(_ names: [[UInt8]]) throws -> Manifest {
+            let artifacts = names.sorted { $0.lexicographicallyPrecedes($1) }.enumerated().map { index, name in
+                Artifact(name: name, size: 1, sha256: SHA256.hash([UInt8(index)]))
+            }
+            let header = ReleaseHeader(origin: "vendor.example/x/1", name: "x", version: "1", source: .directory, artifacts: artifacts)
+            return try Manifest(header: header, entries: [])
+        }
+        for names in [[raw, escaped], [raw]] {
+            let error = #expect(throws: FormatError.self) { try InTotoRelease.statement(for: try manifest(names), sourceURI: nil) }
+            #expect(error?.message.contains("is not UTF-8") == true, "\(String(describing: error))")
+        }
+        // The escaped-looking name on its own is a real UTF-8 name and goes out exactly.
+        let bytes = try InTotoRelease.statement(for: try manifest([escaped]), sourceURI: nil)
+        let statement = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+        let subjects = try #require(statement["subject"] as? [[String: Any]])
+        #expect(subjects.map { $0["name"] as? String } == [String(decoding: escaped, as: UTF8.self)])
+    }
+
     /// An envelope signed here verifies over PAE with the signer's public key, for both
     /// algorithms; the keyid is the C2SP name and key ID.
     @Test func envelopesVerifyOverPAE() throws {
