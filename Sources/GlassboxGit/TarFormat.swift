@@ -247,8 +247,10 @@ final class TarMemberReader {
             do { header = try TarHeader(block) } catch { throw failure(error.message, at: at, header: headers, type: block[156]) }
             let fail = { (message: String) in self.failure(message, at: at, header: self.headers, type: header.type) }
             if let limit = declaredLimit, header.size > limit {
-                throw fail("it declares \(header.size) bytes of content, more than this \(stream.size)-byte \(stream.compression.rawValue) "
-                           + "archive can hold under Glassbox's limit of \(TarballLimits.expansion) decompressed bytes for each byte")
+                throw fail(stream.compression == .none
+                    ? "it declares \(header.size) bytes of content, more than this \(stream.size)-byte archive holds"
+                    : "it declares \(header.size) bytes of content, more than this \(stream.size)-byte \(stream.compression.rawValue) "
+                        + "archive can hold under Glassbox's limit of \(TarballLimits.expansion) decompressed bytes for each byte")
             }
             switch header.type {
             case UInt8(ascii: "x"), UInt8(ascii: "g"):
