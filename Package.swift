@@ -20,11 +20,13 @@ let package = Package(
                        providers: [.apt(["libgit2-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
-        .systemLibrary(name: "CArchive", pkgConfig: "libarchive",
-                       providers: [.apt(["libarchive-dev"])]),
+        // The four decompressors a release tarball may use, called directly so that each stops
+        // at the end of its one stream (Debian zlib1g-dev, liblzma-dev, libbz2-dev, libzstd-dev).
+        .systemLibrary(name: "CCompression",
+                       providers: [.apt(["zlib1g-dev", "liblzma-dev", "libbz2-dev", "libzstd-dev"])]),
         // The only Swift that touches C: OpenSSL, and libgit2 plus POSIX directory reads.
         .target(name: "GlassboxCrypto", dependencies: ["COpenSSL"]),
-        .target(name: "GlassboxGit", dependencies: ["CGit2", "CArchive", "GlassboxCrypto"]),
+        .target(name: "GlassboxGit", dependencies: ["CGit2", "CCompression", "GlassboxCrypto"]),
         // The hidden-content scan: one file per rule family, outside the verifier's trusted core.
         // Its one C file counts byte values, the loop that sees every byte of a git tree.
         .target(name: "CScanKernel"),

@@ -29,7 +29,7 @@ ensure_packages() {
 }
 
 # The packages every build and test needs.
-BASE_PACKAGES=(libgit2-dev libssl-dev libarchive-dev pkg-config git python3 tar)
+BASE_PACKAGES=(libgit2-dev libssl-dev zlib1g-dev liblzma-dev libbz2-dev libzstd-dev pkg-config git python3 tar)
 
 require_swift() {
     command -v swift >/dev/null 2>&1 || {

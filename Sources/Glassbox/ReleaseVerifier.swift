@@ -337,7 +337,7 @@ public enum ReleaseVerifier {
             out.source = "directory \(path)"
             out.findings = gitFindings(read)
         case let .tarball(path, strip):
-            let read = try TarballReader.read(path: path, stripComponents: strip, progress: request.progress, inspect: inspect)
+            let read = try TarballReader.readRelease(path: path, stripComponents: strip, progress: request.progress, inspect: inspect)
             out.entries = read.entries
             // An empty directory where a submodule is pinned is how git archive writes one.
             out.checkouts = read.emptyDirectories.map { SubmoduleCheckout(path: $0, commit: nil, filesNotChecked: 0) }
@@ -471,7 +471,7 @@ public enum ReleaseVerifier {
             return out
         case let .tarball(path, strip):
             let gatherer = ContentGatherer(paths, limit: Int(explainLimit))
-            _ = try TarballReader.read(path: path, stripComponents: strip, inspect: { gatherer.sink(for: $0) })
+            _ = try TarballReader.readRelease(path: path, stripComponents: strip, inspect: { gatherer.sink(for: $0) })
             return gatherer.contents
         }
     }

@@ -20,7 +20,7 @@ public func scanSource(_ tree: TreeLocation, options: ScanOptions, workers: Int)
     case let .directory(path):
         try DirectoryReader.visit(root: path, workers: workers, inspect: inspect)
     case let .tarball(path, strip):
-        try TarballReader.read(path: path, stripComponents: strip, inspect: inspect).entries
+        try TarballReader.readRelease(path: path, stripComponents: strip, inspect: inspect).entries
     }
     return collector.findings(entries: entries)
 }

@@ -131,7 +131,7 @@ struct DiffCommand: ParsableCommand {
                         entries: try DirectoryReader.read(root: argument, workers: workerCount))
         }
         if [".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".tar.zst"].contains(where: { argument.hasSuffix($0) }) {
-            let read = try TarballReader.read(path: argument)
+            let read = try TarballReader.readRelease(path: argument)
             return Side(label: "\(argument) (tarball)", source: .tarball(argument), entries: read.entries)
         }
         let manifest = try loadManifest(argument)

@@ -104,7 +104,7 @@ struct SourceOptions: ParsableArguments {
         defer { if progress != nil { Progress.finish() } }
         let workerCount = workers ?? defaultWorkerCount
         if let tarball = tarballOptions.tarball {
-            let read = try TarballReader.read(path: tarball, stripComponents: tarballOptions.stripComponents, progress: progress, inspect: inspect)
+            let read = try TarballReader.readRelease(path: tarball, stripComponents: tarballOptions.stripComponents, progress: progress, inspect: inspect)
             var name = read.strippedPrefix.flatMap { String(validating: $0, as: UTF8.self) }
                 ?? URL(fileURLWithPath: tarball).lastPathComponent
             for suffix in [".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".tar.zst", ".tar"] where name.hasSuffix(suffix) {

@@ -92,6 +92,43 @@ import Testing
         #expect(manifest.status == 2)
     }
 
+    /// The top-level directory stripped from every path is checked by the path rules, whatever
+    /// the scan options: no manifest lists it, and `tar -x` writes it. Before, a release whose
+    /// only top directory was `.GIT` verified, and on a case-insensitive file system unpacked
+    /// as a git directory. The honest name still verifies.
+    @Test(arguments: [".GIT", "GIT~1"])
+    func aTopLevelGitLookalikeIsRefused(top: String) throws {
+        let release = try SignedRelease()
+        let archive = try tarball(release, top)
+        for extra in [[], ["--skip-scan-unsafe"]] {
+            let result = try verifyRelease(["--manifest", release.manifest, "--trust", release.trust, "--tarball", archive.path] + extra)
+            #expect(result.status == 2, "\(result.stdout)\(result.stderr)")
+            #expect(result.stderr.contains("\(top): the top-level directory stripped from every path is refused"), "\(result.stderr)")
+            #expect(result.stderr.contains("path-git-lookalike"))
+        }
+        #expect(try glassbox("manifest", "--tarball", archive.path).status == 2)
+        #expect(try glassbox("scan", "--tarball", archive.path).status == 2)
+    }
+
+    /// A tarball with data behind its gzip member is refused (exit 2) by every command that
+    /// reads one, naming the framing; GNU tar's own output in pax format verifies.
+    @Test func compressionFramingIsChecked() throws {
+        let release = try SignedRelease()
+        let honest = try tarball(release)
+        let framed = release.dir.appendingPathComponent("framed.tar.gz")
+        #expect(try run("sh", ["-c", "cat '\(honest.path)' '\(honest.path)' > '\(framed.path)'"]).status == 0)
+        let result = try verifyRelease(["--manifest", release.manifest, "--trust", release.trust, "--tarball", framed.path])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("data after the end of its gzip stream"), "\(result.stderr)")
+        let work = try temporaryDirectory("pax")
+        #expect(try run("tar", ["-xzf", honest.path, "-C", work.path]).status == 0)
+        let pax = work.appendingPathComponent("pax.tar.gz")
+        #expect(try run("sh", ["-c", "cd '\(work.path)' && tar --format=pax --sort=name -czf '\(pax.path)' plain-2.0.0"]).status == 0)
+        let verified = try verifyRelease(["--manifest", release.manifest, "--trust", release.trust, "--tarball", pax.path,
+                                          "--artifacts", release.artifacts.path])
+        #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
+    }
+
     @Test func stripComponentsGoesWithTarball() throws {
         let release = try SignedRelease()
         let usage = try verifyRelease(["--manifest", release.manifest, "--trust", release.trust, "--dir", ".", "--strip-components", "1"])

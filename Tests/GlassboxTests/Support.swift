@@ -26,10 +26,27 @@ func run(_ program: String, _ arguments: [String], in directory: URL? = nil,
     process.standardOutput = out
     process.standardError = err
     try process.run()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    let outData = drain(out.fileHandleForReading)
+    let errData = drain(err.fileHandleForReading)
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+}
+
+/// Everything a pipe gives until its end. A signal may interrupt a read (EINTR), which
+/// Foundation's readDataToEndOfFile turns into a crash; it is retried here.
+private func drain(_ handle: FileHandle) -> Data {
+    var data = Data()
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let count = read(handle.fileDescriptor, &buffer, buffer.count)
+        if count > 0 {
+            data.append(contentsOf: buffer[0..<count])
+        } else if count < 0 && errno == EINTR {
+            continue
+        } else {
+            return data
+        }
+    }
 }
 
 /// A new empty temporary directory.

@@ -207,8 +207,7 @@ private func peakResidentBytes() -> Int {
             """, in: dir, named: "release.zip")
         let error = #expect(throws: TarballError.self) { try TarballReader.read(path: zip.path) }
         #expect(error?.entry == "")
-        #expect(error?.message.contains("cannot be read as a tar archive") == true, "\(error.map(String.init(describing:)) ?? "")")
-        #expect(error?.message.contains("Unrecognized archive format") == true)
+        #expect(error?.message.contains("is zip data") == true, "\(error.map(String.init(describing:)) ?? "")")
         let truncated = dir.appendingPathComponent("truncated.tar.gz")
         let whole = try Data(contentsOf: try sampleTarball(in: dir, compressor: "gzip"))
         try whole.prefix(whole.count / 2).write(to: truncated)
@@ -240,11 +239,11 @@ private func peakResidentBytes() -> Int {
         #expect(calls.map(\.done) == calls.map(\.done).sorted())
     }
 
-    /// A pax header names files in UTF-8, which libarchive converts to the current locale: in a
-    /// UTF-8 locale it would silently rewrite a decomposed `é` (NFD) to the composed one (NFC).
-    /// The reader refuses such a name rather than return bytes `tar -x` would not write, even
-    /// when the calling thread is in a UTF-8 locale; in a plain GNU header the same name is
-    /// read byte for byte.
+    /// A pax header names files in UTF-8, which extractors convert to the current locale, or
+    /// not, and some (libarchive in a UTF-8 locale) rewrite a decomposed `é` (NFD) to the
+    /// composed one (NFC). The reader refuses such a name rather than return bytes some `tar -x`
+    /// would not write, whatever the calling thread's locale; in a plain GNU header the same
+    /// name is read byte for byte.
     @Test func nonASCIIPaxNamesAreRefusedNotRewritten() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -262,7 +261,7 @@ private func peakResidentBytes() -> Int {
         let previous = uselocale(utf8)
         defer { uselocale(previous); freelocale(utf8) }
         let error = #expect(throws: TarballError.self) { try TarballReader.read(path: pax.path) }
-        #expect(error?.message.contains("cannot be read unchanged") == true)
+        #expect(error?.message.contains("outside ASCII") == true)
         #expect(try TarballReader.read(path: gnu.path).entries.map(\.path) == [nfd])
     }
 
@@ -302,16 +301,19 @@ private func peakResidentBytes() -> Int {
         #expect(byPath[bytes("link")]?.digest == SHA256.hash(bytes("small.txt")))
     }
 
-    /// Each of GNU tar's sparse encodings (old GNU headers, pax 0.1 and 1.0 maps) gives the
-    /// file's bytes, holes as zeros, data in the middle and a hole at the end included.
-    @Test(arguments: [["--format=gnu"], ["--format=posix", "--sparse-version=0.1"], ["--format=posix", "--sparse-version=1.0"]])
-    func sparseEncodingsGiveTheWholeFile(options: [String]) throws {
+    /// GNU tar's sparse encodings (old GNU headers, pax 0.1 and 1.0 maps) are refused: each
+    /// reader expands a sparse map its own way, and a few kilobytes of map can declare exabytes
+    /// of holes. The error names the header and what it is.
+    @Test(arguments: [(["--format=gnu"], "'S' (a GNU sparse file)"),
+                      (["--format=posix", "--sparse-version=0.1"], "GNU.sparse"),
+                      (["--format=posix", "--sparse-version=1.0"], "GNU.sparse")])
+    func sparseMembersAreRefused(options: [String], fragment: String) throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("holes.img")
         #expect(try run("truncate", ["-s", "\(48 << 20)", file.path]).status == 0)
         let handle = try FileHandle(forWritingTo: file)
-        for (offset, text) in [(0, "first"), (5 << 20, "middle"), (20 << 20 + 4095, "across a block")] {
+        for (offset, text) in [(0, "first"), (5 << 20, "middle")] {
             try handle.seek(toOffset: UInt64(offset))
             try handle.write(contentsOf: Data(text.utf8))
         }
@@ -319,60 +321,8 @@ private func peakResidentBytes() -> Int {
         let archive = dir.appendingPathComponent("holes.tar.zst")
         let made = try run("tar", ["--sparse"] + options + ["--zstd", "-cf", archive.path, "-C", dir.path, "holes.img"])
         #expect(made.status == 0, "\(made.stderr)")
-        let expected = try DirectoryReader.readSingle(path: file.path)
-        let tree = try TarballReader.read(path: archive.path)
-        #expect(tree.entries == [expected])
+        let error = #expect(throws: TarballError.self) { try TarballReader.read(path: archive.path) }
+        #expect(error?.message.contains("header 1 at byte 0") == true, "\(error.map(String.init(describing:)) ?? "")")
+        #expect(error?.message.contains(fragment) == true, "\(error.map(String.init(describing:)) ?? "")")
     }
-
-    /// A 2 GiB sparse member (GNU tar `--sparse`, a few KiB on disk) streams: the digest is
-    /// that of the whole file, holes read as zeros, and the peak resident size grows by far
-    /// less than the file. `GLASSBOX_SPARSE_GIB=10` runs it by hand with a larger member.
-    @Test func sparseMemberStreamsWithBoundedMemory() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let source = dir.appendingPathComponent("pkg")
-        try FileManager.default.createDirectory(at: source, withIntermediateDirectories: true)
-        let big = source.appendingPathComponent("sparse.img")
-        let gibibytes = ProcessInfo.processInfo.environment["GLASSBOX_SPARSE_GIB"].flatMap { UInt64($0) } ?? 2
-        let size: UInt64 = gibibytes << 30
-        #expect(try run("truncate", ["-s", "\(size)", big.path]).status == 0)
-        let handle = try FileHandle(forWritingTo: big)
-        try handle.write(contentsOf: Data("start".utf8))
-        try handle.seek(toOffset: size - 3)
-        try handle.write(contentsOf: Data("end".utf8))
-        try handle.close()
-        let archive = dir.appendingPathComponent("sparse.tar.gz")
-        let made = try run("tar", ["--sparse", "-czf", archive.path, "-C", dir.path, "pkg"])
-        #expect(made.status == 0, "\(made.stderr)")
-        let expected = try run("sha256sum", [big.path]).stdout.prefix(64)
-        try FileManager.default.removeItem(at: big)   // only the archive remains
-
-        let before = peakResidentBytes()
-        let tree = try TarballReader.read(path: archive.path)
-        let growth = peakResidentBytes() - before
-        #expect(tree.strippedPrefix == bytes("pkg"))
-        #expect(tree.entries.count == 1)
-        #expect(tree.entries.first?.size == size)
-        #expect(tree.entries.first.map { hex($0.digest) } == String(expected))
-        #expect(growth < 64 << 20, "peak resident size grew by \(growth >> 20) MiB")
-        print("sparse member of \(gibibytes) GiB: peak resident size grew by \(growth >> 10) KiB, now \(peakResidentBytes() >> 20) MiB")
-    }
-
-    /// A sparse member that is all hole (GNU tar writes no data for it): the whole size in
-    /// zeros, as tar -x writes it; a plain member cut short is still an error.
-    @Test func aMemberThatIsAllHoleIsZeros() throws {
-        let dir = try temporaryDirectory()
-        let source = dir.appendingPathComponent("rel")
-        try FileManager.default.createDirectory(at: source, withIntermediateDirectories: true)
-        #expect(FileManager.default.createFile(atPath: source.appendingPathComponent("hole.bin").path, contents: nil))
-        let handle = try FileHandle(forWritingTo: source.appendingPathComponent("hole.bin"))
-        try handle.truncate(atOffset: 64 << 20)
-        try handle.close()
-        let archive = dir.appendingPathComponent("rel.tar")
-        #expect(try run("tar", ["--sparse", "-cf", archive.path, "-C", dir.path, "rel"]).status == 0)
-        let read = try TarballReader.read(path: archive.path)
-        let zeros = SHA256.hash([UInt8](repeating: 0, count: 64 << 20))
-        #expect(read.entries == [TreeEntry(path: bytes("hole.bin"), kind: .file, size: 64 << 20, digest: zeros)])
-    }
-
 }
