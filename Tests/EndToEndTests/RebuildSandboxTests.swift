@@ -57,7 +57,8 @@ private final class Canary {
     }
 
     deinit {
-        if watcher > 0 { kill(watcher, SIGTERM) }
+        // SIGKILL: the test process may pass SIGTERM on blocked.
+        if watcher > 0 { kill(watcher, SIGKILL) }
         try? FileManager.default.removeItem(at: dir)
         try? FileManager.default.removeItem(at: events)
     }
