@@ -28,7 +28,8 @@ public struct RebuiltArtifact: Sendable, Encodable {
         /// The build wrote it, but the recipe does not name it.
         case unlisted
         /// The manifest signs it, but the recipe does not build it (a source tarball, say):
-        /// listed, not compared, and no failure.
+        /// listed, not compared, and so not reproduced: a failure, unless the reviewer accepts
+        /// a partial rebuild with `--allow-not-rebuilt-unsafe`, which the verdict then names.
         case notRebuilt = "not-rebuilt"
     }
 
@@ -48,8 +49,9 @@ public struct RebuiltArtifact: Sendable, Encodable {
     /// diffoscope's text report, when it was run.
     public var diffoscope: String?
 
-    /// Whether this artifact lets the rebuild pass: reproduced, or not the recipe's to build.
-    public var reproduced: Bool { status == .reproduced || status == .notRebuilt }
+    /// Whether this artifact was rebuilt and matched: the only status that lets a rebuild
+    /// be called reproduced.
+    public var reproduced: Bool { status == .reproduced }
 }
 
 /// The rebuild's environment and comparison. The command line runs the steps; these decide.
@@ -250,12 +252,15 @@ public struct BuildRequest: Sendable {
     public var keep: Bool
     /// Seconds for the whole build.
     public var timeout: Int
-    /// Bytes the build directory may hold (checked after each run line; no single file larger).
+    /// Bytes the build file system (`/build`, `/tmp` and `/dev/shm` together, the tree
+    /// included) holds at most: a size-limited tmpfs, so the limit holds during the build.
     public var maxOutput: UInt64
+    /// Files, directories and symlinks that file system holds at most (its inodes).
+    public var maxFiles: UInt64
     public var workers: Int
 
     public init(tree: TreeLocation, archive: Bool, recipePath: [UInt8], expected: [TreeEntry]?, parent: String,
-                keep: Bool, timeout: Int, maxOutput: UInt64, workers: Int) {
+                keep: Bool, timeout: Int, maxOutput: UInt64, maxFiles: UInt64 = 1_000_000, workers: Int) {
         self.tree = tree
         self.archive = archive
         self.recipePath = recipePath
@@ -264,6 +269,7 @@ public struct BuildRequest: Sendable {
         self.keep = keep
         self.timeout = timeout
         self.maxOutput = maxOutput
+        self.maxFiles = maxFiles
         self.workers = workers
     }
 }
@@ -272,11 +278,14 @@ public struct BuildRequest: Sendable {
 public struct BuildResult: Sendable {
     public var recipe: Recipe
     public var sourceDateEpoch: UInt64
-    /// The build directory on the host (`/build` inside the sandbox).
+    /// The build directory on the host; `directory.output` names `$OUT` as the build left it,
+    /// through the descriptor held since it was made.
     public var directory: BuildDirectory
     /// Everything under `$OUT`, sorted by path.
     public var outputs: [TreeEntry]
     public var seconds: Double
+    /// The build file system had no byte or no file left at the end: an artifact may be cut short.
+    public var full: Bool = false
 }
 
 extension Rebuild {
@@ -295,8 +304,9 @@ extension Rebuild {
         }
         var done = false
         defer { if !done && !request.keep { directory.remove() } }
-        do { try Sandbox.check(directory) } catch let error as SandboxError {
-            throw RebuildError("cannot rebuild here: \(error.message)", hint: "install bubblewrap (Debian: apt-get install bubblewrap)")
+        guard Sandbox.bubblewrap != nil, Sandbox.unshare != nil else {
+            throw RebuildError("cannot rebuild here: bubblewrap (bwrap) and unshare (util-linux) are needed to isolate the build",
+                               hint: "install them (Debian: apt-get install bubblewrap util-linux)")
         }
 
         // The tree, written as the reader shows it; then read back and compared entry by entry.
@@ -316,7 +326,7 @@ extension Rebuild {
             }
             read = tree.entries
         case let .tarball(path, strip):
-            read = try TarballReader.read(path: path, stripComponents: strip, inspect: writer.inspector).entries
+            read = try TarballReader.readRelease(path: path, stripComponents: strip, inspect: writer.inspector).entries
         }
         do { try writer.finish() } catch let error as SandboxError { throw RebuildError(error.message) }
         let expected = (request.expected ?? read).filter { $0.kind != .submodule }
@@ -354,39 +364,70 @@ extension Rebuild {
                                hint: "read the tree with --repo, or add a 'source-date-epoch SECONDS' line to the recipe")
         }
 
-        let deadline = Date().addingTimeInterval(Double(request.timeout))
-        for command in recipe.commands {
-            let remaining = Int(deadline.timeIntervalSinceNow.rounded(.up))
-            var result = ProgramResult(status: nil, timedOut: true, output: [])
-            if remaining > 0 {
-                do {
-                    result = try Sandbox.run(command.text, in: directory, environment: environment(sourceDateEpoch: epoch),
-                                             timeout: remaining, fileSizeLimit: request.maxOutput)
-                } catch let error as SandboxError { throw RebuildError(error.message) }
+        let limits = "--max-output \(request.maxOutput) bytes and --max-files \(request.maxFiles) files"
+        let run: SandboxRun
+        do {
+            run = try Sandbox.build(commands: recipe.commands.map(\.text), in: directory,
+                                    environment: environment(sourceDateEpoch: epoch), timeout: request.timeout,
+                                    limits: BuildLimits(bytes: request.maxOutput, files: request.maxFiles)) { copy in
+                // The copy the build reads, checked as the written tree was.
+                var again = TreeComparer(actual: try DirectoryReader.readTree(root: copy, skipRootGit: false, workers: request.workers).entries)
+                for entry in expected { again.expect(entry) }
+                if let first = again.finish().first {
+                    throw RebuildError("the tree copied into the sandbox is not the verified one (\(Escaping.escape(first.path)) differs)")
+                }
             }
-            let log = String(decoding: result.output.suffix(4096), as: UTF8.self)
-            if result.timedOut {
-                throw RebuildError("\(shownRecipe):\(command.line): the build ran past the time limit of \(request.timeout) seconds and was stopped",
-                                   hint: "give more time with --timeout SECONDS")
+        } catch let error as SandboxError { throw RebuildError("cannot rebuild here: \(error.message)") }
+        if request.keep {
+            do { try directory.keepCopy() } catch let error as SandboxError { throw RebuildError(error.message) }
+        }
+        let log = String(decoding: run.output.suffix(4096), as: UTF8.self)
+        let hint = "allow more with --max-output BYTES or --max-files COUNT"
+        guard run.made, let lastStarted = run.lastStarted else {
+            if run.timedOut {
+                throw RebuildError("the sandbox was not ready within the time limit of \(request.timeout) seconds", hint: "give more time with --timeout SECONDS")
             }
-            guard result.status == 0 else {
-                let how = result.status.map { "exited with status \($0)" } ?? "was killed by a signal"
-                throw RebuildError("\(shownRecipe):\(command.line): 'run \(command.text)' \(how)" + (log.isEmpty ? "" : "; its last output:\n\(log)"))
+            if run.made || log.contains("No space left on device") {
+                throw RebuildError("the verified tree does not fit in the build file system (\(limits))", hint: hint)
             }
-            let used = BuildDirectory.usage(directory.path, limit: request.maxOutput)
-            if used > request.maxOutput {
-                throw RebuildError("\(shownRecipe):\(command.line): the build directory holds more than \(request.maxOutput) bytes",
-                                   hint: "allow more with --max-output BYTES")
+            throw RebuildError("cannot rebuild here: the sandbox cannot be made: \(log.trimmingCharacters(in: .newlines))",
+                               hint: "bubblewrap needs user namespaces (Debian: apt-get install bubblewrap util-linux)")
+        }
+        let command = recipe.commands[run.failedIndex ?? lastStarted]
+        if run.timedOut {
+            throw RebuildError("\(shownRecipe):\(command.line): the build ran past the time limit of \(request.timeout) seconds and was stopped",
+                               hint: "give more time with --timeout SECONDS")
+        }
+        if let failed = run.failedStatus {
+            let how = "'run \(command.text)' exited with status \(failed)"
+            if run.full {
+                throw RebuildError("\(shownRecipe):\(command.line): the build was stopped by its limits: it filled the build file system (/build, /tmp and /dev/shm hold at most \(limits)); \(how)"
+                                   + (log.isEmpty ? "" : "; its last output:\n\(log)"), hint: hint)
             }
+            throw RebuildError("\(shownRecipe):\(command.line): \(how)" + (log.isEmpty ? "" : "; its last output:\n\(log)"))
+        }
+        guard run.status == 0, lastStarted == recipe.commands.count - 1 else {
+            throw RebuildError("\(shownRecipe):\(command.line): the sandbox ended \(run.status.map { "with status \($0)" } ?? "by a signal") before the build did"
+                               + (log.isEmpty ? "" : "; its last output:\n\(log)"))
+        }
+        if let replaced = run.outReplaced {
+            throw RebuildError("\(shownRecipe): the build replaced $OUT: /build/out is now \(replaced); only the directory made for $OUT is read, and the build may not swap it",
+                               hint: "the recipe writes its artifacts into \"$OUT\", never replaces or moves it")
         }
 
-        let out = try DirectoryReader.readTree(root: directory.output, skipRootGit: false, workers: request.workers)
+        let out: DirectoryTree
+        do {
+            out = try DirectoryReader.readTree(root: directory.output, skipRootGit: false, workers: request.workers)
+        } catch let error as ReadError {
+            let shown = error.path.hasPrefix(directory.output) ? "$OUT" + error.path.dropFirst(directory.output.count) : error.path
+            throw RebuildError("\(shownRecipe): the build wrote what cannot be read as an artifact: \(shown): \(error.message)")
+        }
         // A `.git` the build wrote is an output like any other, and not one the recipe can name.
         let outputs = (out.entries + out.nestedGit.map { TreeEntry(path: $0, kind: .file, size: 0, digest: []) })
             .sorted { $0.path.lexicographicallyPrecedes($1.path) }
         done = true
         return BuildResult(recipe: recipe, sourceDateEpoch: epoch, directory: directory, outputs: outputs,
-                           seconds: Date().timeIntervalSince(started))
+                           seconds: Date().timeIntervalSince(started), full: run.full)
     }
 
     /// Each `requires` line against the installed package (`dpkg-query`), by exact version.

@@ -15,7 +15,7 @@ struct RebuildCommand: ParsableCommand {
             glassbox rebuild --manifest M --trust P (--repo R [--rev REV] | --dir D | --tarball T) --artifacts DIR [--keep DIR] [--json]
             glassbox rebuild (--repo R [--rev REV] | --dir D) --recipe PATH --output DIR
             The build runs under bubblewrap with no network, the system read-only and only /build writable.
-            Exit 0 every artifact reproduced, 1 an artifact differs, is missing or an unlisted output appeared,
+            Exit 0 every signed artifact rebuilt and reproduced, 1 an artifact differs, is missing, is not rebuilt or an unlisted output appeared,
             2 cannot rebuild here (malformed recipe, package version, no sandbox, a failing run line), 64 usage.
             """)
 
@@ -63,8 +63,14 @@ struct RebuildCommand: ParsableCommand {
     @Option(name: .long, help: "Seconds the whole build may take (default: 3600).")
     var timeout: Int = 3600
 
-    @Option(name: .long, help: "Bytes the build directory may hold, and the largest file the build may write (default: 4 GiB).")
+    @Option(name: .long, help: "Bytes the build's file system (/build, /tmp and /dev/shm together, the tree included) holds at most, during the build (default: 4 GiB).")
     var maxOutput: UInt64 = 4 << 30
+
+    @Option(name: .long, help: "Files, directories and symlinks that file system holds at most (default: 1000000).")
+    var maxFiles: UInt64 = 1_000_000
+
+    @Flag(name: .long, help: "With --manifest: pass (exit 0) when the recipe rebuilds only some of the signed artifacts and those reproduce. The verdict says PARTLY REPRODUCED and names this option; an attestation lists the others as missing.")
+    var allowNotRebuiltUnsafe = false
 
     @Option(name: .long, help: "With diffoscope installed: also write its HTML report to this directory.", completion: .directory)
     var diffoscopeHtml: String?
@@ -84,6 +90,7 @@ struct RebuildCommand: ParsableCommand {
         if repo == nil && rev != nil { throw ValidationError("--rev goes with --repo") }
         if timeout < 1 { throw ValidationError("--timeout must be at least 1 second") }
         if maxOutput < 1 { throw ValidationError("--max-output must be at least 1 byte") }
+        if maxFiles < 16 { throw ValidationError("--max-files must be at least 16") }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         if manifest != nil {
             guard trust != nil, artifacts != nil else { throw ValidationError("--manifest needs --trust and --artifacts") }
@@ -97,6 +104,7 @@ struct RebuildCommand: ParsableCommand {
             if tarballOptions.tarball != nil { throw ValidationError("a vendor's build reads --repo or --dir") }
             if diffoscopeHtml != nil || json { throw ValidationError("--diffoscope-html and --json go with --manifest") }
             if attest != nil || name != nil || passphraseFile != nil { throw ValidationError("--attest, --name and --passphrase-file go with --manifest") }
+            if allowNotRebuiltUnsafe { throw ValidationError("--allow-not-rebuilt-unsafe goes with --manifest") }
             if archive && repo == nil { throw ValidationError("--archive goes with --repo") }
         }
     }
@@ -118,7 +126,7 @@ struct RebuildCommand: ParsableCommand {
     private func request(recipe: [UInt8], expected: [TreeEntry]?, archive: Bool, tree: TreeLocation) -> BuildRequest {
         BuildRequest(tree: tree, archive: archive, recipePath: recipe, expected: expected,
                      parent: keep ?? FileManager.default.temporaryDirectory.path, keep: keep != nil,
-                     timeout: timeout, maxOutput: maxOutput, workers: workers ?? defaultWorkerCount)
+                     timeout: timeout, maxOutput: maxOutput, maxFiles: maxFiles, workers: workers ?? defaultWorkerCount)
     }
 
     /// The vendor's side: build and write the artifacts, nothing to compare with yet.
@@ -128,6 +136,7 @@ struct RebuildCommand: ParsableCommand {
         }
         let result = try Rebuild.build(request(recipe: path, expected: nil, archive: archive, tree: tree))
         defer { if keep == nil { result.directory.remove() } }
+        warnIfFull(result)
         let compared = Rebuild.compare(recipe: result.recipe, signed: [], outputs: result.outputs)
         try FileManager.default.createDirectory(atPath: output!, withIntermediateDirectories: true)
         var failed = false
@@ -135,7 +144,12 @@ struct RebuildCommand: ParsableCommand {
             switch item.status {
             case .unsigned where item.rebuiltSHA256 != nil:
                 let name = Escaping.unescape(Array(item.name.utf8))!
-                let bytes = try DirectoryReader.content(root: result.directory.output, path: name)
+                // From $OUT's own descriptor, never through a symlink, and the bytes hashed.
+                let bytes: [UInt8]
+                do { bytes = try HeldFile(root: result.directory.output, path: name).read() } catch let error as SandboxError {
+                    throw UserError("$OUT/\(item.name): \(error.message)")
+                }
+                guard hex(SHA256.hash(bytes)) == item.rebuiltSHA256 else { throw UserError("$OUT/\(item.name): changed after it was read") }
                 let target = output! + "/" + String(decoding: name, as: UTF8.self)
                 try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
                 try writeOutput(bytes, to: target, mode: 0o755)
@@ -197,13 +211,14 @@ struct RebuildCommand: ParsableCommand {
         }
         let result = try Rebuild.build(request(recipe: recipePath, expected: expected, archive: release.header.gitArchive, tree: buildTree))
         defer { if keep == nil { result.directory.remove() } }
+        warnIfFull(result)
 
         var compared = Rebuild.compare(recipe: result.recipe, signed: release.header.artifacts, outputs: result.outputs)
         for index in compared.indices where compared[index].status == .differs {
             explain(&compared[index], rebuiltRoot: result.directory.output, logDirectory: result.directory.logDirectory)
         }
         let report = RebuildReport(release: release.header, result: result, artifacts: compared,
-                                   kept: keep != nil ? result.directory.path : nil)
+                                   kept: keep != nil ? result.directory.path : nil, allowNotRebuilt: allowNotRebuiltUnsafe)
         if let signer {
             // What was rebuilt, signed whatever the outcome: a failed rebuild is news too.
             let recipeDigest = expected.first { $0.path == recipePath }?.digest ?? []
@@ -217,8 +232,14 @@ struct RebuildCommand: ParsableCommand {
             try writeOutput(try attestation.signedNote(signers: [signer]).bytes, to: output)
             printError("glassbox: rebuild attestation written to \(output!) as \(signer.verifier.name)\n")
         }
-        if json { try writeOutput(renderJSON(report), to: nil) } else { sayReport(report.text, passed: report.reproduced, colorOptions.painter) }
-        return report.reproduced ? Exit.verified : Exit.failed
+        if json { try writeOutput(renderJSON(report), to: nil) } else { sayReport(report.text, passed: report.passed, colorOptions.painter) }
+        return report.passed ? Exit.verified : Exit.failed
+    }
+
+    private func warnIfFull(_ result: BuildResult) {
+        if result.full {
+            printError("glassbox: warning: the build filled its file system (--max-output \(maxOutput) bytes, --max-files \(maxFiles) files); an artifact may be cut short\n")
+        }
     }
 
     /// Fills in the first differing offset, the likely causes and diffoscope's report, from the
@@ -226,10 +247,12 @@ struct RebuildCommand: ParsableCommand {
     private func explain(_ item: inout RebuiltArtifact, rebuiltRoot: String, logDirectory: String) {
         let name = Escaping.unescape(Array(item.name.utf8))!
         let limit = 256 << 20
-        guard let signed = try? DirectoryReader.content(root: artifacts!, path: name, limit: limit),
-              hex(SHA256.hash(signed)) == item.signedSHA256,
-              let rebuilt = try? DirectoryReader.content(root: rebuiltRoot, path: name, limit: limit) else {
-            item.likelyCauses = ["not examined: the artifacts are larger than \(limit >> 20) MiB or changed since they were verified"]
+        // Both files held open from here on: what is compared, hashed and handed to diffoscope
+        // is one file each, whatever is renamed meanwhile.
+        guard let signedFile = try? HeldFile(root: artifacts!, path: name), let rebuiltFile = try? HeldFile(root: rebuiltRoot, path: name),
+              let signed = try? signedFile.read(limit: limit), hex(SHA256.hash(signed)) == item.signedSHA256,
+              let rebuilt = try? rebuiltFile.read(limit: limit), hex(SHA256.hash(rebuilt)) == item.rebuiltSHA256 else {
+            item.likelyCauses = ["not examined: the artifacts are larger than \(limit >> 20) MiB, not regular files, or changed since they were verified"]
             return
         }
         item.firstDifferingOffset = Rebuild.firstDifference(signed, rebuilt)
@@ -237,9 +260,10 @@ struct RebuildCommand: ParsableCommand {
         guard let diffoscope else { return }
         var argv = [diffoscope, "--text", "-", "--max-report-size", "0", "--max-diff-block-lines", "0"]
         if let html = diffoscopeHtml { argv += ["--html-dir", html + "/" + String(decoding: name, as: UTF8.self).replacingOccurrences(of: "/", with: "_")] }
-        argv += [artifacts! + "/" + String(decoding: name, as: UTF8.self), rebuiltRoot + "/" + String(decoding: name, as: UTF8.self)]
+        argv += [signedFile.procPath, rebuiltFile.procPath]
         let result = try? ProgramRunner.run(argv, environment: ["PATH=/usr/bin:/bin", "LC_ALL=C.UTF-8", "HOME=/nonexistent"],
                                             timeout: 1800, outputLimit: 16 << 20, logDirectory: logDirectory)
+        withExtendedLifetime((signedFile, rebuiltFile)) {}
         if let result {
             // diffoscope exits 1 when the files differ; anything else is its own failure.
             let text = String(decoding: result.output, as: UTF8.self)
@@ -260,11 +284,18 @@ struct RebuildReport: Encodable {
     var recipe: String
     var sourceDateEpoch: UInt64
     var seconds: Double
+    /// Every signed artifact was rebuilt and reproduced, and nothing else was written.
     var reproduced: Bool
+    /// Set only with --allow-not-rebuilt-unsafe: what the recipe rebuilt reproduced, and the
+    /// signed artifacts it does not build were accepted unchecked.
+    var partlyReproducedUnsafe: Bool?
     var artifacts: [RebuiltArtifact]
     var buildDirectory: String?
 
-    init(release header: ReleaseHeader, result: BuildResult, artifacts: [RebuiltArtifact], kept: String?) {
+    /// Whether the command exits 0: reproduced, or partly reproduced as the reviewer allowed.
+    var passed: Bool { reproduced || partlyReproducedUnsafe == true }
+
+    init(release header: ReleaseHeader, result: BuildResult, artifacts: [RebuiltArtifact], kept: String?, allowNotRebuilt: Bool = false) {
         release = "\(header.name) \(header.version)"
         origin = header.origin
         recipe = header.recipe.map(Escaping.escape) ?? ""
@@ -272,15 +303,26 @@ struct RebuildReport: Encodable {
         seconds = (result.seconds * 10).rounded() / 10
         self.artifacts = artifacts
         reproduced = artifacts.contains { $0.status == .reproduced } && artifacts.allSatisfy(\.reproduced)
+        if allowNotRebuilt {
+            partlyReproducedUnsafe = !reproduced && artifacts.contains { $0.status == .reproduced }
+                && artifacts.allSatisfy { $0.status == .reproduced || $0.status == .notRebuilt }
+        }
         buildDirectory = kept
     }
 
     var text: String {
-        let built = artifacts.filter { $0.status != .notRebuilt }.count
         let bad = artifacts.filter { !$0.reproduced }.count
-        var out = reproduced
-            ? "glassbox: rebuild: REPRODUCED \(release) (\(origin)): \(counting(built, "artifact")) bit for bit\n"
-            : "glassbox: rebuild: NOT REPRODUCED \(release) (\(origin)): \(bad) of \(counting(built, "artifact"))\n"
+        let notRebuilt = artifacts.filter { $0.status == .notRebuilt }.count
+        let good = artifacts.count - bad
+        var out: String
+        if reproduced {
+            out = "glassbox: rebuild: REPRODUCED \(release) (\(origin)): \(counting(good, "artifact")) bit for bit\n"
+        } else if partlyReproducedUnsafe == true {
+            out = "glassbox: rebuild: PARTLY REPRODUCED (--allow-not-rebuilt-unsafe) \(release) (\(origin)): \(good) of \(counting(artifacts.count, "signed artifact")) bit for bit, \(notRebuilt) not rebuilt and not checked\n"
+        } else {
+            out = "glassbox: rebuild: NOT REPRODUCED \(release) (\(origin)): \(bad) of \(counting(artifacts.count, "artifact"))"
+                + (notRebuilt > 0 ? " (\(notRebuilt) signed but not rebuilt)" : "") + "\n"
+        }
         out += "recipe     \(recipe), SOURCE_DATE_EPOCH=\(sourceDateEpoch), built in \(String(format: "%.1f", seconds)) s\n"
         if let buildDirectory { out += "kept       \(buildDirectory)\n" }
         for item in artifacts {
@@ -306,8 +348,10 @@ struct RebuildReport: Encodable {
                 out += "✗ \(item.name): the recipe builds it (line \(item.recipeLine ?? 0)), but the manifest signs no artifact of that name\n"
             case .unlisted:
                 out += "✗ \(item.name): written to $OUT, but the recipe names no such artifact\n"
+            case .notRebuilt where partlyReproducedUnsafe != nil:
+                out += "· \(item.name): signed, but the recipe does not build it: not compared (--allow-not-rebuilt-unsafe)\n"
             case .notRebuilt:
-                out += "· \(item.name): signed, but the recipe does not build it: not compared\n"
+                out += "✗ \(item.name): signed, but the recipe does not build it: not reproduced\n"
             }
         }
         return out

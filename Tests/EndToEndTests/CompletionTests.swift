@@ -61,7 +61,7 @@ import Testing
     @Test func everyOptionThatTakesAFileCompletesIt() throws {
         let noFileHere: Set<String> = [
             "rev", "strip-components", "workers", "name", "version", "origin", "threshold", "origins",
-            "witness-threshold", "max-bytes", "from", "timeout", "max-output", "requires", "recipe-path",
+            "witness-threshold", "max-bytes", "from", "timeout", "max-output", "max-files", "requires", "recipe-path",
             "ignore-unlisted",   // a glob
             "not-before", "not-after", "rebuild-threshold", "source-uri",
             "subcommands",   // argument-parser's own `help SUBCOMMAND`
