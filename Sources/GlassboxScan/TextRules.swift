@@ -1,3 +1,5 @@
+import CScanKernel
+import Foundation
 import GlassboxCrypto
 import GlassboxGit
 
@@ -67,13 +69,21 @@ public final class ContentScanner {
     private var language = FileLanguage(path: [], head: [])
     /// The file looks binary and is not source: only its stretches of text are scanned.
     private var textStretches = false
+    /// Whether the lines of a binary-looking file that hold nothing the rules report are
+    /// counted rather than lexed (the same findings, sooner); off only to test just that.
+    private let skipsInertLines: Bool
     private var lexer: TextLexer?
 
     /// `size` is the file's full size, as the reader reports it before the content.
-    public init(path: [UInt8], size: UInt64, options: ScanOptions) {
+    public convenience init(path: [UInt8], size: UInt64, options: ScanOptions) {
+        self.init(path: path, size: size, options: options, skipsInertLines: true)
+    }
+
+    init(path: [UInt8], size: UInt64, options: ScanOptions, skipsInertLines: Bool) {
         self.path = path
         self.size = size
         self.options = options
+        self.skipsInertLines = skipsInertLines
     }
 
     /// Reads the next bytes; returns false once the file is finished. Every byte of a file is
@@ -168,7 +178,8 @@ public final class ContentScanner {
     }
 
     private func startLexer() {
-        let lexer = TextLexer(path: path, language: language, textStretches: textStretches, options: options)
+        let lexer = TextLexer(path: path, language: language, textStretches: textStretches,
+                              skipsInertLines: skipsInertLines, options: options)
         held.withUnsafeBytes { lexer.feed($0) }
         held = []
         self.lexer = lexer
@@ -338,6 +349,15 @@ private final class TextLexer {
     private var stretchUnlisted = 0
     private var lineBroken = false
 
+    // Inert lines (a file that looks binary): see `skipInertLines`.
+    private let skipsInertLines: Bool
+    /// The first two bytes of what makes a line worth lexing.
+    private let pairs: [UInt16]
+    /// The line so far, not yet lexed (at most `ContentLimits.lineKept` bytes).
+    private var unlexed: [UInt8] = []
+    /// The line so far was too long to keep: the rest of it goes to the lexer.
+    private var lexingLine = false
+
     // Identifiers.
     private var identifier: [UInt32] = []
     private var identifierColumn = 0
@@ -347,10 +367,12 @@ private final class TextLexer {
     private var identifierBytes = 0
     private var identifiersDropped = false
 
-    init(path: [UInt8], language: FileLanguage, textStretches: Bool, options: ScanOptions) {
+    init(path: [UInt8], language: FileLanguage, textStretches: Bool, skipsInertLines: Bool, options: ScanOptions) {
         self.path = path
         self.options = options
         self.textStretches = textStretches
+        self.skipsInertLines = textStretches && skipsInertLines
+        pairs = options.strict ? Self.strictStretchPairs : Self.stretchPairs
         hashComments = language.hashComments
         // In binary data, words are noise, and so are control bytes and long lines.
         collectIdentifiers = language.isCode && !textStretches
@@ -364,6 +386,11 @@ private final class TextLexer {
     }
 
     func feed(_ bytes: UnsafeRawBufferPointer) {
+        if skipsInertLines { skipInertLines(bytes) } else { lexBytes(bytes) }
+    }
+
+    /// The lexer proper: every byte.
+    private func lexBytes(_ bytes: UnsafeRawBufferPointer) {
         let inert = self.inert
         var i = 0
         var lineStart = 0
@@ -417,6 +444,164 @@ private final class TextLexer {
         }
     }
 
+    // MARK: Inert lines of a binary-looking file
+
+    /// In a file that looks binary only a bidi control or byte order mark in a stretch of text
+    /// is a finding (with --strict, any invisible character too): a line that holds none of
+    /// them yields nothing, and, unless it opens a block comment or starts in one, it leaves the
+    /// lexer as it found it, one line further on. Such lines are counted, not lexed: a search of
+    /// the bytes, in C, for the first two bytes of those characters and of `/*` finds the lines
+    /// that are lexed, whole, from their first byte. Random or compressed data has a newline
+    /// every few hundred bytes, and one of those pairs in a few thousand lines.
+    ///
+    /// A line is kept until its end is seen, up to `ContentLimits.lineKept` bytes; the rest of a
+    /// longer one is lexed as it comes, so what is kept stays bounded.
+    private func skipInertLines(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), !bytes.isEmpty else { return }
+        let count = bytes.count
+        var i = 0
+        if lexingLine || !unlexed.isEmpty {
+            // The end of a line begun in an earlier chunk.
+            let newline = Self.newline(base, from: 0, to: count)
+            let end = newline.map { $0 + 1 } ?? count
+            let part = UnsafeRawBufferPointer(rebasing: bytes[0..<end])
+            if lexingLine {
+                lexBytes(part)
+            } else if newline == nil && unlexed.count + end > ContentLimits.lineKept {
+                unlexed.withUnsafeBytes { lexBytes($0) }
+                unlexed = []
+                lexBytes(part)
+                lexingLine = true
+            } else {
+                unlexed.append(contentsOf: part)
+                if newline != nil {
+                    if isInert(unlexed) { line += 1 } else { unlexed.withUnsafeBytes { lexBytes($0) } }
+                    unlexed.removeAll(keepingCapacity: unlexed.capacity <= 4096)
+                }
+            }
+            guard newline != nil else { return }
+            lexingLine = false
+            i = end
+        }
+        // Whole lines: up to and with the last newline.
+        let last = gb_last_byte(base + i, count - i, 0x0A)
+        let end = last < count - i ? i + last + 1 : i
+        while i < end {
+            var start = i
+            if context != .blockComment {
+                guard let hit = candidate(base, from: i, to: end) else {
+                    line += gb_count_byte(base + i, end - i, 0x0A)
+                    i = end
+                    break
+                }
+                let before = gb_last_byte(base + i, hit - i, 0x0A)
+                if before < hit - i { start = i + before + 1 }
+                line += gb_count_byte(base + i, start - i, 0x0A)
+            }
+            // A line that may hold a finding, or that starts in a block comment: lexed whole.
+            let lineEnd = Self.newline(base, from: max(start, i), to: end)! + 1
+            lexBytes(UnsafeRawBufferPointer(rebasing: bytes[start..<lineEnd]))
+            i = lineEnd
+        }
+        guard i < count else { return }
+        if count - i > ContentLimits.lineKept {
+            lexBytes(UnsafeRawBufferPointer(rebasing: bytes[i...]))
+            lexingLine = true
+        } else {
+            unlexed.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i...]))
+        }
+    }
+
+    /// The index of the first newline in `base[start..<end]`.
+    private static func newline(_ base: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Int? {
+        guard start < end, let found = memchr(base + start, 0x0A, end - start) else { return nil }
+        return base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+    }
+
+    /// Whether a line (with its newline, or the last one without) leaves the lexer as it found
+    /// it but one line on, having found nothing.
+    private func isInert(_ line: [UInt8]) -> Bool {
+        context != .blockComment && line.withUnsafeBufferPointer { candidate($0.baseAddress!, from: 0, to: $0.count) } == nil
+    }
+
+    /// The first place in `base[start..<end]` where a character a rule reports in a stretch of
+    /// text may start, or `/*` (with carriage returns between, which the lexer does not see).
+    /// A pair the C search finds is decoded here, and passed over when it starts no such
+    /// character; a character cut off at `end` counts.
+    private func candidate(_ base: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Int? {
+        var i = start
+        while i < end {
+            i += pairs.withUnsafeBufferPointer { gb_find_pair(base + i, end - i, $0.baseAddress, $0.count) }
+            if i >= end { return nil }
+            if base[i] == 0x2F {
+                // `/` then `*`, carriage returns between (or cut off at `end`), opens a comment.
+                var next = i + 1
+                while next < end && base[next] == 0x0D { next += 1 }
+                if next == end || base[next] == 0x2A { return i }
+                i += 1
+                continue
+            }
+            guard let v = Self.decode(base, at: i, end: end) else { return i }
+            if Self.isStretchFinding(v, strict: options.strict) { return i }
+            i += 1
+        }
+        return nil
+    }
+
+    /// The code point whose UTF-8 starts at `base[i]`; nil when it runs past `end`; 0 when
+    /// the bytes are no UTF-8 (no character starts there, so no rule sees one).
+    private static func decode(_ base: UnsafePointer<UInt8>, at i: Int, end: Int) -> UInt32? {
+        let lead = base[i]
+        let (needed, low, high): (Int, UInt8, UInt8) = switch lead {
+        case 0xC2...0xDF: (1, 0x80, 0xBF)
+        case 0xE0: (2, 0xA0, 0xBF)
+        case 0xE1...0xEC, 0xEE...0xEF: (2, 0x80, 0xBF)
+        case 0xED: (2, 0x80, 0x9F)
+        case 0xF0: (3, 0x90, 0xBF)
+        case 0xF1...0xF3: (3, 0x80, 0xBF)
+        case 0xF4: (3, 0x80, 0x8F)
+        default: (0, 0, 0)
+        }
+        if needed == 0 { return 0 }
+        var value = UInt32(lead) & (0x7F >> UInt32(needed + 1))
+        for k in 1...needed {
+            guard i + k < end else { return nil }
+            let byte = base[i + k]
+            if k == 1 ? !(low...high).contains(byte) : !(0x80...0xBF).contains(byte) { return 0 }
+            value = value << 6 | UInt32(byte & 0x3F)
+        }
+        return value
+    }
+
+    /// What `unicodeRules` acts on in a stretch of text: bidi controls that open or close
+    /// (marks only with --strict, which reports each), the byte order mark, and with --strict
+    /// every invisible character.
+    private static func isStretchFinding(_ v: UInt32, strict: Bool) -> Bool {
+        if let kind = UnicodeTables.bidiControlKind(v) { return strict || kind != .mark }
+        return v == 0xFEFF || (strict && UnicodeTables.isDefaultIgnorable(v))
+    }
+
+    /// The first two UTF-8 bytes of every such character, and `/*` and `/` before a carriage
+    /// return: the pairs the C search looks for (5 of them; 18 with --strict).
+    private static func pairs(strict: Bool) -> [UInt16] {
+        var set: Set<UInt16> = [0x2F2A, 0x2F0D]
+        var scalars = (0x80...0xFFFF).filter { isStretchFinding(UInt32($0), strict: strict) }.map(UInt32.init)
+        if strict {
+            let ranges = UnicodeTables.defaultIgnorableRanges
+            for k in stride(from: 0, to: ranges.count, by: 2) where ranges[k + 1] > 0xFFFF {
+                scalars += Array(max(ranges[k], 0x10000)...ranges[k + 1])
+            }
+        }
+        for v in scalars {
+            guard let scalar = Unicode.Scalar(v) else { continue }
+            let bytes = Array(String(scalar).utf8)
+            set.insert(UInt16(bytes[0]) << 8 | UInt16(bytes[1]))
+        }
+        return set.sorted()
+    }
+    private static let stretchPairs = pairs(strict: false)
+    private static let strictStretchPairs = pairs(strict: true)
+
     /// Keeps the bytes of the line still going at the end of a chunk, for its digest.
     private func carryLine(_ bytes: UnsafeRawBufferPointer) {
         if bytes.isEmpty { return }
@@ -460,8 +645,9 @@ private final class TextLexer {
             if findings.count > stretchFindings { findings.removeSubrange(stretchFindings...) }
             unlisted = stretchUnlisted
             if let current = run, current.finding.column! >= stretchColumn { run = nil }
-            open.list.removeAll { $0.column >= stretchColumn }
-            contextOpen.list.removeAll { $0.column >= stretchColumn }
+            // Most stretches of a binary file hold no control: nothing to copy then.
+            if !open.list.isEmpty { open.list.removeAll { $0.column >= stretchColumn } }
+            if !contextOpen.list.isEmpty { contextOpen.list.removeAll { $0.column >= stretchColumn } }
             if let overflow = open.overflowColumn, overflow >= stretchColumn { open.overflowColumn = nil }
             if let overflow = contextOpen.overflowColumn, overflow >= stretchColumn { contextOpen.overflowColumn = nil }
         }
@@ -517,6 +703,10 @@ private final class TextLexer {
     }
 
     func finish() -> [ScanFinding] {
+        if !unlexed.isEmpty {
+            if !isInert(unlexed) { unlexed.withUnsafeBytes { lexBytes($0) } }
+            unlexed = []
+        }
         if needed > 0 {
             needed = 0
             breakStretch()
@@ -649,7 +839,9 @@ private final class TextLexer {
         return skipNext
     }
 
-    /// Bidi controls, byte order marks and invisible characters (none of them is ASCII).
+    /// Bidi controls, byte order marks and invisible characters (none of them is ASCII). In a
+    /// stretch of text only those `isStretchFinding` names may change what is found: keep the
+    /// two in step.
     private func unicodeRules(_ v: UInt32, column: Int) {
         if let kind = UnicodeTables.bidiControlKind(v) {
             switch kind {

@@ -457,3 +457,93 @@ private let fixtures: [(String, [UInt8])] = {
         #expect(found.first?.message.contains("\(16 << 20) bytes") == true)
     }
 }
+
+// MARK: - Binary-looking files: inert lines counted, not lexed
+
+/// Feeds `content` to a scanner that lexes every byte of a binary-looking file (`skips` false)
+/// or counts its inert lines (`skips` true, as the scan does), in chunks of `size` bytes (0: all at once).
+private func streamed(_ path: String, _ content: [UInt8], chunk size: Int, skips: Bool, options: ScanOptions) -> [ScanFinding] {
+    let scanner = ContentScanner(path: Array(path.utf8), size: UInt64(content.count), options: options, skipsInertLines: skips)
+    content.withUnsafeBytes { all in
+        var start = 0
+        repeat {
+            let end = size == 0 ? all.count : min(start + size, all.count)
+            if !scanner.consume(UnsafeRawBufferPointer(rebasing: all[start..<end])) { break }
+            start = end
+        } while start < all.count
+    }
+    return scanner.finish()
+}
+
+@Suite struct InertLineTests {
+    /// Random bytes, with what changes a finding or how later lines are read mixed in: bidi
+    /// controls, byte order marks, invisible characters, comment and string markers (a `/`,
+    /// a CR, a `*` apart), newlines, broken sequences, and stretches of text long enough to count.
+    private static func binary(_ random: inout Seeded, pieces count: Int) -> [UInt8] {
+        let pieces: [[UInt8]] = ["\n", "\r\n", "/*", "*/", "/", "*", "/\r*", "//", "\"", "'", "`", "\\", "#", "é", "中", "𝔘",
+                                 "\u{202E}", "\u{202A}", "\u{2066}", "\u{2069}", "\u{202C}", "\u{200E}", "\u{061C}", "\u{200B}",
+                                 "\u{200D}", "\u{FEFF}", "\u{E0041}", "\u{00AD}", "\u{FE0F}", "\u{3164}", "\u{1D173}",
+                                 "echo this line is long enough to be text ", "x = \"a string of text that counts\" "].map(utf8)
+            + [[0xE2, 0x80], [0xE2, 0x81], [0xEF, 0xBB], [0xE2], [0xF3, 0xA0], [0xFF], [0x80], [0x00], [0xF0, 0x9F]]
+        var out: [UInt8] = []
+        for _ in 0..<count {
+            if random.below(3) == 0 {
+                out += random.pick(pieces)
+            } else {
+                for _ in 0..<(1 + random.below(40)) { out.append(UInt8(truncatingIfNeeded: random.next())) }
+            }
+        }
+        return out
+    }
+
+    @Test func countingInertLinesFindsWhatLexingEveryByteFinds() {
+        var random = Seeded(state: 11)
+        var failures: [String] = []
+        var found = 0
+        for round in 0..<400 {
+            // NUL early, or a signature then bytes that are not UTF-8: both look binary.
+            let head: [UInt8] = round % 2 == 0 ? [0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0xFF, 0x00] : [0x00] + utf8("PK")
+            let content = head + Self.binary(&random, pieces: 1 + random.below(round % 10 == 0 ? 3000 : 200))
+            let path = ["logo.gif", "data.bin", "archive.zip"][round % 3]
+            var options = ScanOptions()
+            options.strict = round % 3 == 0
+            let expected = sortedFindings(streamed(path, content, chunk: 0, skips: false, options: options))
+            found += expected.count
+            for size in [0, 1, 7, 4096] where sortedFindings(streamed(path, content, chunk: size, skips: true, options: options)) != expected {
+                failures.append("round \(round), \(path), chunks of \(size), strict \(options.strict)")
+            }
+        }
+        #expect(failures.isEmpty, "\(failures.prefix(5))")
+        #expect(found > 200, "the inputs must hold findings for the comparison to mean something: \(found)")
+    }
+
+    @Test func linesLongerThanWhatIsKeptAreLexedAlike() {
+        // Lines past `ContentLimits.lineKept` (no newline for 200 KB), a block comment opened in
+        // one line and closed lines later, and findings at the start, middle and end of each.
+        var random = Seeded(state: 12)
+        var noise = [UInt8](repeating: 0, count: 200_000)
+        for index in noise.indices { noise[index] = UInt8(truncatingIfNeeded: random.next()) | 0x80 }   // no newline
+        let override = utf8("x = 1; \u{202E} open override in a line of text\n")
+        let cases: [[UInt8]] = [
+            [0] + noise + override,
+            [0] + override.dropLast() + noise + utf8("\n"),
+            [0] + noise + utf8("\u{FEFF}") + noise + override + noise,
+            [0] + utf8("/* a comment that stays open\n\n") + noise.prefix(100) + utf8("\nstill in it \u{2066} and more text */ after\n"),
+            [0] + utf8("text before a comment /* it opens\nand goes on \u{2066} closed */\n\u{2067} isolate, a line of text\n"),
+            [0] + utf8("/\r\r*opened with CRs between, enough text here\n\u{202B} then an embedding in it */\n"),
+            [0] + Array(repeating: UInt8(ascii: "a"), count: 300_000) + utf8("\u{202E}"),
+        ]
+        for (number, content) in cases.enumerated() {
+            for strict in [false, true] {
+                var options = ScanOptions()
+                options.strict = strict
+                let expected = sortedFindings(streamed("blob.bin", content, chunk: 0, skips: false, options: options))
+                #expect(!expected.isEmpty, "case \(number)")
+                for size in [0, 7, 4096, 1 << 20] {
+                    #expect(sortedFindings(streamed("blob.bin", content, chunk: size, skips: true, options: options)) == expected,
+                            "case \(number), chunks of \(size), strict \(strict)")
+                }
+            }
+        }
+    }
+}
