@@ -216,14 +216,26 @@ private func peakResidentBytes() -> Int {
         #expect(throws: TarballError.self) { try TarballReader.read(path: dir.appendingPathComponent("missing.tar").path) }
     }
 
-    /// An archive of nothing but its end marker is an empty tree; an empty file is no archive.
-    /// Progress reports the archive bytes read against the archive's size.
+    /// An archive of nothing but its end marker (`tar -cf x.tar -T /dev/null`), with or without
+    /// git archive's global header before it, is refused: tar -x extracts nothing, Python's
+    /// tarfile cannot open it. An empty file is no archive. Progress reports the archive bytes
+    /// read against the archive's size.
     @Test func emptyArchivesAndProgress() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let endOnly = dir.appendingPathComponent("end-only.tar")
         try Data(count: 10240).write(to: endOnly)
-        #expect(try TarballReader.read(path: endOnly.path) == TarballTree(entries: [], strippedPrefix: nil))
+        let nothing = #expect(throws: TarballError.self) { try TarballReader.read(path: endOnly.path) }
+        #expect(nothing?.message.contains("holds no file, symlink or directory") == true, "\(nothing.map(String.init(describing:)) ?? "")")
+        let commentOnly = dir.appendingPathComponent("comment-only.tar")
+        let made = try run("python3", ["-c", """
+            import sys, tarfile
+            with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT, pax_headers={"comment": "0" * 40}): pass
+            """, commentOnly.path])
+        try #require(made.status == 0, "\(made.stderr)")
+        let onlyComment = #expect(throws: TarballError.self) { try TarballReader.read(path: commentOnly.path) }
+        #expect(onlyComment?.message.contains("holds no file, symlink or directory") == true,
+                "\(onlyComment.map(String.init(describing:)) ?? "")")
         let empty = dir.appendingPathComponent("empty.tar")
         try Data().write(to: empty)
         let error = #expect(throws: TarballError.self) { try TarballReader.read(path: empty.path) }
