@@ -338,3 +338,30 @@ private func peakResidentBytes() -> Int {
         #expect(error?.message.contains(fragment) == true, "\(error.map(String.init(describing:)) ?? "")")
     }
 }
+
+/// The fuzz check reads archives from memory (`TarballReader.read(bytes:…)`); that reading is
+/// the one of the file on disk, so what fuzzing shows holds for `--tarball`. Each tarball seed
+/// (accepted or refused, each compression) reads the same from its file, from memory in 64 KiB
+/// reads, and from memory one byte per read.
+@Suite struct TarballMemoryReadingTests {
+    @Test func memoryReadingIsTheFileReading() throws {
+        let corpus = repositoryRoot.appendingPathComponent("FuzzTesting/Corpus/tarball")
+        let names = try FileManager.default.contentsOfDirectory(atPath: corpus.path).sorted()
+        try #require(names.count >= 5)
+        var accepted = 0
+        for name in names {
+            let path = corpus.appendingPathComponent(name).path
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+            func outcome(_ read: () throws -> TarballTree) -> String {
+                do { return "\(try read())" } catch let error as TarballError { return "refused: \(error.message)" } catch { return "\(error)" }
+            }
+            for strip in [nil, 0] as [Int?] {
+                let file = outcome { try TarballReader.read(path: path, stripComponents: strip) }
+                #expect(outcome { try TarballReader.read(bytes: bytes, name: path, chunk: 1 << 16, stripComponents: strip) } == file, "\(name)")
+                #expect(outcome { try TarballReader.read(bytes: bytes, name: path, chunk: 1, stripComponents: strip) } == file, "\(name)")
+                if !file.hasPrefix("refused") { accepted += 1 }
+            }
+        }
+        #expect(accepted >= 8, "too few seeds accepted (\(accepted / 2)) for the comparison to mean anything")
+    }
+}
