@@ -7,7 +7,7 @@ import PackageDescription
 let targets = [
     "manifest", "signed-note", "verifier-key", "trust-policy", "file-proof", "checkpoint",
     "consistency-proof", "entry-bundle", "witness", "gitattributes", "scan-content", "escaping",
-    "tree-comparison", "merkle-proofs", "recipe", "rebuild-attestation",
+    "tree-comparison", "merkle-proofs", "recipe", "rebuild-attestation", "tarball",
 ]
 
 let package = Package(

@@ -22,6 +22,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case merkleProofs = "merkle-proofs"
     case recipe
     case rebuildAttestation = "rebuild-attestation"
+    case tarball
 
     /// What became of one input.
     public enum Outcome: Sendable, Equatable {
@@ -51,6 +52,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .merkleProofs: try checkMerkleProofs(input)
         case .recipe: try checkRecipe(input)
         case .rebuildAttestation: try checkRebuildAttestation(input)
+        case .tarball: try checkTarball(input)
         }
     }
 

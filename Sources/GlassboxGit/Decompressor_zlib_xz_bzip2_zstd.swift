@@ -40,26 +40,45 @@ final class DecompressedFile {
     private(set) var bytesRead = 0
     /// Decompressed bytes returned so far.
     private(set) var produced: UInt64 = 0
-    private let fd: Int32
+    private var source: Source
     private var decoder = Decoder.none
     private var input: UnsafeMutableRawBufferPointer
     private var inputStart = 0, inputEnd = 0
     private var fileEnded = false
     private var streamEnded = false
 
+    /// Where the bytes come from: an open file, or bytes in memory handed over at most
+    /// `chunk` at a time, as short reads from a pipe would give them.
+    private enum Source {
+        case descriptor(Int32)
+        case memory([UInt8], chunk: Int, offset: Int)
+    }
+
     /// The archive's first bytes, as read before any decoding (up to 512).
     private(set) var head: [UInt8] = []
 
-    init(path: String) throws {
-        self.path = path
-        fd = open(path, O_RDONLY | O_CLOEXEC)
+    convenience init(path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw DecompressionError("cannot open: \(String(cString: strerror(errno)))") }
         var st = stat()
-        size = fstat(fd, &st) == 0 && st.st_mode & S_IFMT == S_IFREG ? Int(st.st_size) : 0
         if fstat(fd, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR {
             close(fd)
             throw DecompressionError("is a directory, not a tarball")
         }
+        let size = fstat(fd, &st) == 0 && st.st_mode & S_IFMT == S_IFREG ? Int(st.st_size) : 0
+        try self.init(path: path, source: .descriptor(fd), size: size)
+    }
+
+    /// The archive held in `bytes`, read as a regular file of that size would be, but at most
+    /// `chunk` bytes per read (the fuzz checks vary it: no reading may depend on where reads end).
+    convenience init(bytes: [UInt8], name: String, chunk: Int) throws {
+        try self.init(path: name, source: .memory(bytes, chunk: max(1, chunk), offset: 0), size: bytes.count)
+    }
+
+    private init(path: String, source: Source, size: Int) throws {
+        self.path = path
+        self.source = source
+        self.size = size
         input = .allocate(byteCount: 1 << 16, alignment: 16)
         // Every property is set: from here a throw runs deinit, which frees the buffer and
         // closes the file.
@@ -73,7 +92,7 @@ final class DecompressedFile {
     deinit {
         decoder.free()
         input.deallocate()
-        close(fd)
+        if case let .descriptor(fd) = source { close(fd) }
     }
 
     /// The compression a file starting with `head` has. GNU tar reads a file whose first block
@@ -101,6 +120,18 @@ final class DecompressedFile {
     private func fill(keep: Bool = false) throws {
         if !keep { inputStart = 0; inputEnd = 0 }
         guard !fileEnded, inputEnd < input.count else { return }
+        if case let .memory(bytes, chunk, offset) = source {
+            let count = min(chunk, bytes.count - offset, input.count - inputEnd)
+            if count > 0 {
+                bytes.withUnsafeBytes { (input.baseAddress! + inputEnd).copyMemory(from: $0.baseAddress! + offset, byteCount: count) }
+            }
+            source = .memory(bytes, chunk: chunk, offset: offset + count)
+            if count == 0 { fileEnded = true }
+            inputEnd += count
+            bytesRead += count
+            return
+        }
+        guard case let .descriptor(fd) = source else { return }
         while true {
             let count = systemRead(fd, input.baseAddress! + inputEnd, input.count - inputEnd)
             if count < 0 && errno == EINTR { continue }

@@ -170,6 +170,8 @@ final class TarMemberReader {
     private let buffer: UnsafeMutableRawBufferPointer
     private(set) var offset: UInt64 = 0
     private var headers = 0
+    /// Files, symlinks and directories returned so far.
+    private var members = 0
     /// Bytes of the current member's content still to be read, and its padding.
     private var remaining: UInt64 = 0
     private var padding: UInt64 = 0
@@ -239,6 +241,12 @@ final class TarMemberReader {
                     throw failure("an extended or long-name header is followed by the end of the archive", at: at, header: headers + 1, type: nil)
                 }
                 try finishAfterEnd(at)
+                // Python's tarfile cannot open an archive whose first member is the end marker
+                // (a global header before it counts for nothing), where tar -x extracts nothing.
+                guard members > 0 else {
+                    throw Failure(message: "the archive holds no file, symlink or directory: the end-of-archive marker at byte \(at) "
+                                  + "comes first, and Python's tarfile cannot open such an archive", path: [])
+                }
                 return nil
             }
             headers += 1
@@ -327,6 +335,7 @@ final class TarMemberReader {
         if kind != .link && !link.isEmpty { throw failHere("only a symlink may have a link name") }
         // A trailing slash makes some readers take a regular file for a directory.
         if kind == .file && path.last == UInt8(ascii: "/") { throw failHere("a regular file's name ends with '/'") }
+        members += 1
         remaining = kind == .file ? header.size : 0
         padding = (512 - remaining % 512) % 512
         return TarMember(index: headers, offset: offset, path: path, kind: kind, mode: header.mode, size: header.size,

@@ -80,16 +80,32 @@ public enum TarballReader {
             throw TarballError(path: path, entry: "", message: "cannot strip \(strip) components")
         }
         guard let inspect, stripComponents == nil else {
-            return try walk(path, strip: stripComponents, hash: true, progress: progress, inspect: inspect)
+            return try walk(path, { try DecompressedFile(path: path) }, strip: stripComponents, hash: true, progress: progress, inspect: inspect)
         }
         // The inspector must see the paths the tree will have, but whether a top directory
         // is stripped is known only at the end: a first pass reads the headers alone.
-        let prefix = try walk(path, strip: nil, hash: false, progress: nil, inspect: nil).strippedPrefix
-        let tree = try walk(path, strip: nil, hash: true, progress: progress, inspect: inspect, shownPrefix: prefix)
+        let open = { try DecompressedFile(path: path) }
+        let prefix = try walk(path, open, strip: nil, hash: false, progress: nil, inspect: nil).strippedPrefix
+        let tree = try walk(path, open, strip: nil, hash: true, progress: progress, inspect: inspect, shownPrefix: prefix)
         guard tree.strippedPrefix == prefix else {
             throw TarballError(path: path, entry: "", message: "changed while being read")
         }
         return tree
+    }
+
+    /// The same reading of an archive held in memory, for the fuzz checks: `name` stands for
+    /// its path in errors, and the parser is handed at most `chunk` bytes per read.
+    package static func read(bytes: [UInt8], name: String, chunk: Int, stripComponents: Int?,
+                             inspect: ContentInspector? = nil) throws -> TarballTree {
+        let open = { try DecompressedFile(bytes: bytes, name: name, chunk: chunk) }
+        if let strip = stripComponents, strip < 0 {
+            throw TarballError(path: name, entry: "", message: "cannot strip \(strip) components")
+        }
+        guard let inspect, stripComponents == nil else {
+            return try walk(name, open, strip: stripComponents, hash: true, progress: nil, inspect: inspect)
+        }
+        let prefix = try walk(name, open, strip: nil, hash: false, progress: nil, inspect: nil).strippedPrefix
+        return try walk(name, open, strip: nil, hash: true, progress: nil, inspect: inspect, shownPrefix: prefix)
     }
 
     /// Longest name and path `tar -x` can create on Linux (NAME_MAX, PATH_MAX less its NUL).
@@ -98,10 +114,11 @@ public enum TarballReader {
     /// One pass over the archive. Without `hash`, content is skipped and entries have no
     /// digest. `shownPrefix` is the top directory a previous pass found, removed from the paths
     /// shown to `inspect`; an entry outside it means the archive changed between the passes.
-    private static func walk(_ path: String, strip stripComponents: Int?, hash: Bool, progress: ProgressHandler?,
+    private static func walk(_ path: String, _ open: () throws -> DecompressedFile,
+                             strip stripComponents: Int?, hash: Bool, progress: ProgressHandler?,
                              inspect: ContentInspector?, shownPrefix: [UInt8]? = nil) throws -> TarballTree {
         let file: DecompressedFile
-        do { file = try DecompressedFile(path: path) } catch let error as DecompressionError {
+        do { file = try open() } catch let error as DecompressionError {
             throw TarballError(path: path, entry: "", message: error.message)
         }
         let archive = TarMemberReader(file)

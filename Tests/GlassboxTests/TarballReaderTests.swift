@@ -216,14 +216,26 @@ private func peakResidentBytes() -> Int {
         #expect(throws: TarballError.self) { try TarballReader.read(path: dir.appendingPathComponent("missing.tar").path) }
     }
 
-    /// An archive of nothing but its end marker is an empty tree; an empty file is no archive.
-    /// Progress reports the archive bytes read against the archive's size.
+    /// An archive of nothing but its end marker (`tar -cf x.tar -T /dev/null`), with or without
+    /// git archive's global header before it, is refused: tar -x extracts nothing, Python's
+    /// tarfile cannot open it. An empty file is no archive. Progress reports the archive bytes
+    /// read against the archive's size.
     @Test func emptyArchivesAndProgress() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let endOnly = dir.appendingPathComponent("end-only.tar")
         try Data(count: 10240).write(to: endOnly)
-        #expect(try TarballReader.read(path: endOnly.path) == TarballTree(entries: [], strippedPrefix: nil))
+        let nothing = #expect(throws: TarballError.self) { try TarballReader.read(path: endOnly.path) }
+        #expect(nothing?.message.contains("holds no file, symlink or directory") == true, "\(nothing.map(String.init(describing:)) ?? "")")
+        let commentOnly = dir.appendingPathComponent("comment-only.tar")
+        let made = try run("python3", ["-c", """
+            import sys, tarfile
+            with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT, pax_headers={"comment": "0" * 40}): pass
+            """, commentOnly.path])
+        try #require(made.status == 0, "\(made.stderr)")
+        let onlyComment = #expect(throws: TarballError.self) { try TarballReader.read(path: commentOnly.path) }
+        #expect(onlyComment?.message.contains("holds no file, symlink or directory") == true,
+                "\(onlyComment.map(String.init(describing:)) ?? "")")
         let empty = dir.appendingPathComponent("empty.tar")
         try Data().write(to: empty)
         let error = #expect(throws: TarballError.self) { try TarballReader.read(path: empty.path) }
@@ -324,5 +336,32 @@ private func peakResidentBytes() -> Int {
         let error = #expect(throws: TarballError.self) { try TarballReader.read(path: archive.path) }
         #expect(error?.message.contains("header 1 at byte 0") == true, "\(error.map(String.init(describing:)) ?? "")")
         #expect(error?.message.contains(fragment) == true, "\(error.map(String.init(describing:)) ?? "")")
+    }
+}
+
+/// The fuzz check reads archives from memory (`TarballReader.read(bytes:…)`); that reading is
+/// the one of the file on disk, so what fuzzing shows holds for `--tarball`. Each tarball seed
+/// (accepted or refused, each compression) reads the same from its file, from memory in 64 KiB
+/// reads, and from memory one byte per read.
+@Suite struct TarballMemoryReadingTests {
+    @Test func memoryReadingIsTheFileReading() throws {
+        let corpus = repositoryRoot.appendingPathComponent("FuzzTesting/Corpus/tarball")
+        let names = try FileManager.default.contentsOfDirectory(atPath: corpus.path).sorted()
+        try #require(names.count >= 5)
+        var accepted = 0
+        for name in names {
+            let path = corpus.appendingPathComponent(name).path
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+            func outcome(_ read: () throws -> TarballTree) -> String {
+                do { return "\(try read())" } catch let error as TarballError { return "refused: \(error.message)" } catch { return "\(error)" }
+            }
+            for strip in [nil, 0] as [Int?] {
+                let file = outcome { try TarballReader.read(path: path, stripComponents: strip) }
+                #expect(outcome { try TarballReader.read(bytes: bytes, name: path, chunk: 1 << 16, stripComponents: strip) } == file, "\(name)")
+                #expect(outcome { try TarballReader.read(bytes: bytes, name: path, chunk: 1, stripComponents: strip) } == file, "\(name)")
+                if !file.hasPrefix("refused") { accepted += 1 }
+            }
+        }
+        #expect(accepted >= 8, "too few seeds accepted (\(accepted / 2)) for the comparison to mean anything")
     }
 }
