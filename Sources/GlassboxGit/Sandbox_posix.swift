@@ -38,27 +38,14 @@ public enum ProgramRunner {
                            logDirectory: String) throws -> ProgramResult {
         let logPath = logDirectory + "/.log-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         defer { unlink(logPath) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // Its own process group, so the time limit ends everything it started.
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
-        posix_spawnattr_setpgroup(&attributes, 0)
-
-        closeOnExec()
-        var pid: pid_t = 0
-        let cArgs = argv.map { strdup($0) } + [nil]
-        let cEnv = environment.map { strdup($0) } + [nil]
-        defer { (cArgs + cEnv).forEach { free($0) } }
-        let spawned = posix_spawn(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
-        guard spawned == 0 else {
-            throw SandboxError("\(argv[0]) cannot be started: \(String(cString: strerror(spawned)))")
+        let log = open(logPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard log >= 0 else {
+            throw SandboxError("\(logPath): cannot be made: \(String(cString: strerror(errno)))")
+        }
+        let pid: pid_t
+        do {
+            defer { close(log) }
+            pid = try spawn(argv, environment: environment, descriptors: [1: log, 2: log])
         }
         let deadline = monotonicSeconds() + Double(timeout)
         var status: Int32 = 0

@@ -56,6 +56,22 @@ func isZlibHeader(_ head: ArraySlice<UInt8>) -> Bool {
     return cmf & 0x0F == 8 && cmf >> 4 <= 7 && (UInt16(cmf) << 8 | UInt16(flg)) % 31 == 0
 }
 
+/// What UTF-8 allows after `lead`: how many continuation bytes, and the range of the first of
+/// them (the others are 0x80...0xBF); 0 continuation bytes when `lead` starts no sequence of two
+/// or more. The ranges exclude overlong forms, surrogates and code points past U+10FFFF.
+func utf8Sequence(lead: UInt8) -> (continuation: Int, low: UInt8, high: UInt8) {
+    switch lead {
+    case 0xC2...0xDF: (1, 0x80, 0xBF)
+    case 0xE0: (2, 0xA0, 0xBF)
+    case 0xE1...0xEC, 0xEE...0xEF: (2, 0x80, 0xBF)
+    case 0xED: (2, 0x80, 0x9F)
+    case 0xF0: (3, 0x90, 0xBF)
+    case 0xF1...0xF3: (3, 0x80, 0xBF)
+    case 0xF4: (3, 0x80, 0x8F)
+    default: (0, 0, 0)
+    }
+}
+
 /// Whether the bytes are UTF-8, allowing a sequence cut off at the end (the probe may end
 /// inside a character).
 func isUTF8(_ bytes: ArraySlice<UInt8>) -> Bool {
@@ -63,16 +79,7 @@ func isUTF8(_ bytes: ArraySlice<UInt8>) -> Bool {
     while i < bytes.endIndex {
         let lead = bytes[i]
         if lead < 0x80 { i += 1; continue }
-        let (count, low, high): (Int, UInt8, UInt8) = switch lead {
-        case 0xC2...0xDF: (1, 0x80, 0xBF)
-        case 0xE0: (2, 0xA0, 0xBF)
-        case 0xE1...0xEC, 0xEE...0xEF: (2, 0x80, 0xBF)
-        case 0xED: (2, 0x80, 0x9F)
-        case 0xF0: (3, 0x90, 0xBF)
-        case 0xF1...0xF3: (3, 0x80, 0xBF)
-        case 0xF4: (3, 0x80, 0x8F)
-        default: (0, 0, 0)
-        }
+        let (count, low, high) = utf8Sequence(lead: lead)
         if count == 0 { return false }
         for k in 1...count {
             guard i + k < bytes.endIndex else { return true }

@@ -552,16 +552,7 @@ private final class TextLexer {
     /// the bytes are no UTF-8 (no character starts there, so no rule sees one).
     private static func decode(_ base: UnsafePointer<UInt8>, at i: Int, end: Int) -> UInt32? {
         let lead = base[i]
-        let (needed, low, high): (Int, UInt8, UInt8) = switch lead {
-        case 0xC2...0xDF: (1, 0x80, 0xBF)
-        case 0xE0: (2, 0xA0, 0xBF)
-        case 0xE1...0xEC, 0xEE...0xEF: (2, 0x80, 0xBF)
-        case 0xED: (2, 0x80, 0x9F)
-        case 0xF0: (3, 0x90, 0xBF)
-        case 0xF1...0xF3: (3, 0x80, 0xBF)
-        case 0xF4: (3, 0x80, 0x8F)
-        default: (0, 0, 0)
-        }
+        let (needed, low, high) = utf8Sequence(lead: lead)
         if needed == 0 { return 0 }
         var value = UInt32(lead) & (0x7F >> UInt32(needed + 1))
         for k in 1...needed {
